@@ -1,0 +1,235 @@
+package api
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/verigate/verigate/verify"
+)
+
+// Routes, as Echo names them; the OpenAPI document writes :id as {id}.
+const (
+	RouteStart         = "/v1/verifications"
+	RouteCheck         = "/v1/verifications/:id/check"
+	RouteCheckByNumber = "/v1/verifications/check"
+	RouteGet           = "/v1/verifications/:id"
+	RouteCancel        = "/v1/verifications/:id/cancel"
+	RouteHealth        = "/healthz"
+	RouteReady         = "/readyz"
+	RouteMetrics       = "/metrics"
+	RouteOpenAPI       = "/v1/openapi.json"
+)
+
+// readyTimeout bounds each readiness check.
+const readyTimeout = 2 * time.Second
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3 document of the API.
+func OpenAPI() []byte { return slices.Clone(openAPI) }
+
+type handler struct {
+	svc      Service
+	keys     keyring
+	idem     IdempotencyStore
+	ready    map[string]ReadyCheck
+	registry *prometheus.Registry
+	log      *slog.Logger
+	limit    int64
+	now      func() time.Time
+	metrics  *metrics
+}
+
+func (h *handler) register(e *echo.Echo) {
+	e.POST(RouteStart, h.authed(h.start))
+	e.POST(RouteCheckByNumber, h.authed(h.checkByNumber))
+	e.POST(RouteCheck, h.authed(h.check))
+	e.GET(RouteGet, h.authed(h.get))
+	e.POST(RouteCancel, h.authed(h.cancel))
+	e.GET(RouteHealth, h.health)
+	e.GET(RouteReady, h.readyz)
+	e.GET(RouteMetrics, echo.WrapHandler(promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{})))
+	e.GET(RouteOpenAPI, func(c echo.Context) error { return c.JSONBlob(http.StatusOK, openAPI) })
+}
+
+// startRequest is the body of POST /v1/verifications.
+type startRequest struct {
+	To          string          `json:"to"`
+	Channel     verify.Channel  `json:"channel,omitempty"`
+	Locale      string          `json:"locale,omitempty"`
+	UserID      string          `json:"user_id,omitempty"`
+	CallMode    verify.CallMode `json:"call_mode,omitempty"`
+	ClientIP    string          `json:"client_ip,omitempty"`
+	Roaming     *bool           `json:"roaming,omitempty"`
+	CallbackURL string          `json:"callback_url,omitempty"`
+}
+
+// validate checks what verify.Service does not: the free-form fields.
+func (r *startRequest) validate() error {
+	switch {
+	case len(r.Locale) > 35 || !localeOK(r.Locale):
+		return invalidRequest("locale %q is not a language tag such as en or pt-BR", r.Locale)
+	case len(r.UserID) > 256:
+		return invalidRequest("user_id is longer than 256 characters")
+	case r.ClientIP != "" && net.ParseIP(r.ClientIP) == nil:
+		return invalidRequest("client_ip %q is not an IPv4 or IPv6 address", r.ClientIP)
+	case r.CallbackURL != "":
+		u, err := url.Parse(r.CallbackURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(r.CallbackURL) > 2048 {
+			return invalidRequest("callback_url must be an absolute http or https URL without credentials")
+		}
+	}
+	return nil
+}
+
+func localeOK(l string) bool {
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// start answers 201 with a new verification, or 200 with the pending one
+// it resent (same id, one more send).
+func (h *handler) start(c echo.Context, tenant string) error {
+	key, err := idemKey(c)
+	if err != nil {
+		return err
+	}
+	var req startRequest
+	if err := h.decode(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	do := func() (int, []byte, error) {
+		v, err := h.svc.Start(c.Request().Context(), verify.StartRequest{
+			Tenant: tenant, To: req.To, Channel: req.Channel, CallMode: req.CallMode, Locale: req.Locale,
+			UserID: req.UserID, ClientIP: req.ClientIP, Roaming: req.Roaming, CallbackURL: req.CallbackURL,
+		})
+		if err != nil {
+			h.metrics.started.WithLabelValues("none", verify.ErrorCode(err)).Inc()
+			return 0, nil, err
+		}
+		status, outcome := http.StatusCreated, "created"
+		if v.Sends > 1 {
+			status, outcome = http.StatusOK, "resent"
+		}
+		h.metrics.started.WithLabelValues(string(v.Channel), outcome).Inc()
+		return status, appendView(make([]byte, 0, 1024), v), nil
+	}
+	if key != "" {
+		return h.idempotent(c, tenant, key, &req, do)
+	}
+	status, body, err := do()
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(status, body)
+}
+
+// checkRequest is the body of POST /v1/verifications/{id}/check.
+type checkRequest struct {
+	Code string `json:"code"`
+}
+
+// checkByNumberRequest is the body of POST /v1/verifications/check.
+type checkByNumberRequest struct {
+	To   string `json:"to"`
+	Code string `json:"code"`
+}
+
+func (h *handler) check(c echo.Context, tenant string) error {
+	var req checkRequest
+	if err := h.decode(c, &req); err != nil {
+		return err
+	}
+	v, err := h.svc.Check(c.Request().Context(), tenant, c.Param("id"), req.Code)
+	return h.checked(c, v, err)
+}
+
+func (h *handler) checkByNumber(c echo.Context, tenant string) error {
+	var req checkByNumberRequest
+	if err := h.decode(c, &req); err != nil {
+		return err
+	}
+	v, err := h.svc.CheckByNumber(c.Request().Context(), tenant, req.To, req.Code)
+	return h.checked(c, v, err)
+}
+
+func (h *handler) checked(c echo.Context, v *verify.Verification, err error) error {
+	if err != nil {
+		h.metrics.checked.WithLabelValues(verify.ErrorCode(err)).Inc()
+		return err
+	}
+	h.metrics.checked.WithLabelValues(string(v.Status)).Inc()
+	return c.JSONBlob(http.StatusOK, appendCheck(make([]byte, 0, 96), v))
+}
+
+func (h *handler) get(c echo.Context, tenant string) error {
+	v, err := h.svc.Get(c.Request().Context(), tenant, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusOK, appendView(make([]byte, 0, 1024), v))
+}
+
+func (h *handler) cancel(c echo.Context, tenant string) error {
+	v, err := h.svc.Cancel(c.Request().Context(), tenant, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusOK, appendView(make([]byte, 0, 1024), v))
+}
+
+func (h *handler) json(c echo.Context, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(status, b)
+}
+
+func (h *handler) health(c echo.Context) error {
+	return c.JSONBlob(http.StatusOK, []byte(`{"status":"ok"}`))
+}
+
+// readyView answers /readyz: each check "ok" or "failed" (the cause goes
+// to the log, not to whoever can reach the port).
+type readyView struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+func (h *handler) readyz(c echo.Context) error {
+	view := readyView{Status: "ready", Checks: make(map[string]string, len(h.ready))}
+	status := http.StatusOK
+	for name, check := range h.ready {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
+		err := check(ctx)
+		cancel()
+		if err != nil {
+			h.log.Warn("not ready", "check", name, "err", err)
+			view.Checks[name], view.Status, status = "failed", "not_ready", http.StatusServiceUnavailable
+			continue
+		}
+		view.Checks[name] = "ok"
+	}
+	return h.json(c, status, view)
+}

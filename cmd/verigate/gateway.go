@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/verigate/verigate/api"
+	"github.com/verigate/verigate/callback"
+	"github.com/verigate/verigate/config"
+	"github.com/verigate/verigate/prompts"
+	"github.com/verigate/verigate/ratelimit"
+	"github.com/verigate/verigate/route"
+	"github.com/verigate/verigate/sip"
+	"github.com/verigate/verigate/sms"
+	"github.com/verigate/verigate/store"
+	"github.com/verigate/verigate/twilio"
+	"github.com/verigate/verigate/verify"
+)
+
+// gateway is everything `serve` runs, wired from the configuration.
+type gateway struct {
+	handler http.Handler
+	service *verify.Service
+
+	// background work the gateway owns (callback workers, SIP, keep-alives),
+	// stopped by Close.
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closers []func() error
+}
+
+// goBackground runs f until the gateway closes.
+func (g *gateway) goBackground(ctx context.Context, f func(ctx context.Context)) {
+	g.wg.Go(func() { f(ctx) })
+}
+
+// Close stops the background work, then closes what the gateway opened,
+// last opened first.
+func (g *gateway) Close() error {
+	g.cancel()
+	g.wg.Wait()
+	var errs []error
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		errs = append(errs, g.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// buildGateway wires the store, limiter, providers, service and REST API.
+// stdout receives the console SMS provider's lines.
+func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Writer, log *slog.Logger) (_ *gateway, err error) {
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	g := &gateway{cancel: cancel}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	hasher, err := verify.NewHasher([]byte(cfg.Secret))
+	if err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
+	}
+	keys, err := api.ParseAPIKeys(cfg.APIKeys)
+	if err != nil {
+		return nil, fmt.Errorf("VERIGATE_API_KEYS: %w", err)
+	}
+	catalogue, err := prompts.Load(cfg.Prompts.Options(cfg.SMS.AppName, cfg.Verify.CodeLength))
+	if err != nil {
+		return nil, fmt.Errorf("prompts: %w", err)
+	}
+
+	ready := map[string]api.ReadyCheck{}
+	memLimiter, err := ratelimit.NewMemory(cfg.Limits.Policies, nil)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		st   verify.Store         = store.NewMemory()
+		lim  verify.Limiter       = memLimiter
+		idem api.IdempotencyStore = store.NewIdempotencyMemory(nil)
+	)
+	var rc redis.UniversalClient
+	if cfg.Redis.URL != "" {
+		// State, limits and idempotency records in Redis, shared by every
+		// gateway on it. The client connects lazily and reconnects by
+		// itself; /readyz reports whether Redis answers.
+		rc, err = store.OpenRedis(cfg.Redis.URL)
+		if err != nil {
+			return nil, fmt.Errorf("VERIGATE_REDIS_URL: %w", err)
+		}
+		g.closers = append(g.closers, rc.Close)
+		redisLimiter, err := ratelimit.NewRedis(rc, cfg.Limits.Policies, ratelimit.RedisOptions{})
+		if err != nil {
+			return nil, err
+		}
+		st, lim, idem = store.NewRedis(rc, store.RedisOptions{}), redisLimiter, store.NewIdempotencyRedis(rc)
+		ready["redis"] = store.RedisHealth(rc)
+		log.Info("state and limits in Redis")
+	}
+
+	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: rc, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, engine.Close)
+	watch := route.NewSMSWatch(cfg.Route.Fallback, st, log, nil)
+	g.closers = append(g.closers, watch.Close)
+
+	// svc is set below; the voice providers (SIP and Twilio) report into it.
+	var svc *verify.Service
+	reporter := sip.ReporterFunc(func(ctx context.Context, id string, ev verify.Event) error { return svc.Report(ctx, id, ev) })
+
+	senders := map[string]verify.Sender{}
+	callers := map[string]verify.Caller{}
+	smsProvider, callProvider := cfg.SMS.Provider, ""
+	tw := cfg.Twilio
+	if tw.Configured() {
+		if tw.PublicURL == "" {
+			tw.PublicURL = cfg.PublicURL
+		}
+		tw.Secret = cfg.Secret
+		if err := tw.Validate(); err != nil {
+			return nil, err
+		}
+		prov, err := twilio.New(tw, twilio.WithLogger(log))
+		if err != nil {
+			return nil, err
+		}
+		g.closers = append(g.closers, func() error { prov.Close(); return nil })
+		senders[twilio.ProviderName], callers[twilio.ProviderName] = prov, prov
+		if cfg.Route.Fallback.SMSTimeout > 0 {
+			// Twilio reports deliveries, so an SMS with no report in time
+			// can fall back to a call.
+			senders[twilio.ProviderName] = watch.Wrap(prov)
+		}
+		if smsProvider == "" {
+			smsProvider = twilio.ProviderName
+		}
+		callProvider = twilio.ProviderName
+	}
+	switch smsProvider {
+	case "console":
+		senders["console"] = sms.NewConsole(stdout)
+	case "":
+		return nil, errors.New("no SMS provider configured: configure Twilio (VERIGATE_TWILIO_*) or set sms.provider: console (prints codes; development only), or run with --dev")
+	case twilio.ProviderName:
+		if !tw.Configured() {
+			return nil, errors.New("sms.provider is twilio but Twilio is not configured (VERIGATE_TWILIO_ACCOUNT_SID and the rest)")
+		}
+	}
+
+	sipCfg := cfg.SIP
+	if len(sipCfg.Trunks) == 0 && dev && !tw.Configured() {
+		// The embedded default: calls go to a test phone on loopback that
+		// answers and presses '#'. Twilio, when configured, wins over it.
+		phone, err := sip.NewLoopbackPhone(log)
+		if err != nil {
+			return nil, fmt.Errorf("loopback test phone: %w", err)
+		}
+		g.closers = append(g.closers, phone.Close)
+		sipCfg = phone.LoopbackConfig(sipCfg)
+	}
+	if len(sipCfg.Trunks) > 0 {
+		caller, err := sip.NewCaller(sipCfg, sip.Options{
+			Reporter: reporter,
+			Audio:    sip.PromptAudio{Catalogue: catalogue},
+			Logger:   log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sip: %w", err)
+		}
+		g.closers = append(g.closers, caller.Close)
+		callers[sip.Provider] = caller
+		if err := watchTrunks(bg, g, caller, sipCfg, ready, log); err != nil {
+			return nil, err
+		}
+		// With a trunk configured, calls go there unless routing says otherwise.
+		callProvider = sip.Provider
+	}
+
+	var notifier verify.Notifier
+	if cfg.Callbacks.Secret != "" {
+		n, err := callback.New(cfg.Callbacks, nil, log)
+		if err != nil {
+			return nil, err
+		}
+		g.goBackground(bg, func(ctx context.Context) { n.Run(ctx, 4) })
+		notifier = n
+	}
+
+	svc, err = verify.NewService(verify.Config{
+		Store: st, Limiter: lim, Hasher: hasher, Notifier: notifier,
+		Parser: route.NewClassifier(route.ClassifierOptions{
+			DefaultRegion: cfg.Verify.DefaultRegion, Carrier: cfg.Route.Carrier, CacheSize: cfg.Route.CacheSize,
+		}),
+		Router:    engine,
+		Observer:  engine.Observer(),
+		Formatter: catalogue,
+		Senders:   senders, DefaultSender: smsProvider,
+		Callers: callers, DefaultCaller: callProvider,
+		CodeLength: cfg.Verify.CodeLength, Lifetime: cfg.Verify.Lifetime, MaxAttempts: cfg.Verify.MaxAttempts,
+		CheckLock:  verify.CheckLock{Max: cfg.Limits.FailedChecks, Window: cfg.Limits.FailedCheckWindow},
+		FraudBlock: cfg.Verify.FraudBlock,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.service = svc
+	watch.Start(svc)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	e, err := api.New(api.Config{
+		Service: svc, APIKeys: keys, Idempotency: idem, Ready: ready,
+		Registry: reg, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if tw.Configured() {
+		wh, err := twilio.NewWebhooks(tw, reporter, twilio.WithTexts(catalogue), twilio.WithLogger(log))
+		if err != nil {
+			return nil, err
+		}
+		// Twilio authenticates with its signature, not a bearer key.
+		wh.Register(e.Group(twilio.PathPrefix))
+	}
+	g.handler = e
+	return g, nil
+}

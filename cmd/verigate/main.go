@@ -1,0 +1,77 @@
+// Command verigate is the Verigate gateway and its tools: serve runs the
+// gateway; the other subcommands help operators test and inspect it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand. run gets the arguments after the subcommand's
+// name; ctx ends on SIGINT or SIGTERM.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// commands lists every subcommand, in the order --help shows them.
+var commands = []command{
+	{"serve", "run the gateway (REST API, SMS and voice delivery)", runServe},
+	{"demo", "run the gateway with a loopback test phone and show an SMS and a voice verification", runDemo},
+	{"version", "print the version", runVersion},
+	{"route", "explain how a number would be routed: route explain NUMBER", runRoute},
+	{"prompts", "list the prompts or write one to a WAV file", runPrompts},
+	{"phone", "a test phone: answer calls, press keys, record what it hears", runPhone},
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "verigate:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return errors.New("no subcommand given")
+		}
+		return nil
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown subcommand %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "verigate: a self-hosted telephony verification gateway")
+	fmt.Fprintln(w, "\nUsage: verigate <subcommand> [flags]\n\nSubcommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'verigate <subcommand> --help' for its flags.")
+}
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	_, err := fmt.Fprintln(stdout, "verigate", version)
+	return err
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/verigate/verigate/config"
+)
+
+// serveFlags are the flags of `verigate serve`.
+type serveFlags struct {
+	configPath string
+	dev        bool
+	httpAddr   string
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.configPath, "config", "", "YAML configuration file")
+	fs.BoolVar(&f.dev, "dev", false, "development mode: in-memory state, console SMS, loopback test phone, generated secret and API key")
+	fs.StringVar(&f.httpAddr, "http", "", "REST API listen address (overrides VERIGATE_HTTP_ADDR; default 127.0.0.1:8080)")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	return f, nil
+}
+
+// loadServeConfig reads the configuration and fills in what --dev provides:
+// a generated secret and development API key where none is set. Explicit
+// settings always win.
+func loadServeConfig(f serveFlags, lookup func(string) (string, bool), random io.Reader) (config.Config, string, error) {
+	cfg, err := config.Load(f.configPath, lookup)
+	if err != nil {
+		return cfg, "", err
+	}
+	if f.httpAddr != "" {
+		cfg.HTTP.Addr = f.httpAddr
+	}
+	var devKey string
+	if f.dev {
+		if cfg.Secret == "" {
+			if cfg.Secret, err = randomHex(random, 32); err != nil {
+				return cfg, "", err
+			}
+		}
+		if cfg.APIKeys == "" {
+			key, err := randomHex(random, 16)
+			if err != nil {
+				return cfg, "", err
+			}
+			devKey = "dev_" + key
+			cfg.APIKeys = "dev:" + devKey
+		}
+		if cfg.SMS.Provider == "" && !cfg.Twilio.Configured() {
+			cfg.SMS.Provider = "console"
+		}
+		return cfg, devKey, nil
+	}
+	if cfg.Secret == "" {
+		return cfg, "", errors.New("VERIGATE_SECRET is not set: give the server key for code HMACs (at least 16 characters) in VERIGATE_SECRET or VERIGATE_SECRET_FILE, or run with --dev")
+	}
+	if cfg.APIKeys == "" {
+		return cfg, "", errors.New("VERIGATE_API_KEYS is not set: give the tenants' keys as \"tenant1:key1,tenant2:key2\", or run with --dev")
+	}
+	return cfg, "", nil
+}
+
+func randomHex(random io.Reader, n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(random, b); err != nil {
+		return "", fmt.Errorf("generate random: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseServeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, devKey, err := loadServeConfig(f, os.LookupEnv, rand.Reader)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	gw, err := buildGateway(ctx, cfg, f.dev, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+	}
+	if devKey != "" {
+		fmt.Fprintf(stdout, "development API key (tenant dev): %s\n", devKey)
+	}
+	log.Info("verigate serving", "addr", ln.Addr().String(), "dev", f.dev, "version", version)
+	return serveHTTP(ctx, ln, gw.handler, log)
+}
+
+// serveHTTP serves h on ln until ctx ends, then shuts down gracefully:
+// requests in flight get up to 10 seconds to finish.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}

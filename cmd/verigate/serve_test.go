@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func lookupFrom(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestServeConfigDevDefaults(t *testing.T) {
+	random := bytes.NewReader(bytes.Repeat([]byte{7}, 64))
+	cfg, devKey, err := loadServeConfig(serveFlags{dev: true}, lookupFrom(nil), random)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Secret) < 32 || devKey == "" || cfg.APIKeys != "dev:"+devKey || cfg.SMS.Provider != "console" {
+		t.Fatalf("--dev must generate a secret and a key and use the console: %+v key %q", cfg.SMS, devKey)
+	}
+}
+
+func TestServeConfigExplicitWinsOverDev(t *testing.T) {
+	env := lookupFrom(map[string]string{
+		"VERIGATE_SECRET":    "an-explicit-secret-of-enough-length",
+		"VERIGATE_API_KEYS":  "acme:k1",
+		"VERIGATE_HTTP_ADDR": "127.0.0.1:9999",
+	})
+	cfg, devKey, err := loadServeConfig(serveFlags{dev: true, httpAddr: "127.0.0.1:7777"}, env, bytes.NewReader(make([]byte, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Secret != "an-explicit-secret-of-enough-length" || cfg.APIKeys != "acme:k1" || devKey != "" {
+		t.Errorf("explicit secret and keys must win over --dev: keys %q devKey %q", cfg.APIKeys, devKey)
+	}
+	if cfg.HTTP.Addr != "127.0.0.1:7777" {
+		t.Errorf("--http must win: %q", cfg.HTTP.Addr)
+	}
+}
+
+func TestServeConfigWithoutDevNeedsSecrets(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"VERIGATE_API_KEYS": "a:b"}, "VERIGATE_SECRET"},
+		{map[string]string{"VERIGATE_SECRET": "0123456789abcdef0123"}, "VERIGATE_API_KEYS"},
+	}
+	for _, tt := range tests {
+		_, _, err := loadServeConfig(serveFlags{}, lookupFrom(tt.env), bytes.NewReader(nil))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("error %v, want one naming %s", err, tt.want)
+		}
+	}
+}

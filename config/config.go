@@ -1,0 +1,211 @@
+// Package config loads Verigate's configuration: a YAML file, then
+// environment variables (VERIGATE_<SECTION>_<KEY>, and VERIGATE_<KEY>_FILE
+// to read a secret from a file), then validation that names the key at fault.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/verigate/verigate/callback"
+	"github.com/verigate/verigate/prompts"
+	"github.com/verigate/verigate/ratelimit"
+	"github.com/verigate/verigate/route"
+	"github.com/verigate/verigate/sip"
+	"github.com/verigate/verigate/twilio"
+	"github.com/verigate/verigate/verify"
+)
+
+// Config is the whole configuration. Every field's yaml key is also an
+// environment variable: VERIGATE_ plus the key path in upper case joined
+// by underscores (http.addr → VERIGATE_HTTP_ADDR). Fields tagged
+// secret:"true" are never printed.
+type Config struct {
+	HTTP HTTP `yaml:"http"`
+	// PublicURL is the gateway's base URL as providers reach it (Twilio webhooks).
+	PublicURL string `yaml:"public_url"`
+	// Secret is the server key for code HMACs; at least 16 bytes.
+	Secret string `yaml:"secret" secret:"true"`
+	// APIKeys are the tenants' bearer keys: "tenant1:key1,tenant2:key2".
+	APIKeys string `yaml:"api_keys" secret:"true"`
+
+	Verify Verify `yaml:"verify"`
+	Limits Limits `yaml:"limits"`
+	Redis  Redis  `yaml:"redis"`
+	SMS    SMS    `yaml:"sms"`
+	Log    Log    `yaml:"log"`
+
+	// Callbacks sign and deliver status changes to the clients' callback_url.
+	Callbacks callback.Config `yaml:"callbacks"`
+	// Prompts selects the locale fallback and operator overrides of texts and audio.
+	Prompts prompts.Config `yaml:"prompts"`
+	// Twilio delivers SMS and calls through Twilio when account_sid is set.
+	Twilio twilio.Config `yaml:"twilio"`
+	// SIP places calls through a PBX or SIP trunk when a trunk is configured.
+	SIP sip.Config `yaml:"sip"`
+	// Route decides channel and provider per verification.
+	Route route.Config `yaml:"route"`
+}
+
+// HTTP configures the REST API listener.
+type HTTP struct {
+	Addr      string `yaml:"addr"`
+	BodyLimit int64  `yaml:"body_limit"` // bytes per request body
+}
+
+// Verify configures the verification lifecycle.
+type Verify struct {
+	CodeLength    int           `yaml:"code_length"`
+	Lifetime      time.Duration `yaml:"lifetime"`
+	MaxAttempts   int           `yaml:"max_attempts"`
+	FraudBlock    time.Duration `yaml:"fraud_block"`
+	DefaultRegion string        `yaml:"default_region"` // ISO 3166 region for national-format numbers
+}
+
+// Limits configures the send limits and the failed-check lock.
+type Limits struct {
+	Policies          []ratelimit.Policy `yaml:"policies"`
+	FailedChecks      int                `yaml:"failed_checks"`
+	FailedCheckWindow time.Duration      `yaml:"failed_check_window"`
+}
+
+// Redis switches state and limits to Redis when URL is set.
+type Redis struct {
+	URL string `yaml:"url" secret:"true"` // may carry a password
+}
+
+// SMS configures text messages.
+type SMS struct {
+	AppName  string `yaml:"app_name"`
+	Provider string `yaml:"provider"` // console or twilio; chosen from what is configured when empty
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Default returns the configuration with every default filled in.
+func Default() Config {
+	return Config{
+		HTTP: HTTP{Addr: "127.0.0.1:8080", BodyLimit: 64 << 10},
+		Verify: Verify{
+			CodeLength: verify.DefaultCodeLength, Lifetime: verify.DefaultLifetime,
+			MaxAttempts: verify.DefaultMaxAttempts, FraudBlock: verify.DefaultFraudBlock,
+		},
+		Limits: Limits{Policies: ratelimit.DefaultPolicies(), FailedChecks: 10, FailedCheckWindow: time.Hour},
+		SMS:    SMS{AppName: "Verigate"},
+		SIP:    sip.DefaultConfig(),
+		Log:    Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads the YAML file at path (none if path is empty) over the
+// defaults, then the environment (lookup is os.LookupEnv in production),
+// then validates.
+func Load(path string, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeYAML(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, lookup); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+func decodeYAML(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty file is no settings, not an error.
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Validate reports the first invalid setting, naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.HTTP.Addr == "" {
+		bad("http.addr", "must not be empty")
+	}
+	if c.HTTP.BodyLimit < 1024 {
+		bad("http.body_limit", "must be at least 1024 bytes, not %d", c.HTTP.BodyLimit)
+	}
+	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
+		bad("public_url", "must start with http:// or https://")
+	}
+	if c.Secret != "" && len(c.Secret) < 16 {
+		bad("secret", "must be at least 16 characters")
+	}
+	if c.Verify.CodeLength < verify.MinCodeLength || c.Verify.CodeLength > verify.MaxCodeLength {
+		bad("verify.code_length", "must be between %d and %d, not %d", verify.MinCodeLength, verify.MaxCodeLength, c.Verify.CodeLength)
+	}
+	if c.Verify.Lifetime < time.Minute || c.Verify.Lifetime > 24*time.Hour {
+		bad("verify.lifetime", "must be between 1m and 24h, not %s", c.Verify.Lifetime)
+	}
+	if c.Verify.MaxAttempts < 1 || c.Verify.MaxAttempts > 20 {
+		bad("verify.max_attempts", "must be between 1 and 20, not %d", c.Verify.MaxAttempts)
+	}
+	if c.Verify.FraudBlock < 0 {
+		bad("verify.fraud_block", "must not be negative")
+	}
+	if r := c.Verify.DefaultRegion; r != "" && (len(r) != 2 || strings.ToUpper(r) != r) {
+		bad("verify.default_region", "must be an upper-case ISO 3166 region such as DE, not %q", r)
+	}
+	for i, p := range c.Limits.Policies {
+		if err := p.Validate(); err != nil {
+			bad(fmt.Sprintf("limits.policies[%d]", i), "%v", err)
+		}
+	}
+	if c.Limits.FailedChecks < 0 || (c.Limits.FailedChecks > 0 && c.Limits.FailedCheckWindow <= 0) {
+		bad("limits.failed_checks", "needs a positive limits.failed_check_window")
+	}
+	if s := c.Callbacks.Secret; s != "" && len(s) < 16 {
+		bad("callbacks.secret", "must be at least 16 characters")
+	}
+	switch c.SMS.Provider {
+	case "", "console", "twilio":
+	default:
+		bad("sms.provider", "must be console or twilio, not %q", c.SMS.Provider)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	if len(c.SIP.Trunks) > 0 {
+		errs = append(errs, prefixed(c.SIP.Validate()))
+	}
+	errs = append(errs, prefixed(c.Route.Validate()))
+	return errors.Join(errs...)
+}
+
+// prefixed marks a section's own validation errors as configuration errors.
+func prefixed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("config: %w", err)
+}

@@ -1,0 +1,107 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envFrom(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := Load("", envFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Addr != "127.0.0.1:8080" || cfg.Verify.CodeLength != 6 || cfg.Verify.Lifetime != 10*time.Minute || cfg.Verify.MaxAttempts != 5 {
+		t.Fatalf("defaults wrong: %+v", cfg)
+	}
+	if len(cfg.Limits.Policies) != 2 || cfg.Limits.FailedChecks != 10 {
+		t.Fatalf("limit defaults wrong: %+v", cfg.Limits)
+	}
+}
+
+func TestYAMLThenEnv(t *testing.T) {
+	path := writeFile(t, "v.yaml", "http:\n  addr: 127.0.0.1:9000\nverify:\n  code_length: 8\n  lifetime: 5m\nsms:\n  app_name: Contoso\n")
+	secretFile := writeFile(t, "secret", "0123456789abcdef0123\n")
+	cfg, err := Load(path, envFrom(map[string]string{
+		"VERIGATE_VERIFY_CODE_LENGTH": "7",
+		"VERIGATE_SECRET_FILE":        secretFile,
+		"VERIGATE_API_KEYS":           "acme:k1",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Addr != "127.0.0.1:9000" || cfg.Verify.Lifetime != 5*time.Minute || cfg.SMS.AppName != "Contoso" {
+		t.Errorf("yaml not applied: %+v", cfg)
+	}
+	if cfg.Verify.CodeLength != 7 {
+		t.Errorf("env must win over yaml: code_length %d", cfg.Verify.CodeLength)
+	}
+	if cfg.Secret != "0123456789abcdef0123" || cfg.APIKeys != "acme:k1" {
+		t.Errorf("secrets not read: secret %d bytes, keys %q", len(cfg.Secret), cfg.APIKeys)
+	}
+}
+
+func TestInvalidNamesTheKey(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"code length", "verify:\n  code_length: 3\n", nil, "verify.code_length"},
+		{"unknown key", "verify:\n  colour: red\n", nil, "colour"},
+		{"bad env int", "", map[string]string{"VERIGATE_VERIFY_MAX_ATTEMPTS": "five"}, "verify.max_attempts"},
+		{"bad env duration", "", map[string]string{"VERIGATE_VERIFY_LIFETIME": "10"}, "VERIGATE_VERIFY_LIFETIME"},
+		{"short secret", "", map[string]string{"VERIGATE_SECRET": "short"}, "secret"},
+		{"region", "", map[string]string{"VERIGATE_VERIFY_DEFAULT_REGION": "germany"}, "verify.default_region"},
+		{"policy", "limits:\n  policies:\n    - {name: x, scope: planet, limit: 1, window: 1m}\n", nil, "limits.policies[0]"},
+		{"log level", "", map[string]string{"VERIGATE_LOG_LEVEL": "loud"}, "log.level"},
+		{"public url", "", map[string]string{"VERIGATE_PUBLIC_URL": "example.com"}, "public_url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.yaml != "" {
+				path = writeFile(t, "c.yaml", tt.yaml)
+			}
+			_, err := Load(path, envFrom(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEmptyFileIsDefaults(t *testing.T) {
+	if _, err := Load(writeFile(t, "empty.yaml", ""), envFrom(nil)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEnvSetsFieldsOfListEntries(t *testing.T) {
+	path := writeFile(t, "sip.yaml", "sip:\n  trunks:\n    - name: pbx\n      address: 127.0.0.1:5070\n      username: verigate\n")
+	cfg, err := Load(path, envFrom(map[string]string{"VERIGATE_SIP_TRUNKS_0_PASSWORD": "s3cret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SIP.Trunks[0].Password != "s3cret" {
+		t.Fatalf("trunk password from the environment not applied: %+v", cfg.SIP.Trunks[0])
+	}
+	if _, err := Load(path, envFrom(nil)); err == nil || !strings.Contains(err.Error(), "sip.trunks[0].password") {
+		t.Fatalf("a trunk without its password must name the key, got %v", err)
+	}
+}

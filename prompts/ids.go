@@ -1,0 +1,95 @@
+package prompts
+
+// ID names one prompt of the catalogue. The ivr script speaks in IDs; the
+// transports turn them into audio (SIP) or <Say>/<Play> (Twilio).
+type ID string
+
+// The catalogue. Spoken lines first, then texts.
+const (
+	Greeting        ID = "greeting"         // "Thank you for using our verification system."
+	PressPound      ID = "press_pound"      // "Press the pound key to finish verifying your account."
+	NotRecognised   ID = "not_recognised"   // "That key was not recognised."
+	NoResponse      ID = "no_response"      // "We did not receive your response."
+	VerifiedGoodbye ID = "verified_goodbye" // "Your account has been verified. Goodbye."
+	FraudGoodbye    ID = "fraud_goodbye"    // "Your fraud report has been recorded. Goodbye."
+	Goodbye         ID = "goodbye"          // "Goodbye."
+	CodeIntro       ID = "code_intro"       // "Your verification code is"
+	CodeAgain       ID = "code_again"       // "Again:"
+	Digit0          ID = "digit_0"
+	Digit1          ID = "digit_1"
+	Digit2          ID = "digit_2"
+	Digit3          ID = "digit_3"
+	Digit4          ID = "digit_4"
+	Digit5          ID = "digit_5"
+	Digit6          ID = "digit_6"
+	Digit7          ID = "digit_7"
+	Digit8          ID = "digit_8"
+	Digit9          ID = "digit_9"
+
+	SMSBody   ID = "sms_body"   // "Your {app} verification code is {code}."
+	LimitSMS  ID = "limit_sms"  // "You've reached our limit on text verification codes."
+	LimitCall ID = "limit_call" // "You've reached our limit on verification calls."
+)
+
+// spoken lists, in catalogue order, the IDs that have audio.
+var spoken = [...]ID{
+	Greeting, PressPound, NotRecognised, NoResponse, VerifiedGoodbye, FraudGoodbye, Goodbye,
+	CodeIntro, CodeAgain,
+	Digit0, Digit1, Digit2, Digit3, Digit4, Digit5, Digit6, Digit7, Digit8, Digit9,
+}
+
+// written lists the IDs that are texts only.
+var written = [...]ID{SMSBody, LimitSMS, LimitCall}
+
+// Digit returns the ID that speaks the decimal digit d ('0'..'9').
+func Digit(d byte) ID { return ID("digit_" + string(d)) }
+
+// IDs returns every prompt ID, spoken ones first, in catalogue order.
+func IDs() []ID {
+	ids := make([]ID, 0, len(spoken)+len(written))
+	ids = append(ids, spoken[:]...)
+	return append(ids, written[:]...)
+}
+
+// SpokenIDs returns the IDs that have audio, in catalogue order.
+func SpokenIDs() []ID { return append([]ID(nil), spoken[:]...) }
+
+// Spoken reports whether id has audio.
+func (id ID) Spoken() bool {
+	for _, s := range spoken {
+		if s == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Valid reports whether id is in the catalogue.
+func (id ID) Valid() bool {
+	if id.Spoken() {
+		return true
+	}
+	for _, w := range written {
+		if w == id {
+			return true
+		}
+	}
+	return false
+}
+
+// CodeSequence returns the prompts that read code aloud: the intro, the
+// digits, "again", the digits once more. Characters other than digits are
+// skipped.
+func CodeSequence(code string) []ID {
+	var digits []ID
+	for i := 0; i < len(code); i++ {
+		if code[i] >= '0' && code[i] <= '9' {
+			digits = append(digits, Digit(code[i]))
+		}
+	}
+	seq := make([]ID, 0, 2+2*len(digits))
+	seq = append(seq, CodeIntro)
+	seq = append(seq, digits...)
+	seq = append(seq, CodeAgain)
+	return append(seq, digits...)
+}

@@ -1,0 +1,249 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/verigate/verigate/verify"
+)
+
+// Redis is a verify.Limiter in Redis, shared by every gateway on the same
+// server, Sentinel group or Cluster. It keeps the same sliding-window log
+// as Memory: one sorted set per bucket, vg:rl:{<policy>:<value>}, whose
+// members are the allowed sends (score: time in µs), and a block key
+// vg:rl:block:{<number>} holding the time the block ends.
+//
+// On a single server or Sentinel one Lua script checks the block and every
+// policy that applies and adds the send to all of them or to none: one
+// round trip, atomic. In Redis Cluster the buckets of one send live in
+// different slots, which one script may not touch, so Consume runs the
+// script per policy and removes the send again from the policies it had
+// already been added to when a later one denies. Between that add and that
+// removal (one or two round trips) another send can see the extra entry and
+// be denied although it would have fit; a gateway that dies in between
+// leaves the entry until it ages out of its window. Both err on the side of
+// fewer sends: no policy ever lets more than its Limit through.
+//
+// Time: by default the scripts read Redis's own clock (TIME), so gateways
+// whose clocks disagree still share one window. Tests inject a clock
+// (RedisOptions.Now), which is then passed to every script.
+type Redis struct {
+	c         redis.UniversalClient
+	policies  []Policy
+	prefix    string
+	now       func() time.Time
+	perPolicy bool
+}
+
+// RedisOptions configures a Redis limiter.
+type RedisOptions struct {
+	// Prefix starts every key; "vg:" if empty.
+	Prefix string
+	// Now is the clock; Redis's TIME if nil.
+	Now func() time.Time
+	// PerPolicy consumes policy by policy with refunds, as Cluster
+	// requires. It is set by itself when the client is a
+	// *redis.ClusterClient; tests set it to run that path on one server.
+	PerPolicy bool
+}
+
+var _ verify.Limiter = (*Redis)(nil)
+
+// NewRedis returns a limiter enforcing policies on c.
+func NewRedis(c redis.UniversalClient, policies []Policy, opt RedisOptions) (*Redis, error) {
+	for _, p := range policies {
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("ratelimit: %w", err)
+		}
+	}
+	if opt.Prefix == "" {
+		opt.Prefix = "vg:"
+	}
+	if _, ok := c.(*redis.ClusterClient); ok {
+		opt.PerPolicy = true
+	}
+	return &Redis{c: c, policies: policies, prefix: opt.Prefix, now: opt.Now, perPolicy: opt.PerPolicy}, nil
+}
+
+// keyEscaper keeps bucket values (user ids, tenants) from closing the hash tag.
+var keyEscaper = strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D")
+
+func (r *Redis) bucketKey(bucket string) string {
+	return r.prefix + "rl:{" + keyEscaper.Replace(bucket) + "}"
+}
+
+func (r *Redis) blockKey(number string) string {
+	return r.prefix + "rl:block:{" + keyEscaper.Replace(number) + "}"
+}
+
+// luaNow is the script's clock: ARGV[1] in µs, or Redis's TIME when empty.
+const luaNow = `
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+else
+  now = tonumber(ARGV[1])
+end
+`
+
+// luaConsume: ARGV[1] now µs or ”, ARGV[2] a member unique to this send,
+// ARGV[3] flags: 'b' when KEYS[1] is the block key, 'd' to only look
+// (a dry run: nothing is added); then for each bucket key, in
+// order, its limit and window µs. Returns {0} when the send was added to
+// every bucket, {-1, wait µs} when blocked, {i, wait µs} when the i-th
+// bucket (1-based) denied with the longest wait.
+var luaConsume = redis.NewScript(luaNow + `
+local first = 1
+if string.find(ARGV[3], 'b', 1, true) then
+  first = 2
+  local b = redis.call('GET', KEYS[1])
+  if b and tonumber(b) > now then return {-1, tonumber(b) - now} end
+end
+local denied, wait = 0, 0
+for i = first, #KEYS do
+  local j = 2 + 2 * (i - first + 1)
+  local lim, win = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - win)
+  local n = redis.call('ZCARD', KEYS[i])
+  if n >= lim then
+    local o = redis.call('ZRANGE', KEYS[i], n - lim, n - lim, 'WITHSCORES')
+    local w = tonumber(o[2]) + win - now
+    if denied == 0 or w > wait then denied, wait = i - first + 1, w end
+  end
+end
+if denied > 0 then return {denied, wait} end
+if string.find(ARGV[3], 'd', 1, true) then return {0} end
+for i = first, #KEYS do
+  local j = 2 + 2 * (i - first + 1)
+  redis.call('ZADD', KEYS[i], now, ARGV[2])
+  redis.call('PEXPIRE', KEYS[i], math.ceil(tonumber(ARGV[j + 1]) / 1000))
+end
+return {0}
+`)
+
+// luaBlock: ARGV[1] now µs or ”, ARGV[2] duration µs.
+var luaBlock = redis.NewScript(luaNow + `
+local d = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], string.format('%d', now + d), 'PX', math.ceil(d / 1000))
+return 1
+`)
+
+func (r *Redis) nowArg() string {
+	if r.now == nil {
+		return ""
+	}
+	return strconv.FormatInt(r.now().UnixMicro(), 10)
+}
+
+type applied struct {
+	policy Policy
+	key    string
+}
+
+// Consume implements verify.Limiter.
+func (r *Redis) Consume(ctx context.Context, s verify.SendSubject) error {
+	var buckets []applied
+	for _, p := range r.policies {
+		if b, ok := p.Bucket(s); ok {
+			buckets = append(buckets, applied{p, r.bucketKey(b)})
+		}
+	}
+	var tok [8]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return fmt.Errorf("ratelimit: %w", err)
+	}
+	member := hex.EncodeToString(tok[:])
+	now := r.nowArg()
+	if !r.perPolicy {
+		return r.consume(ctx, s, now, member, "b", buckets)
+	}
+	if err := r.consume(ctx, s, now, member, "b", nil); err != nil {
+		return err
+	}
+	for i := range buckets {
+		err := r.consume(ctx, s, now, member, "", buckets[i:i+1])
+		if err == nil {
+			continue
+		}
+		r.refund(member, buckets[:i])
+		var le *verify.LimitError
+		if !errors.As(err, &le) {
+			return err
+		}
+		// Report the longest wait, as the one script does: look at the
+		// policies not yet tried without adding to them.
+		for j := i + 1; j < len(buckets); j++ {
+			var later *verify.LimitError
+			if errors.As(r.consume(ctx, s, now, member, "d", buckets[j:j+1]), &later) && later.RetryAfter > le.RetryAfter {
+				le = later
+			}
+		}
+		return le
+	}
+	return nil
+}
+
+// consume runs luaConsume over the block key (flag b) and buckets.
+func (r *Redis) consume(ctx context.Context, s verify.SendSubject, now, member, flags string, buckets []applied) error {
+	keys := make([]string, 0, len(buckets)+1)
+	args := make([]any, 0, 3+2*len(buckets))
+	args = append(args, now, member, flags)
+	if strings.Contains(flags, "b") {
+		keys = append(keys, r.blockKey(s.To))
+	}
+	for _, b := range buckets {
+		keys = append(keys, b.key)
+		args = append(args, b.policy.Limit, b.policy.Window.Microseconds())
+	}
+	res, err := luaConsume.Run(ctx, r.c, keys, args...).Int64Slice()
+	if err != nil {
+		return fmt.Errorf("ratelimit: consume: %w", err)
+	}
+	switch {
+	case len(res) == 0:
+		return errors.New("ratelimit: consume: empty reply")
+	case res[0] == 0:
+		return nil
+	case len(res) < 2:
+		return fmt.Errorf("ratelimit: consume: unexpected reply %v", res)
+	case res[0] == -1:
+		return denial(s, "blocked", time.Duration(res[1])*time.Microsecond)
+	case res[0] > 0 && int(res[0]) <= len(buckets):
+		return denial(s, buckets[res[0]-1].policy.Name, time.Duration(res[1])*time.Microsecond)
+	}
+	return fmt.Errorf("ratelimit: consume: unexpected reply %v", res)
+}
+
+// refund removes member from buckets after a later policy denied (Cluster
+// only). It runs on its own context: the caller's may be ending, and a
+// refund that does not happen only errs towards fewer sends.
+func (r *Redis) refund(member string, buckets []applied) {
+	if len(buckets) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, b := range buckets {
+		_ = r.c.ZRem(ctx, b.key, member).Err()
+	}
+}
+
+// Block implements verify.Limiter.
+func (r *Redis) Block(ctx context.Context, number string, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	if err := luaBlock.Run(ctx, r.c, []string{r.blockKey(number)}, r.nowArg(), d.Microseconds()).Err(); err != nil {
+		return fmt.Errorf("ratelimit: block: %w", err)
+	}
+	return nil
+}

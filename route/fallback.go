@@ -1,0 +1,195 @@
+package route
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/verigate/verigate/verify"
+)
+
+// VerificationGetter reads a verification by id; verify.Store is one
+// (tenant "" means any tenant).
+type VerificationGetter interface {
+	Get(ctx context.Context, tenant, id string) (*verify.Verification, error)
+}
+
+// Reporter takes provider events; *verify.Service is one.
+type Reporter interface {
+	Report(ctx context.Context, id string, ev verify.Event) error
+}
+
+// SMSWatch turns "no delivery report within FallbackConfig.SMSTimeout" into
+// an EventUndelivered, which makes verify.Service.Report fall back to a
+// call. It learns of SMS through the Sender it wraps (Wrap) and checks on a
+// ticker it owns: Start it once the Service exists, Close it on shutdown.
+// Watched messages live in this process only: a gateway that restarts
+// forgets them (their verifications then wait for a provider report).
+type SMSWatch struct {
+	timeout time.Duration
+	every   time.Duration
+	store   VerificationGetter
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu      sync.Mutex
+	pending []watched
+	rep     Reporter
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+type watched struct {
+	id, ref string
+	sentAt  time.Time
+}
+
+// NewSMSWatch returns a watch over cfg.SMSTimeout (no watching if 0).
+// store is where verifications are read back; now is the clock (time.Now if nil).
+func NewSMSWatch(cfg FallbackConfig, store VerificationGetter, logger *slog.Logger, now func() time.Time) *SMSWatch {
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	every := cfg.CheckEvery
+	if every <= 0 {
+		every = DefaultFallbackCheckEvery
+	}
+	return &SMSWatch{timeout: cfg.SMSTimeout, every: every, store: store, log: logger, now: now}
+}
+
+// Wrap returns a Sender that sends through next and watches each SMS it
+// sent for a delivery report.
+func (w *SMSWatch) Wrap(next verify.Sender) verify.Sender {
+	if w.timeout <= 0 {
+		return next
+	}
+	return watchedSender{next: next, w: w}
+}
+
+type watchedSender struct {
+	next verify.Sender
+	w    *SMSWatch
+}
+
+func (s watchedSender) Send(ctx context.Context, m verify.Message) (string, error) {
+	ref, err := s.next.Send(ctx, m)
+	if err == nil {
+		s.w.mu.Lock()
+		s.w.pending = append(s.w.pending, watched{id: m.VerificationID, ref: ref, sentAt: s.w.now()})
+		s.w.mu.Unlock()
+	}
+	return ref, err
+}
+
+// Start begins checking every FallbackConfig.CheckEvery, reporting to r.
+// It does nothing when there is no timeout or it already runs.
+func (w *SMSWatch) Start(r Reporter) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timeout <= 0 || w.stop != nil {
+		return
+	}
+	w.rep = r
+	w.stop, w.done = make(chan struct{}), make(chan struct{})
+	go w.run(w.stop, w.done)
+}
+
+func (w *SMSWatch) run(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(w.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), w.every)
+			w.Check(ctx)
+			cancel()
+		}
+	}
+}
+
+// Close stops the ticker and waits for a check under way.
+func (w *SMSWatch) Close() error {
+	w.mu.Lock()
+	stop, done := w.stop, w.done
+	w.stop = nil
+	w.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+	return nil
+}
+
+// Check reports every watched SMS past its timeout that has no delivery
+// report as undelivered. The ticker calls it; tests call it directly.
+func (w *SMSWatch) Check(ctx context.Context) {
+	now := w.now()
+	w.mu.Lock()
+	var due []watched
+	kept := w.pending[:0]
+	for _, p := range w.pending {
+		if now.Sub(p.sentAt) >= w.timeout {
+			due = append(due, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	w.pending = kept
+	rep := w.rep
+	w.mu.Unlock()
+	if rep == nil {
+		return
+	}
+	for _, p := range due {
+		v, err := w.store.Get(ctx, "", p.id)
+		if err != nil {
+			w.log.Warn("sms watch: read verification", "verification", p.id, "err", err)
+			continue
+		}
+		if v.Status != verify.StatusPending || v.Channel != verify.ChannelSMS || settled(v, p) {
+			continue
+		}
+		ev := verify.Event{
+			Type: verify.EventUndelivered, At: now, Channel: verify.ChannelSMS, ProviderRef: p.ref,
+			Detail: fmt.Sprintf("no delivery report within %s", w.timeout),
+			Key:    "route:sms-timeout:" + p.id + ":" + p.ref,
+		}
+		if err := rep.Report(ctx, p.id, ev); err != nil {
+			w.log.Warn("sms watch: report undelivered", "verification", p.id, "err", err)
+		}
+	}
+}
+
+// Watching reports how many SMS await a delivery report.
+func (w *SMSWatch) Watching() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending)
+}
+
+// settled reports whether v has a delivery outcome for the watched SMS:
+// matched by provider reference, or by time when the provider gave none.
+func settled(v *verify.Verification, p watched) bool {
+	for _, ev := range v.Events {
+		switch ev.Type {
+		case verify.EventDelivered, verify.EventUndelivered, verify.EventFailed, verify.EventSendFailed:
+		default:
+			continue
+		}
+		if p.ref != "" && ev.ProviderRef == p.ref {
+			return true
+		}
+		if p.ref == "" && !ev.At.Before(p.sentAt) {
+			return true
+		}
+	}
+	return false
+}

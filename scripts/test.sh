@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test of Verigate with the real parts they need: installs the
+# Debian packages the tests talk to (redis-server, sip-tester, baresip,
+# kamailio, kamailio-tls-modules) where missing, starts a private redis-server on a free port
+# unless VERIGATE_TEST_REDIS_URL names one, and stops it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v sipp >/dev/null || need+=(sip-tester)
+command -v baresip >/dev/null || need+=(baresip)
+command -v kamailio >/dev/null || need+=(kamailio)
+# kamailio serves TLS to the tests only with its tls module, packaged apart.
+compgen -G "/usr/lib/*/kamailio/modules/tls.so" >/dev/null || need+=(kamailio-tls-modules)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test: installing ${need[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ -z "${VERIGATE_TEST_REDIS_URL:-}" ]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  dir=$(mktemp -d)
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  trap 'kill "$(cat "$dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir"' EXIT
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  export VERIGATE_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+  echo "test: private redis-server at $VERIGATE_TEST_REDIS_URL"
+fi
+
+go vet ./...
+go test -race -count=1 -timeout 15m ./... "$@"
+
+# Fuzzing itself is not part of the gate: the Go fuzz coordinator can fail
+# with "context deadline exceeded" on a loaded machine without any finding,
+# so it runs from `make fuzz`. The run above replays every seed corpus.

@@ -1,0 +1,516 @@
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/verigate/verigate/audio"
+	"github.com/verigate/verigate/prompts"
+	"github.com/verigate/verigate/verify"
+)
+
+// Provider is the provider name Verigate's routes and events use for
+// calls placed by a Caller.
+const Provider = "sip"
+
+// Reporter receives what happened on a call. verify.Service satisfies it.
+type Reporter interface {
+	// Report records ev for verification id.
+	Report(ctx context.Context, id string, ev verify.Event) error
+}
+
+// ReporterFunc adapts a function to Reporter. It breaks the knot at
+// wiring time: the verify.Service needs the Caller, and the Caller a
+// Reporter, so main passes a ReporterFunc that calls the Service made next.
+type ReporterFunc func(ctx context.Context, id string, ev verify.Event) error
+
+// Report calls f.
+func (f ReporterFunc) Report(ctx context.Context, id string, ev verify.Event) error {
+	return f(ctx, id, ev)
+}
+
+// AudioSource gives the spoken audio of a prompt as 8 kHz G.711 in codec
+// c. The prompts package provides the embedded recordings.
+type AudioSource interface {
+	Audio(locale string, id prompts.ID, c audio.Codec) ([]byte, error)
+}
+
+// Options are what a Caller needs besides the sip configuration.
+type Options struct {
+	// Reporter receives the call's events (required).
+	Reporter Reporter
+	// Audio speaks the prompts (required).
+	Audio AudioSource
+	// Logger gets the timeline of every call, numbers masked.
+	Logger *slog.Logger
+	// RingTimeout CANCELs a call not answered in time; DefaultRingLimit if 0.
+	RingTimeout time.Duration
+	// MaxPrompts and KeyTimeout shape the call script (ivr defaults if 0).
+	MaxPrompts int
+	KeyTimeout time.Duration
+	// SilenceTimeout ends a call whose phone sends no RTP for this long;
+	// the media layer's default (30 s) if 0.
+	SilenceTimeout time.Duration
+	// SymmetricRTP sends media back to where the phone's media comes from
+	// (for phones behind NAT).
+	SymmetricRTP bool
+	// TLSConfig verifies trunks reached over tls; nil trusts the system's
+	// roots and checks the trunk's host name.
+	TLSConfig *tls.Config
+}
+
+// ErrClosed is returned by Call once the Caller is closed.
+var ErrClosed = errors.New("sip caller closed")
+
+// Caller places verification calls over the configured trunks; it
+// implements verify.Caller. Each call runs in a goroutine the Caller owns
+// and stops on Close (with a CANCEL or BYE to the trunk).
+type Caller struct {
+	cfg   Config
+	opt   Options
+	log   *slog.Logger
+	ep    *endpoint
+	ports *PortAllocator
+	// dialogs match in-dialog requests (BYE) to the calls placed, one
+	// cache per sipgo client.
+	dialogs map[string]*sipgo.DialogClientCache
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+	calls  map[string]*call // by Call-ID
+
+	statsMu sync.Mutex
+	stats   CallerStats
+}
+
+// CallerStats counts what a Caller's calls did, for metrics and benchmarks.
+type CallerStats struct {
+	Placed   uint64 // INVITEs sent
+	Answered uint64 // calls answered
+	Ended    uint64 // calls over, answered or not
+	// Media sums the media counters of the answered calls that are over.
+	Media MediaStats
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Caller) Stats() CallerStats {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	return c.stats
+}
+
+func (c *Caller) count(f func(s *CallerStats)) {
+	c.statsMu.Lock()
+	f(&c.stats)
+	c.statsMu.Unlock()
+}
+
+var _ verify.Caller = (*Caller)(nil)
+
+// NewCaller validates cfg, binds cfg.Listen (UDP and TCP) and starts
+// serving it. Close releases everything.
+func NewCaller(cfg Config, o Options) (*Caller, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Reporter == nil || o.Audio == nil {
+		return nil, errors.New("sip caller: a reporter and an audio source are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.RingTimeout <= 0 {
+		o.RingTimeout = DefaultRingLimit
+	}
+	ports, err := NewPortAllocator(cfg.RTPPorts)
+	if err != nil {
+		return nil, fmt.Errorf("sip.rtp_ports: %w", err)
+	}
+	if o.TLSConfig == nil && cfg.TLSCA != "" {
+		if o.TLSConfig, err = loadTLSCA(cfg.TLSCA); err != nil {
+			return nil, fmt.Errorf("sip.tls_ca: %w", err)
+		}
+	}
+	log := o.Logger.With("component", "sip")
+	ep, err := newEndpoint(endpointConfig{listen: cfg.Listen, public: cfg.PublicAddress, tlsClient: o.TLSConfig}, log)
+	if err != nil {
+		return nil, err
+	}
+	c := &Caller{cfg: cfg, opt: o, log: log, ep: ep, ports: ports, calls: map[string]*call{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.dialogs = map[string]*sipgo.DialogClientCache{
+		"udp":    sipgo.NewDialogClientCache(ep.udp, ep.contact("verigate", "udp", netip.Addr{})),
+		"stream": sipgo.NewDialogClientCache(ep.stream, ep.contact("verigate", "tcp", netip.Addr{})),
+	}
+	ep.srv.OnInvite(c.onInvite)
+	ep.srv.OnBye(c.onBye)
+	ep.srv.OnInfo(c.onInfo)
+	ep.srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	ep.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		respond(c.log, req, tx, 481, "Call/Transaction Does Not Exist")
+	})
+	ep.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+		if err := tx.Respond(res); err != nil {
+			c.log.Debug("sip options not answered", "error", err)
+		}
+	})
+	ep.serve()
+	log.Info("sip user agent listening", "addr", ep.addr.String(), "trunks", len(cfg.Trunks), "rtp_ports", cfg.RTPPorts)
+	return c, nil
+}
+
+// Addr returns the address the Caller listens on (useful with port 0).
+func (c *Caller) Addr() netip.AddrPort { return c.ep.addr }
+
+// ActiveCalls returns how many calls are ringing or connected.
+func (c *Caller) ActiveCalls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.calls)
+}
+
+// RTPPortsInUse returns how many RTP ports calls hold now.
+func (c *Caller) RTPPortsInUse() int { return c.ports.InUse() }
+
+// Close ends every call (CANCEL while ringing, BYE once answered), waits
+// for their goroutines and stops listening. A call whose INVITE has had no
+// response at all can only be CANCELled after one comes, so Close may wait
+// for its transaction to time out (32 s).
+func (c *Caller) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	c.ep.close()
+	return nil
+}
+
+// onInvite rejects every INVITE: the gateway places calls and takes none,
+// so an INVITE is a stranger's (or a re-INVITE, which Verigate does not
+// support) and never starts media.
+func (c *Caller) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil {
+		if tag, ok := to.Params.Get("tag"); ok && tag != "" {
+			// A re-INVITE in one of our dialogs: keep the media as it is.
+			respond(c.log, req, tx, 488, "Not Acceptable Here")
+			return
+		}
+	}
+	c.log.Warn("sip invite from a stranger rejected", "source", sourceHost(req))
+	respond(c.log, req, tx, 403, "Forbidden")
+}
+
+// onBye ends the call whose dialog the BYE names, or answers 481.
+func (c *Caller) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	for _, dc := range c.dialogs {
+		err := dc.ReadBye(req, tx)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, sipgo.ErrDialogDoesNotExists) && !errors.Is(err, sipgo.ErrDialogOutsideDialog) {
+			c.log.Debug("sip bye not accepted", "error", err)
+			respond(c.log, req, tx, 500, "Server Internal Error")
+			return
+		}
+	}
+	c.log.Warn("sip bye for no dialog rejected", "source", sourceHost(req))
+	respond(c.log, req, tx, 481, "Call/Transaction Does Not Exist")
+}
+
+// Call places c.To over its trunk and returns the Call-ID once the INVITE
+// has been sent. The call then runs on its own; what happens arrives at
+// the Reporter.
+func (c *Caller) Call(ctx context.Context, vc verify.Call) (string, error) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return "", ErrClosed
+	}
+	trunk, err := c.cfg.Trunk(vc.Trunk)
+	if err != nil {
+		return "", err
+	}
+	user, err := Rewrite(trunk.Dial, vc.To)
+	if err != nil {
+		return "", err
+	}
+	host, portStr, err := net.SplitHostPort(trunk.Address)
+	if err != nil {
+		return "", fmt.Errorf("trunk %s address: %w", trunk.Name, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	peer := resolvePeer(ctx, trunk.Address)
+	mediaIP, err := c.ep.mediaAddr(peer)
+	if err != nil {
+		return "", err
+	}
+	conn, err := c.ports.Listen(c.ep.addr.Addr())
+	if err != nil {
+		return "", fmt.Errorf("rtp port: %w", err)
+	}
+	op := OfferParams{Addr: mediaIP, Port: conn.Port()}
+	if mode := DTMFMode(trunk.DTMF); mode == DTMFInfo || mode == DTMFInband {
+		// Offering telephone-event would invite the PBX to send RFC 4733,
+		// which this trunk's mode ignores.
+		op.DTMFPayloadType = -1
+	}
+	offer := BuildOffer(op)
+
+	recipient := sip.Uri{Scheme: "sip", User: user, Host: host, Port: port}
+	transportKey := "udp"
+	if trunk.Transport != "udp" {
+		transportKey = "stream"
+		recipient.UriParams = sip.NewParams()
+		recipient.UriParams.Add("transport", trunk.Transport)
+	}
+	display := trunk.CallerID
+	if vc.CallerID != "" {
+		display = vc.CallerID
+	}
+	if display == "" {
+		display = userAgentName
+	}
+	from := &sip.FromHeader{DisplayName: display, Address: sip.Uri{Scheme: "sip", User: trunk.FromUser, Host: host}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: host}, Params: sip.NewParams()}
+	contact := c.ep.contact(trunk.FromUser, trunk.Transport, peer)
+	sess, err := c.dialogs[transportKey].Invite(c.ctx, recipient, offer,
+		from, to, &contact,
+		sip.NewHeader("Content-Type", "application/sdp"),
+		sip.NewHeader("User-Agent", userAgentName),
+		sip.NewHeader("Allow", allowMethods),
+	)
+	if err != nil {
+		conn.Close()
+		return "", fmt.Errorf("sip invite via %s: %w", trunk.Name, err)
+	}
+	callID := sess.InviteRequest.CallID().Value()
+	cl := &call{
+		c: c, id: callID, v: vc, trunk: trunk, dialog: sess, conn: conn, started: time.Now(),
+		log: c.log.With("call_id", callID, "verification", vc.VerificationID, "to", verify.MaskNumber(vc.To), "trunk", trunk.Name),
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		_ = sess.Close()
+		conn.Close()
+		return "", ErrClosed
+	}
+	c.calls[callID] = cl
+	c.wg.Add(1)
+	c.mu.Unlock()
+	c.count(func(s *CallerStats) { s.Placed++ })
+	cl.log.Info("call placed", "mode", vc.Mode, "transport", trunk.Transport)
+	go cl.run()
+	return callID, nil
+}
+
+// call is one verification call, from INVITE to BYE.
+type call struct {
+	c       *Caller
+	id      string
+	v       verify.Call
+	trunk   Trunk
+	dialog  *sipgo.DialogClientSession
+	conn    *PortConn
+	log     *slog.Logger
+	started time.Time
+	keys    int // keys reported so far, for event de-duplication keys
+
+	msMu sync.Mutex
+	ms   *MediaSession // set once media runs, for SIP INFO
+}
+
+// media returns the call's media session, nil before it started.
+func (cl *call) media() *MediaSession {
+	cl.msMu.Lock()
+	defer cl.msMu.Unlock()
+	return cl.ms
+}
+
+// run is the call's goroutine.
+func (cl *call) run() {
+	c := cl.c
+	defer func() {
+		c.mu.Lock()
+		delete(c.calls, cl.id)
+		c.mu.Unlock()
+		c.count(func(s *CallerStats) { s.Ended++ })
+		c.wg.Done()
+	}()
+	defer cl.conn.Close() // after a MediaSession took it, closing again is harmless
+	defer cl.dialog.Close()
+
+	ringCtx, cancel := context.WithTimeout(c.ctx, c.opt.RingTimeout)
+	ringing := false
+	err := cl.dialog.WaitAnswer(ringCtx, sipgo.AnswerOptions{
+		Username: cl.trunk.Username,
+		Password: cl.trunk.Password,
+		OnResponse: func(res *sip.Response) error {
+			if res.IsProvisional() {
+				cl.log.Debug("call progress", "status", res.StatusCode)
+				if (res.StatusCode == 180 || res.StatusCode == 183) && !ringing {
+					ringing = true
+					cl.log.Info("call ringing", "status", res.StatusCode)
+					cl.report(verify.EventRinging, res.StatusCode, "")
+				}
+			}
+			return nil
+		},
+	})
+	cancel()
+	if err != nil {
+		out := classifyInviteError(err, ringCtx, c.ctx)
+		if out.event == verify.EventNoAnswer && out.code == 0 {
+			cl.log.Info("call not answered: canceled after ring timeout", "ring_timeout", c.opt.RingTimeout)
+		} else {
+			cl.log.Info("call not answered", "event", out.event, "status", out.code, "detail", out.detail)
+		}
+		cl.report(out.event, out.code, out.detail)
+		return
+	}
+	if err := cl.dialog.Ack(c.ctx); err != nil {
+		cl.log.Warn("call ack not sent", "error", err)
+	}
+	c.count(func(s *CallerStats) { s.Answered++ })
+	cl.log.Info("call answered", "after", time.Since(cl.started).Round(time.Millisecond))
+	cl.report(verify.EventAnswered, 200, "")
+
+	ans, err := ParseAnswer(cl.dialog.InviteResponse.Body())
+	if err != nil {
+		cl.log.Warn("call answer has no usable sdp", "error", err)
+		cl.hangup()
+		cl.report(verify.EventFailed, 488, "unusable sdp answer")
+		return
+	}
+	// The call's context ends when the phone hangs up (sipgo ends the
+	// dialog's context on its BYE) or the Caller closes.
+	ctx, stop := context.WithCancel(c.ctx)
+	defer stop()
+	unwatch := context.AfterFunc(cl.dialog.Context(), stop)
+	defer unwatch()
+
+	// The session ends by the deferred Close below, not by ctx, so that
+	// its end is ordered with the rest of the call's teardown.
+	ms, err := NewMediaSession(context.WithoutCancel(ctx), MediaConfig{
+		Conn: cl.conn, Remote: ans.Addr, Codec: ans.Codec, DTMFPayloadType: ans.DTMFPayloadType,
+		Symmetric: c.opt.SymmetricRTP, SilenceTimeout: c.opt.SilenceTimeout, Logger: cl.log,
+		DTMF: DTMFMode(cl.trunk.DTMF),
+	})
+	if err != nil {
+		cl.log.Warn("call media not started", "error", err)
+		cl.hangup()
+		cl.report(verify.EventFailed, 0, "media not started")
+		return
+	}
+	cl.msMu.Lock()
+	cl.ms = ms
+	cl.msMu.Unlock()
+	defer func() {
+		ms.Close()
+		st := ms.Stats()
+		c.count(func(s *CallerStats) {
+			m := &s.Media
+			m.PacketsSent += st.PacketsSent
+			m.SendErrors += st.SendErrors
+			m.PacketsReceived += st.PacketsReceived
+			m.PacketsDropped += st.PacketsDropped
+			m.DigitsReceived += st.DigitsReceived
+			m.DigitsDropped += st.DigitsDropped
+			m.SendLateness.Merge(&st.SendLateness)
+		})
+	}()
+	cl.log.Info("call media started", "codec", ans.Codec, "remote", ans.Addr.String(), "dtmf_pt", ans.DTMFPayloadType, "dtmf", cl.trunk.DTMF)
+
+	end := cl.script(ctx, ms)
+	switch end {
+	case endRemote:
+		if c.ctx.Err() != nil {
+			cl.hangup()
+			cl.log.Info("call ended: gateway shutting down")
+			cl.report(verify.EventFailed, 0, "gateway shutting down")
+			return
+		}
+		cl.log.Info("call ended by the phone", "duration", time.Since(cl.started).Round(time.Millisecond))
+		cl.report(verify.EventCompleted, 0, "hung up by the phone")
+	case endLocal:
+		cl.hangup()
+		cl.log.Info("call ended by the gateway", "duration", time.Since(cl.started).Round(time.Millisecond))
+		cl.report(verify.EventCompleted, 0, "hung up by the gateway")
+	case endSilence:
+		cl.hangup()
+		cl.log.Info("call ended: no rtp from the phone")
+		cl.report(verify.EventFailed, 0, "no rtp from the phone")
+	}
+}
+
+// hangup sends BYE unless the dialog has ended already.
+func (cl *call) hangup() {
+	if cl.dialog.LoadState() == sip.DialogStateEnded {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(cl.c.ctx), 5*time.Second)
+	defer cancel()
+	if err := cl.dialog.Bye(ctx); err != nil {
+		cl.log.Debug("call bye failed", "error", err)
+	}
+}
+
+// report passes one event of the call to the Reporter. Reports outlive a
+// closing Caller by a few seconds, so a shutdown still records the outcome.
+func (cl *call) report(t verify.EventType, status int, detail string) {
+	// At is left to the Reporter: the Service stamps events with its clock.
+	ev := verify.Event{
+		Type: t, Channel: verify.ChannelCall, Provider: Provider,
+		ProviderRef: cl.id, Detail: detail, Key: cl.id + "/" + string(t),
+	}
+	if status != 0 {
+		ev.ErrorCode = strconv.Itoa(status)
+	}
+	if t == verify.EventKeyPressed {
+		cl.keys++
+		ev.Key += "/" + strconv.Itoa(cl.keys)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(cl.c.ctx), 5*time.Second)
+	defer cancel()
+	if err := cl.c.opt.Reporter.Report(ctx, cl.v.VerificationID, ev); err != nil {
+		if errors.Is(err, verify.ErrNotPending) {
+			cl.log.Debug("call event recorded after the verification ended", "event", t)
+			return
+		}
+		cl.log.Warn("call event not recorded", "event", t, "error", err)
+	}
+}
+
+// PromptAudio speaks the prompts of a prompts.Catalogue (the embedded
+// recordings and the operator's overrides) as an AudioSource.
+type PromptAudio struct {
+	Catalogue *prompts.Catalogue
+}
+
+// Audio returns id in locale, in codec c.
+func (p PromptAudio) Audio(locale string, id prompts.ID, c audio.Codec) ([]byte, error) {
+	return p.Catalogue.Audio(locale, id, c)
+}

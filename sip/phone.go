@@ -1,0 +1,470 @@
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/verigate/verigate/audio"
+	"github.com/verigate/verigate/verify"
+)
+
+// Defaults for PhoneConfig.
+const (
+	DefaultPhoneRTPPorts = "40000-40999"
+	DefaultPhoneAfter    = 2 * time.Second
+	DefaultKeyGap        = 500 * time.Millisecond
+	// keyDuration is how long each key is held (RFC 4733 event, in-band
+	// tone, or the Duration of a SIP INFO).
+	keyDuration = 100 * time.Millisecond
+)
+
+// PhoneConfig configures a test phone.
+type PhoneConfig struct {
+	// Listen is where the phone takes calls, e.g. 127.0.0.1:5090.
+	Listen string
+	// TLSListen, with TLSConfig holding a certificate, also takes calls
+	// over TLS there.
+	TLSListen string
+	TLSConfig *tls.Config
+	// RTPPorts is its media port range; DefaultPhoneRTPPorts if empty.
+	RTPPorts string
+	// Ring is how long it rings (180) before answering.
+	Ring time.Duration
+	// Press are the keys sent once answered, e.g. "#" or "0#".
+	Press string
+	// DTMF is how the keys are sent: DTMFRFC4733 (default, also for
+	// DTMFAuto) as RTP events, DTMFInfo as SIP INFO application/dtmf-relay
+	// in the dialog, DTMFInband as tones mixed into the phone's audio. With
+	// info or inband the phone's SDP answer carries no telephone-event, as
+	// a phone that cannot send RFC 4733 would answer.
+	DTMF DTMFMode
+	// Speak, when set, is 8 kHz linear audio the phone sends in a loop as
+	// its microphone (speech, noise), instead of silence.
+	Speak []int16
+	// After is the wait between answering and the first key
+	// (DefaultPhoneAfter if 0); KeyGap the wait between keys.
+	After  time.Duration
+	KeyGap time.Duration
+	// HangupAfter makes the phone send BYE this long after answering;
+	// 0 waits for the caller to hang up.
+	HangupAfter time.Duration
+	// Record, when set, is a WAV file (8 kHz, 16-bit PCM) that receives
+	// what the phone hears on each call (each call overwrites it).
+	Record string
+	// Logger gets what happened on each call.
+	Logger *slog.Logger
+	// OnCallEnd, when set, is told about each call once it is over.
+	OnCallEnd func(PhoneCall)
+}
+
+// PhoneCall is what happened on one call the phone took.
+type PhoneCall struct {
+	CallID   string
+	From     string // the caller's URI user
+	Codec    audio.Codec
+	KeysSent string
+	// HungUpBy is "caller" or "phone".
+	HungUpBy string
+	Duration time.Duration
+	// Heard is how many RTP packets of the caller's audio arrived.
+	Heard uint64
+	// Recording is the WAV file written, if any.
+	Recording string
+	Err       error
+}
+
+// Phone is a SIP phone for tests and operators: it answers every INVITE
+// with an SDP answer, presses the configured keys (by RFC 4733, SIP INFO or
+// in-band tones), can record
+// what it hears and logs what happened. `verigate phone` runs one; `serve
+// --dev` without a trunk starts one on loopback (NewLoopbackPhone).
+type Phone struct {
+	cfg   PhoneConfig
+	log   *slog.Logger
+	ep    *endpoint
+	ports *PortAllocator
+	// dua answers INVITEs. RewriteContact sends the phone's in-dialog
+	// requests (its BYE) to where the INVITE came from, over the
+	// connection it came on: a caller on TLS or behind NAT is reached.
+	dua     *sipgo.DialogUA
+	dialogs sync.Map // Call-ID → *sipgo.DialogServerSession
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+}
+
+// NewPhone binds cfg.Listen and starts answering calls.
+func NewPhone(cfg PhoneConfig) (*Phone, error) {
+	if cfg.RTPPorts == "" {
+		cfg.RTPPorts = DefaultPhoneRTPPorts
+	}
+	if cfg.After <= 0 {
+		cfg.After = DefaultPhoneAfter
+	}
+	if cfg.KeyGap <= 0 {
+		cfg.KeyGap = DefaultKeyGap
+	}
+	mode, err := ParseDTMFMode(string(cfg.DTMF))
+	if err != nil {
+		return nil, fmt.Errorf("phone: %w", err)
+	}
+	if mode == DTMFAuto {
+		mode = DTMFRFC4733
+	}
+	cfg.DTMF = mode
+	for _, k := range cfg.Press {
+		if _, ok := DigitEvent(k); !ok {
+			return nil, fmt.Errorf("phone: %q is not a dtmf key", k)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ports, err := NewPortAllocator(cfg.RTPPorts)
+	if err != nil {
+		return nil, fmt.Errorf("phone rtp ports: %w", err)
+	}
+	log := cfg.Logger.With("component", "phone")
+	ep, err := newEndpoint(endpointConfig{listen: cfg.Listen, tlsListen: cfg.TLSListen, tlsServer: cfg.TLSConfig}, log)
+	if err != nil {
+		return nil, err
+	}
+	p := &Phone{cfg: cfg, log: log, ep: ep, ports: ports}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.dua = &sipgo.DialogUA{Client: ep.udp, ContactHDR: ep.contact("phone", "udp", netip.Addr{}), RewriteContact: true}
+	ep.srv.OnInvite(p.onInvite)
+	ep.srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
+		if d := p.dialog(req); d != nil {
+			_ = d.ReadAck(req, tx)
+		}
+	})
+	ep.srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		d := p.dialog(req)
+		if d == nil || d.ReadBye(req, tx) != nil {
+			respond(p.log, req, tx, 481, "Call/Transaction Does Not Exist")
+		}
+	})
+	ep.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		respond(p.log, req, tx, 481, "Call/Transaction Does Not Exist")
+	})
+	ep.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		respond(p.log, req, tx, 200, "OK")
+	})
+	ep.serve()
+	log.Info("phone listening", "addr", ep.addr.String(), "press", cfg.Press, "dtmf", cfg.DTMF, "after", cfg.After)
+	return p, nil
+}
+
+// dialog returns the call req belongs to: same Call-ID and the caller's
+// From tag, or nil.
+func (p *Phone) dialog(req *sip.Request) *sipgo.DialogServerSession {
+	v, ok := p.dialogs.Load(req.CallID().Value())
+	if !ok {
+		return nil
+	}
+	d := v.(*sipgo.DialogServerSession)
+	want, _ := d.InviteRequest.From().Params.Get("tag")
+	if from := req.From(); from == nil || !from.Params.Has("tag") {
+		return nil
+	} else if got, _ := from.Params.Get("tag"); got != want {
+		return nil
+	}
+	return d
+}
+
+// TLSAddr returns the address of the phone's TLS listener, if it has one.
+func (p *Phone) TLSAddr() netip.AddrPort { return p.ep.tlsAddr }
+
+// Addr returns the address the phone listens on.
+func (p *Phone) Addr() netip.AddrPort { return p.ep.addr }
+
+// Close hangs up every call and stops listening.
+func (p *Phone) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+	p.ep.close()
+	return nil
+}
+
+func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		respond(p.log, req, tx, 503, "Service Unavailable")
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	defer p.wg.Done()
+
+	started := time.Now()
+	pc := PhoneCall{CallID: req.CallID().Value()}
+	if f := req.From(); f != nil {
+		pc.From = f.Address.User
+	}
+	log := p.log.With("call_id", pc.CallID, "from", maskUser(pc.From))
+	pc.Err = p.answer(req, tx, log, &pc)
+	pc.Duration = time.Since(started)
+	if pc.Err != nil {
+		log.Warn("phone call failed", "error", pc.Err)
+	} else {
+		log.Info("phone call ended", "hung_up_by", pc.HungUpBy, "keys_sent", pc.KeysSent,
+			"heard_packets", pc.Heard, "duration", pc.Duration.Round(time.Millisecond))
+	}
+	if p.cfg.OnCallEnd != nil {
+		p.cfg.OnCallEnd(pc)
+	}
+}
+
+func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Logger, pc *PhoneCall) error {
+	dialog, err := p.dua.ReadInvite(req, tx)
+	if err != nil {
+		respond(log, req, tx, 400, "Bad Request")
+		return fmt.Errorf("read invite: %w", err)
+	}
+	p.dialogs.Store(pc.CallID, dialog)
+	defer p.dialogs.Delete(pc.CallID)
+	transport := strings.ToLower(req.Transport())
+	contact := p.ep.contact("phone", transport, netip.Addr{})
+	log.Info("phone call incoming", "transport", transport)
+	if err := dialog.Respond(180, "Ringing", nil, &contact); err != nil {
+		return fmt.Errorf("ringing: %w", err)
+	}
+	if p.cfg.Ring > 0 {
+		select {
+		case <-time.After(p.cfg.Ring):
+		case <-dialog.Context().Done():
+			pc.HungUpBy = "caller"
+			log.Info("phone call canceled while ringing")
+			return nil
+		case <-p.ctx.Done():
+			_ = dialog.Respond(480, "Temporarily Unavailable", nil)
+			return errors.New("phone closed")
+		}
+	}
+	conn, err := p.ports.Listen(p.ep.addr.Addr())
+	if err != nil {
+		_ = dialog.Respond(503, "Service Unavailable", nil)
+		return fmt.Errorf("rtp port: %w", err)
+	}
+	defer conn.Close()
+	mediaIP, err := p.ep.mediaAddr(netip.Addr{})
+	if err != nil {
+		_ = dialog.Respond(500, "Server Internal Error", nil)
+		return err
+	}
+	local := OfferParams{Addr: mediaIP, Port: conn.Port(), Username: "phone"}
+	if p.cfg.DTMF != DTMFRFC4733 {
+		local.DTMFPayloadType = -1
+	}
+	answer, neg, err := BuildAnswer(req.Body(), local)
+	if err != nil {
+		_ = dialog.Respond(488, "Not Acceptable Here", nil)
+		return fmt.Errorf("sdp offer: %w", err)
+	}
+	pc.Codec = neg.Codec
+
+	ctx, stop := context.WithCancel(p.ctx)
+	defer stop()
+	unwatch := context.AfterFunc(dialog.Context(), stop)
+	defer unwatch()
+
+	mc := MediaConfig{Conn: conn, Remote: neg.Addr, Codec: neg.Codec, DTMFPayloadType: neg.DTMFPayloadType, Logger: log}
+	var wav *audio.WAVWriter
+	var wavFile *os.File
+	if p.cfg.Record != "" {
+		wavFile, err = os.Create(p.cfg.Record)
+		if err == nil {
+			wav, err = audio.NewWAVWriter(wavFile)
+		}
+		if err != nil {
+			_ = dialog.Respond(500, "Server Internal Error", nil)
+			return fmt.Errorf("record: %w", err)
+		}
+		mc.Recorder = wav
+		pc.Recording = p.cfg.Record
+	}
+	// Closed by the deferred Close below, not by ctx (see call.go).
+	ms, err := NewMediaSession(context.WithoutCancel(ctx), mc)
+	if err != nil {
+		_ = dialog.Respond(500, "Server Internal Error", nil)
+		return fmt.Errorf("media: %w", err)
+	}
+	defer func() {
+		ms.Close()
+		pc.Heard = ms.Stats().PacketsReceived
+		if wav != nil {
+			if err := wav.Close(); err != nil {
+				log.Warn("phone recording not finished", "error", err)
+			}
+			wavFile.Close()
+		}
+	}()
+	res := sip.NewSDPResponseFromRequest(dialog.InviteRequest, answer)
+	res.AppendHeader(&contact)
+	if err := dialog.WriteResponse(res); err != nil {
+		if dialog.Context().Err() != nil {
+			// The caller's BYE overtook its ACK (sipgo handles each request
+			// in a goroutine of its own): the call was answered and is over.
+			// (A late ACK may set the state back to confirmed; the dialog's
+			// context, ended by the BYE, stays ended.)
+			pc.HungUpBy = "caller"
+			log.Info("phone call answered and hung up at once")
+			return nil
+		}
+		return fmt.Errorf("answer: %w", err)
+	}
+	log.Info("phone call answered", "codec", neg.Codec, "dtmf_pt", neg.DTMFPayloadType)
+
+	// Keep a stream going toward the caller, as a real phone's microphone
+	// would, until the call ends.
+	silence := make(chan struct{})
+	go func() {
+		defer close(silence)
+		if len(p.cfg.Speak) == 0 {
+			_ = ms.Silence(ctx, 24*time.Hour)
+			return
+		}
+		speech := neg.Codec.Encode(nil, p.cfg.Speak)
+		for ms.Play(ctx, speech) == nil {
+		}
+	}()
+	defer func() { stop(); <-silence }()
+
+	var hangup <-chan time.Time
+	if p.cfg.HangupAfter > 0 {
+		t := time.NewTimer(p.cfg.HangupAfter)
+		defer t.Stop()
+		hangup = t.C
+	}
+	keys := []rune(p.cfg.Press)
+	next := time.NewTimer(p.cfg.After)
+	defer next.Stop()
+	if len(keys) == 0 {
+		next.Stop()
+	}
+	for {
+		select {
+		case <-next.C:
+			k := keys[0]
+			keys = keys[1:]
+			if err := p.press(ctx, dialog, ms, k); err != nil {
+				log.Warn("phone key not sent", "key", string(k), "error", err)
+			} else {
+				pc.KeysSent += string(k)
+				log.Info("phone pressed key", "key", string(k))
+			}
+			if len(keys) > 0 {
+				next.Reset(p.cfg.KeyGap)
+			}
+		case <-hangup:
+			pc.HungUpBy = "phone"
+			log.Info("phone hanging up")
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			err := dialog.Bye(bctx)
+			cancel()
+			return err
+		case <-ctx.Done():
+			if p.ctx.Err() != nil && dialog.LoadState() != sip.DialogStateEnded {
+				pc.HungUpBy = "phone"
+				bctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_ = dialog.Bye(bctx)
+				cancel()
+				return nil
+			}
+			pc.HungUpBy = "caller"
+			return nil
+		}
+	}
+}
+
+// press sends one key the configured way.
+func (p *Phone) press(ctx context.Context, dialog *sipgo.DialogServerSession, ms *MediaSession, k rune) error {
+	switch p.cfg.DTMF {
+	case DTMFInfo:
+		ct, body, err := FormatINFO(k, keyDuration)
+		if err != nil {
+			return err
+		}
+		contact := dialog.InviteRequest.Contact()
+		if contact == nil {
+			return errors.New("sip info: the invite had no contact")
+		}
+		req := sip.NewRequest(sip.INFO, contact.Address)
+		req.AppendHeader(sip.NewHeader("Content-Type", ct))
+		req.SetBody(body)
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		res, err := dialog.Do(ictx, req)
+		if err != nil {
+			return fmt.Errorf("sip info: %w", err)
+		}
+		if !res.IsSuccess() {
+			return fmt.Errorf("sip info answered %d %s", res.StatusCode, res.Reason)
+		}
+		return nil
+	case DTMFInband:
+		return ms.SendInbandDTMF(ctx, k, keyDuration)
+	}
+	return ms.SendDTMF(ctx, k, keyDuration)
+}
+
+// maskUser masks a caller's user part when it looks like a phone number.
+func maskUser(u string) string {
+	if strings.Trim(strings.TrimPrefix(u, "+"), "0123456789") == "" && len(u) > 4 {
+		return verify.MaskNumber(u)
+	}
+	return u
+}
+
+// NewLoopbackPhone starts the built-in test phone `serve --dev` dials when
+// no trunk is configured: on 127.0.0.1 (a free port), pressing '#' two
+// seconds after answering. LoopbackTrunk names it as a trunk for the
+// Caller.
+func NewLoopbackPhone(log *slog.Logger) (*Phone, error) {
+	return NewPhone(PhoneConfig{
+		Listen: "127.0.0.1:0", RTPPorts: DefaultPhoneRTPPorts, Ring: time.Second,
+		Press: "#", After: DefaultPhoneAfter, Logger: log,
+	})
+}
+
+// LoopbackConfig is the sip configuration of `serve --dev` without a
+// trunk: the gateway listens on a free loopback port, keeps cfg's RTP range
+// (the phone uses DefaultPhoneRTPPorts), and every call goes to p.
+func (p *Phone) LoopbackConfig(cfg Config) Config {
+	cfg.Listen = "127.0.0.1:0"
+	cfg.PublicAddress = ""
+	if cfg.RTPPorts == "" {
+		cfg.RTPPorts = DefaultRTPPorts
+	}
+	t := p.LoopbackTrunk()
+	cfg.Trunks = []Trunk{t}
+	cfg.DefaultTrunk = t.Name
+	return cfg
+}
+
+// LoopbackTrunk is the trunk that sends calls to p.
+func (p *Phone) LoopbackTrunk() Trunk {
+	return Trunk{Name: "loopback-phone", Address: p.Addr().String(), Transport: "udp", Dial: DefaultDial}
+}

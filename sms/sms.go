@@ -1,0 +1,57 @@
+// Package sms holds the text of verification messages and the SMS
+// providers that are not Twilio: the console provider for development.
+package sms
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/verigate/verigate/verify"
+)
+
+// DefaultAppName names the service in messages when none is configured.
+const DefaultAppName = "Verigate"
+
+// Template is the default verify.Formatter: "Your <app> verification code
+// is 123456." The prompts package supplies the localised catalogue.
+type Template struct{ AppName string }
+
+var _ verify.Formatter = Template{}
+
+// SMSBody implements verify.Formatter.
+func (t Template) SMSBody(_, code string) string {
+	app := t.AppName
+	if app == "" {
+		app = DefaultAppName
+	}
+	return "Your " + app + " verification code is " + code + "."
+}
+
+// Console is a development Sender that prints each message on one line,
+// `sms to=<masked number> body=<text>`, instead of sending it. The body
+// carries the code: use it only where the output is yours.
+type Console struct {
+	mu  sync.Mutex
+	out io.Writer
+	seq atomic.Uint64
+}
+
+var _ verify.Sender = (*Console)(nil)
+
+// NewConsole returns a Console writing to out.
+func NewConsole(out io.Writer) *Console { return &Console{out: out} }
+
+// Send implements verify.Sender.
+func (c *Console) Send(_ context.Context, m verify.Message) (string, error) {
+	body := strings.ReplaceAll(m.Body, "\n", " ")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := fmt.Fprintf(c.out, "sms to=%s body=%s\n", verify.MaskNumber(m.To), body); err != nil {
+		return "", fmt.Errorf("console sms: %w", err)
+	}
+	return fmt.Sprintf("console-%d", c.seq.Add(1)), nil
+}

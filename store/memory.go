@@ -1,0 +1,250 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/verigate/verigate/verify"
+)
+
+// Retention is how long a verification stays readable after it expires.
+const Retention = 24 * time.Hour
+
+// Memory is a verify.Store held in this process. It loses everything on
+// restart; use Redis where that matters or where several gateways share state.
+type Memory struct {
+	mu        sync.Mutex
+	byID      map[string]*memEntry
+	pending   map[string]string      // tenant \x00 number → id of the pending verification
+	failures  map[string][]time.Time // tenant \x00 number → failed check times
+	lastSweep time.Time
+}
+
+type memEntry struct {
+	v    *verify.Verification
+	keys map[string]bool // event keys recorded
+}
+
+var _ verify.Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{
+		byID:     make(map[string]*memEntry),
+		pending:  make(map[string]string),
+		failures: make(map[string][]time.Time),
+	}
+}
+
+func numberKey(tenant, number string) string { return tenant + "\x00" + number }
+
+// clone returns a deep copy, so callers never share memory with the store.
+func clone(v *verify.Verification) *verify.Verification {
+	c := *v
+	c.CodeHashes = slices.Clone(v.CodeHashes)
+	c.Events = slices.Clone(v.Events)
+	c.Route.Reasons = slices.Clone(v.Route.Reasons)
+	return &c
+}
+
+// Start implements verify.Store.
+func (m *Memory) Start(_ context.Context, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep(now)
+	nk := numberKey(v.Tenant, v.To)
+	if id, ok := m.pending[nk]; ok {
+		e := m.byID[id]
+		if e.v.Status == verify.StatusPending && now.Before(e.v.ExpiresAt) {
+			cur := e.v
+			cur.CodeHashes = appendHash(cur.CodeHashes, hash)
+			cur.Sends++
+			cur.Channel, cur.CallMode, cur.Locale, cur.Route = v.Channel, v.CallMode, v.Locale, v.Route
+			cur.UpdatedAt = now
+			cur.Events = append(cur.Events, verify.Event{Type: verify.EventResent, At: now, Channel: v.Channel, Provider: v.Route.Provider})
+			return clone(cur), true, nil
+		}
+		m.expire(e.v, now)
+		delete(m.pending, nk)
+	}
+	n := clone(v)
+	n.CodeHashes = []string{hash}
+	n.Events = append(n.Events, verify.Event{Type: verify.EventCreated, At: now, Channel: v.Channel, Provider: v.Route.Provider})
+	m.byID[n.ID] = &memEntry{v: n}
+	m.pending[nk] = n.ID
+	return clone(n), false, nil
+}
+
+// MaxCodeHashes bounds how many codes of one verification stay valid; the
+// oldest is dropped first. Send limits keep real verifications well below it.
+const MaxCodeHashes = 10
+
+func appendHash(hashes []string, h string) []string {
+	hashes = append(hashes, h)
+	if len(hashes) > MaxCodeHashes {
+		hashes = hashes[len(hashes)-MaxCodeHashes:]
+	}
+	return hashes
+}
+
+// expire marks a pending verification past its lifetime as expired.
+func (m *Memory) expire(v *verify.Verification, now time.Time) {
+	if v.Status != verify.StatusPending {
+		return
+	}
+	v.Status = verify.StatusExpired
+	v.UpdatedAt = now
+	v.Events = append(v.Events, verify.Event{Type: verify.EventExpired, At: v.ExpiresAt})
+	delete(m.pending, numberKey(v.Tenant, v.To))
+}
+
+// sweep drops verifications past their retention, at most once a minute.
+func (m *Memory) sweep(now time.Time) {
+	if now.Sub(m.lastSweep) < time.Minute {
+		return
+	}
+	m.lastSweep = now
+	for id, e := range m.byID {
+		if now.Sub(e.v.ExpiresAt) > Retention {
+			delete(m.byID, id)
+			if m.pending[numberKey(e.v.Tenant, e.v.To)] == id {
+				delete(m.pending, numberKey(e.v.Tenant, e.v.To))
+			}
+		}
+	}
+	for k, times := range m.failures {
+		if len(times) == 0 || now.Sub(times[len(times)-1]) > Retention {
+			delete(m.failures, k)
+		}
+	}
+}
+
+func (m *Memory) lookup(tenant, id string) (*memEntry, error) {
+	e, ok := m.byID[id]
+	if !ok || (tenant != "" && e.v.Tenant != tenant) {
+		return nil, verify.ErrNotFound
+	}
+	return e, nil
+}
+
+// Get implements verify.Store.
+func (m *Memory) Get(_ context.Context, tenant, id string) (*verify.Verification, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, err := m.lookup(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	return clone(e.v), nil
+}
+
+// Check implements verify.Store.
+func (m *Memory) Check(_ context.Context, q verify.CheckQuery) (*verify.Verification, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id := q.ID
+	if id == "" {
+		var ok bool
+		if id, ok = m.pending[numberKey(q.Tenant, q.To)]; !ok {
+			return nil, verify.ErrNotFound
+		}
+	}
+	e, err := m.lookup(q.Tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	v := e.v
+	nk := numberKey(v.Tenant, v.To)
+	if q.Lock.Max > 0 {
+		recent := m.recentFailures(nk, q.Now, q.Lock.Window)
+		if len(recent) >= q.Lock.Max {
+			return nil, &verify.LimitError{Policy: "failed_checks", RetryAfter: recent[len(recent)-q.Lock.Max].Add(q.Lock.Window).Sub(q.Now)}
+		}
+	}
+	if v.Status != verify.StatusPending {
+		return nil, &verify.NotPendingError{Status: v.Status}
+	}
+	if !q.Now.Before(v.ExpiresAt) {
+		m.expire(v, q.Now)
+		return clone(v), nil
+	}
+	v.Attempts++
+	v.UpdatedAt = q.Now
+	switch {
+	case verify.MatchHash(v.CodeHashes, q.Hash):
+		v.Status = verify.StatusApproved
+		v.Events = append(v.Events, verify.Event{Type: verify.EventApproved, At: q.Now})
+		delete(m.pending, nk)
+	default:
+		v.Events = append(v.Events, verify.Event{Type: verify.EventCheckFailed, At: q.Now})
+		if q.Lock.Max > 0 {
+			m.failures[nk] = append(m.failures[nk], q.Now)
+		}
+		if v.Attempts >= v.MaxAttempts {
+			v.Status = verify.StatusMaxAttemptsReached
+			v.Events = append(v.Events, verify.Event{Type: verify.EventMaxAttemptsReached, At: q.Now})
+			delete(m.pending, nk)
+		}
+	}
+	return clone(v), nil
+}
+
+// recentFailures trims and returns the failed checks of nk within window.
+func (m *Memory) recentFailures(nk string, now time.Time, window time.Duration) []time.Time {
+	times := m.failures[nk]
+	i := 0
+	for i < len(times) && !times[i].After(now.Add(-window)) {
+		i++
+	}
+	times = times[i:]
+	m.failures[nk] = times
+	return times
+}
+
+// Transition implements verify.Store.
+func (m *Memory) Transition(_ context.Context, tenant, id string, status verify.Status, reason string, ev verify.Event) (*verify.Verification, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, err := m.lookup(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	v := e.v
+	if v.Status == verify.StatusPending && !ev.At.Before(v.ExpiresAt) {
+		m.expire(v, ev.At)
+	}
+	if v.Status != verify.StatusPending {
+		return nil, &verify.NotPendingError{Status: v.Status}
+	}
+	v.Status, v.Reason, v.UpdatedAt = status, reason, ev.At
+	m.record(e, ev)
+	delete(m.pending, numberKey(v.Tenant, v.To))
+	return clone(v), nil
+}
+
+// AddEvent implements verify.Store.
+func (m *Memory) AddEvent(_ context.Context, id string, ev verify.Event) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, err := m.lookup("", id)
+	if err != nil {
+		return false, err
+	}
+	return m.record(e, ev), nil
+}
+
+func (m *Memory) record(e *memEntry, ev verify.Event) bool {
+	if ev.Key != "" {
+		if e.keys[ev.Key] {
+			return false
+		}
+		if e.keys == nil {
+			e.keys = make(map[string]bool)
+		}
+		e.keys[ev.Key] = true
+	}
+	e.v.Events = append(e.v.Events, ev)
+	return true
+}

@@ -1,0 +1,543 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/verigate/verigate/verify"
+)
+
+// Redis is a verify.Store in Redis, shared by every gateway that uses the
+// same server, Sentinel group or Cluster.
+//
+// Keys (with the default prefix "vg:"), where <tag> is "<tenant>:<e164>":
+//
+//	vg:{<tag>}:v:<id>  hash: one verification (fields below, events, event keys)
+//	vg:{<tag>}:p       string: id of the number's pending verification
+//	vg:{<tag>}:fc      sorted set: failed checks of the number (score: time in µs)
+//	vg:id:<id>         string: <tag>, to find a verification by id
+//
+// The braces are a Cluster hash tag: every key of one tenant and number
+// lives in one slot, so each state change is one Lua script over keys of
+// one slot. Every key expires Retention after its verification does.
+//
+// Round trips: on a single server or Sentinel every method is one script
+// (one round trip); a script that starts from an id follows vg:id:<id>
+// itself. Cluster forbids a script to touch keys of two slots, so there a
+// method that starts from an id first GETs vg:id:<id> (two round trips),
+// and Start SETs it before the script.
+//
+// Codes are compared inside Lua as strings. That is sound: the stored and
+// the offered values are HMACs under the server key (verify.Hasher), so an
+// attacker cannot choose offered values that share a prefix with a stored
+// one, which is what a timing attack on string comparison needs; and Redis's
+// Lua 5.1 interns every string, so equality is a pointer comparison whose
+// time does not depend on the content.
+type Redis struct {
+	c         redis.UniversalClient
+	prefix    string
+	retention time.Duration
+	cluster   bool
+}
+
+// RedisOptions configures a Redis store.
+type RedisOptions struct {
+	// Prefix starts every key; "vg:" if empty. Tests give each store a
+	// prefix of its own to share one Redis.
+	Prefix string
+	// Retention is how long a verification stays readable after it
+	// expires (and how long all its keys live past that); Retention if 0.
+	Retention time.Duration
+	// Cluster makes the store keep every script within one slot, as Redis
+	// Cluster requires. It is set by itself when the client is a
+	// *redis.ClusterClient; tests set it to run that path on one server.
+	Cluster bool
+}
+
+var _ verify.Store = (*Redis)(nil)
+
+// NewRedis returns a store on c.
+func NewRedis(c redis.UniversalClient, opt RedisOptions) *Redis {
+	if opt.Prefix == "" {
+		opt.Prefix = "vg:"
+	}
+	if opt.Retention <= 0 {
+		opt.Retention = Retention
+	}
+	if _, ok := c.(*redis.ClusterClient); ok {
+		opt.Cluster = true
+	}
+	return &Redis{c: c, prefix: opt.Prefix, retention: opt.Retention, cluster: opt.Cluster}
+}
+
+// keyEscaper keeps tenants and numbers from closing the hash tag early.
+var keyEscaper = strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D")
+
+func (r *Redis) tag(tenant, number string) string {
+	return keyEscaper.Replace(tenant) + ":" + keyEscaper.Replace(number)
+}
+
+func (r *Redis) base(tag string) string { return r.prefix + "{" + tag + "}:" }
+func (r *Redis) idKey(id string) string { return r.prefix + "id:" + id }
+
+// micros encodes a time as the microseconds since 1970 that the scripts
+// compare (exact in Lua's doubles); the zero time is "".
+func micros(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+func fromMicros(s string) time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if s == "" || err != nil {
+		return time.Time{}
+	}
+	return time.UnixMicro(n).UTC()
+}
+
+// wireEvent is an event as stored: compact, one JSON object per line of
+// the hash field "ev". The scripts write their own events (created by the
+// store: approved, check_failed, expired, ...) in the same form.
+type wireEvent struct {
+	Type        verify.EventType `json:"t"`
+	At          int64            `json:"at,omitempty"` // µs since 1970
+	Channel     verify.Channel   `json:"c,omitempty"`
+	Provider    string           `json:"p,omitempty"`
+	ProviderRef string           `json:"r,omitempty"`
+	ErrorCode   string           `json:"e,omitempty"`
+	Detail      string           `json:"d,omitempty"`
+}
+
+func encodeEvent(ev verify.Event) string {
+	w := wireEvent{Type: ev.Type, Channel: ev.Channel, Provider: ev.Provider, ProviderRef: ev.ProviderRef, ErrorCode: ev.ErrorCode, Detail: ev.Detail}
+	if !ev.At.IsZero() {
+		w.At = ev.At.UnixMicro()
+	}
+	b, _ := json.Marshal(w) // strings and numbers only: cannot fail
+	return string(b)
+}
+
+func decodeEvents(s string) ([]verify.Event, error) {
+	if s == "" {
+		return nil, nil
+	}
+	lines := strings.Split(s, "\n")
+	evs := make([]verify.Event, 0, len(lines))
+	for _, l := range lines {
+		var w wireEvent
+		if err := json.Unmarshal([]byte(l), &w); err != nil {
+			return nil, fmt.Errorf("decode event: %w", err)
+		}
+		ev := verify.Event{Type: w.Type, Channel: w.Channel, Provider: w.Provider, ProviderRef: w.ProviderRef, ErrorCode: w.ErrorCode, Detail: w.Detail}
+		if w.At != 0 {
+			ev.At = time.UnixMicro(w.At).UTC()
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+// wireFixed holds the fields of a verification that never change, in one
+// hash field: the scripts never read them, and fewer fields make every
+// HSET and HGETALL cheaper.
+type wireFixed struct {
+	ID          string `json:"id"`
+	To          string `json:"to"`
+	Country     string `json:"country,omitempty"`
+	UserID      string `json:"user_id,omitempty"`
+	ClientIP    string `json:"client_ip,omitempty"`
+	CallbackURL string `json:"callback_url,omitempty"`
+	Created     int64  `json:"created"` // µs since 1970
+}
+
+// fields returns v as the hash fields of a new verification.
+func fields(v *verify.Verification, hash string, created verify.Event) ([]any, error) {
+	route, err := json.Marshal(v.Route)
+	if err != nil {
+		return nil, fmt.Errorf("encode route: %w", err)
+	}
+	evs := make([]string, 0, len(v.Events)+1)
+	for _, ev := range v.Events {
+		evs = append(evs, encodeEvent(ev))
+	}
+	evs = append(evs, encodeEvent(created))
+	fixed, err := json.Marshal(wireFixed{ID: v.ID, To: v.To, Country: v.Country, UserID: v.UserID,
+		ClientIP: v.ClientIP, CallbackURL: v.CallbackURL, Created: v.CreatedAt.UnixMicro()})
+	if err != nil {
+		return nil, fmt.Errorf("encode verification: %w", err)
+	}
+	return []any{
+		"fixed", string(fixed), "tenant", v.Tenant,
+		"channel", string(v.Channel), "call_mode", string(v.CallMode), "locale", v.Locale,
+		"status", string(verify.StatusPending), "reason", v.Reason,
+		"attempts", v.Attempts, "max_attempts", v.MaxAttempts, "sends", v.Sends,
+		"hashes", hash, "route", string(route),
+		"updated", micros(v.UpdatedAt), "expires", micros(v.ExpiresAt),
+		"ev", strings.Join(evs, "\n"),
+	}, nil
+}
+
+// decode turns a script's HGETALL reply into a Verification.
+func decode(reply any) (*verify.Verification, error) {
+	flat, ok := reply.([]any)
+	if !ok || len(flat)%2 != 0 {
+		return nil, fmt.Errorf("redis store: unexpected reply %T", reply)
+	}
+	f := make(map[string]string, len(flat)/2)
+	for i := 0; i < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		val, _ := flat[i+1].(string)
+		f[k] = val
+	}
+	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	var fixed wireFixed
+	if err := json.Unmarshal([]byte(f["fixed"]), &fixed); err != nil {
+		return nil, fmt.Errorf("redis store: decode verification: %w", err)
+	}
+	v := &verify.Verification{
+		ID: fixed.ID, Tenant: f["tenant"], To: fixed.To, Country: fixed.Country,
+		Channel: verify.Channel(f["channel"]), CallMode: verify.CallMode(f["call_mode"]), Locale: f["locale"],
+		UserID: fixed.UserID, ClientIP: fixed.ClientIP, CallbackURL: fixed.CallbackURL,
+		Status: verify.Status(f["status"]), Reason: f["reason"],
+		Attempts: atoi(f["attempts"]), MaxAttempts: atoi(f["max_attempts"]), Sends: atoi(f["sends"]),
+		CodeHashes: strings.Fields(f["hashes"]),
+		CreatedAt:  time.UnixMicro(fixed.Created).UTC(), UpdatedAt: fromMicros(f["updated"]), ExpiresAt: fromMicros(f["expires"]),
+	}
+	if f["route"] != "" {
+		if err := json.Unmarshal([]byte(f["route"]), &v.Route); err != nil {
+			return nil, fmt.Errorf("redis store: decode route: %w", err)
+		}
+	}
+	evs, err := decodeEvents(f["ev"])
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	v.Events = evs
+	return v, nil
+}
+
+// luaCommon is shared by the scripts that find a verification by id or by
+// number. ARGV[1] key prefix, ARGV[2] id (” to take the pending one of
+// the number), ARGV[3] tag (” to read it from KEYS[1], the id key),
+// ARGV[4] tenant (” for any).
+const luaCommon = `
+local P, id, tag, tenant = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if tag == '' then
+  tag = redis.call('GET', KEYS[1])
+  if not tag then return {'nf'} end
+end
+local base = P .. '{' .. tag .. '}:'
+local pk = base .. 'p'
+if id == '' then
+  id = redis.call('GET', pk)
+  if not id then return {'nf'} end
+end
+local vk = base .. 'v:' .. id
+local function ev(t, at) return '{"t":"' .. t .. '","at":' .. at .. '}' end
+local function app(evs, e)
+  if evs and evs ~= '' then return evs .. '\n' .. e end
+  return e
+end
+local function unpoint()
+  if redis.call('GET', pk) == id then redis.call('DEL', pk) end
+end
+`
+
+// luaStart: KEYS[1] the number's pointer, KEYS[2] the new verification,
+// KEYS[3] (not in Cluster) the new id key. ARGV: base, now, ttl ms, hash,
+// resent event, channel, call mode, locale, route, tag, new id, max
+// hashes, then the new verification's fields.
+var luaStart = redis.NewScript(`
+local pk, nk = KEYS[1], KEYS[2]
+local base, now, ttl, hash, resent = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local maxh = tonumber(ARGV[12])
+local cur = redis.call('GET', pk)
+if cur then
+  local ok = base .. 'v:' .. cur
+  local s = redis.call('HMGET', ok, 'status', 'expires', 'hashes', 'ev')
+  if s[1] == 'pending' then
+    if tonumber(now) < tonumber(s[2]) then
+      local hs = {}
+      for h in string.gmatch(s[3], '%S+') do hs[#hs + 1] = h end
+      hs[#hs + 1] = hash
+      while #hs > maxh do table.remove(hs, 1) end
+      redis.call('HSET', ok, 'hashes', table.concat(hs, ' '), 'channel', ARGV[6], 'call_mode', ARGV[7],
+        'locale', ARGV[8], 'route', ARGV[9], 'updated', now, 'ev', s[4] .. '\n' .. resent)
+      redis.call('HINCRBY', ok, 'sends', 1)
+      return {'resent', redis.call('HGETALL', ok)}
+    end
+    redis.call('HSET', ok, 'status', 'expired', 'updated', now,
+      'ev', s[4] .. '\n' .. '{"t":"expired","at":' .. s[2] .. '}')
+  end
+end
+redis.call('HSET', nk, unpack(ARGV, 13))
+redis.call('PEXPIRE', nk, ttl)
+redis.call('SET', pk, ARGV[11], 'PX', ttl)
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[10], 'PX', ttl) end
+return {'new'}
+`)
+
+// luaGet: luaCommon's keys and arguments.
+var luaGet = redis.NewScript(luaCommon + `
+local t = redis.call('HGET', vk, 'tenant')
+if not t or (tenant ~= '' and t ~= tenant) then return {'nf'} end
+return {'ok', redis.call('HGETALL', vk)}
+`)
+
+// luaCheck: luaCommon's, then ARGV[5] hash, ARGV[6] now µs, ARGV[7] lock
+// max, ARGV[8] lock window µs.
+var luaCheck = redis.NewScript(luaCommon + `
+local hash, now, lmax, lwin = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local v = redis.call('HMGET', vk, 'tenant', 'status', 'expires', 'attempts', 'max_attempts', 'hashes', 'ev')
+if not v[1] or (tenant ~= '' and v[1] ~= tenant) then return {'nf'} end
+local fk = base .. 'fc'
+if lmax > 0 then
+  redis.call('ZREMRANGEBYSCORE', fk, '-inf', tonumber(now) - lwin)
+  local n = redis.call('ZCARD', fk)
+  if n >= lmax then
+    local o = redis.call('ZRANGE', fk, n - lmax, n - lmax, 'WITHSCORES')
+    return {'lock', tonumber(o[2]) + lwin - tonumber(now)}
+  end
+end
+if v[2] ~= 'pending' then return {'np', v[2]} end
+if tonumber(now) >= tonumber(v[3]) then
+  redis.call('HSET', vk, 'status', 'expired', 'updated', now, 'ev', app(v[7], ev('expired', v[3])))
+  unpoint()
+  return {'ok', redis.call('HGETALL', vk)}
+end
+local att = tonumber(v[4]) + 1
+-- Every stored hash is compared, with no early exit (see the type's doc).
+local match = false
+for h in string.gmatch(v[6], '%S+') do
+  if h == hash then match = true end
+end
+local status, evs = 'pending', v[7]
+if match then
+  status = 'approved'
+  evs = app(evs, ev('approved', now))
+  unpoint()
+else
+  evs = app(evs, ev('check_failed', now))
+  if lmax > 0 then
+    redis.call('ZADD', fk, now, id .. ':' .. att)
+    redis.call('PEXPIRE', fk, math.ceil(lwin / 1000))
+  end
+  if att >= tonumber(v[5]) then
+    status = 'max_attempts_reached'
+    evs = app(evs, ev('max_attempts_reached', now))
+    unpoint()
+  end
+end
+redis.call('HSET', vk, 'attempts', att, 'updated', now, 'status', status, 'ev', evs)
+return {'ok', redis.call('HGETALL', vk)}
+`)
+
+// luaTransition: luaCommon's, then ARGV[5] status, ARGV[6] reason,
+// ARGV[7] the event's time µs, ARGV[8] event, ARGV[9] event key.
+var luaTransition = redis.NewScript(luaCommon + `
+local at = ARGV[7]
+local v = redis.call('HMGET', vk, 'tenant', 'status', 'expires', 'ev')
+if not v[1] or (tenant ~= '' and v[1] ~= tenant) then return {'nf'} end
+local evs = v[4]
+if v[2] == 'pending' and at ~= '' and tonumber(at) >= tonumber(v[3]) then
+  redis.call('HSET', vk, 'status', 'expired', 'updated', at, 'ev', app(evs, ev('expired', v[3])))
+  unpoint()
+  return {'np', 'expired'}
+end
+if v[2] ~= 'pending' then return {'np', v[2]} end
+if ARGV[9] == '' or redis.call('HSETNX', vk, 'k:' .. ARGV[9], '1') == 1 then
+  evs = app(evs, ARGV[8])
+end
+redis.call('HSET', vk, 'status', ARGV[5], 'reason', ARGV[6], 'updated', at, 'ev', evs)
+unpoint()
+return {'ok', redis.call('HGETALL', vk)}
+`)
+
+// luaAddEvent: luaCommon's, then ARGV[5] event, ARGV[6] event key.
+var luaAddEvent = redis.NewScript(luaCommon + `
+if redis.call('EXISTS', vk) == 0 then return {'nf'} end
+if ARGV[6] ~= '' and redis.call('HSETNX', vk, 'k:' .. ARGV[6], '1') == 0 then return {'dup'} end
+redis.call('HSET', vk, 'ev', app(redis.call('HGET', vk, 'ev'), ARGV[5]))
+return {'ok'}
+`)
+
+// Start implements verify.Store.
+func (r *Redis) Start(ctx context.Context, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
+	tag := r.tag(v.Tenant, v.To)
+	base := r.base(tag)
+	created := verify.Event{Type: verify.EventCreated, At: now, Channel: v.Channel, Provider: v.Route.Provider}
+	resent := verify.Event{Type: verify.EventResent, At: now, Channel: v.Channel, Provider: v.Route.Provider}
+	f, err := fields(v, hash, created)
+	if err != nil {
+		return nil, false, err
+	}
+	route, _ := json.Marshal(v.Route) // fields has marshalled it already
+	ttl := max(v.ExpiresAt.Sub(now), 0) + r.retention
+	keys := []string{base + "p", base + "v:" + v.ID}
+	if r.cluster {
+		// The id key lives in another slot: write it first, so a stored
+		// verification is always findable by id; a resend leaves it
+		// pointing at a verification that never existed, which reads as
+		// not found and expires.
+		if err := r.c.Set(ctx, r.idKey(v.ID), tag, ttl).Err(); err != nil {
+			return nil, false, fmt.Errorf("redis store: start: %w", err)
+		}
+	} else {
+		keys = append(keys, r.idKey(v.ID))
+	}
+	args := append([]any{
+		base, micros(now), ttl.Milliseconds(), hash, encodeEvent(resent),
+		string(v.Channel), string(v.CallMode), v.Locale, string(route), tag, v.ID, MaxCodeHashes,
+	}, f...)
+	res, err := luaStart.Run(ctx, r.c, keys, args...).Slice()
+	if err != nil {
+		return nil, false, fmt.Errorf("redis store: start: %w", err)
+	}
+	if len(res) == 1 && res[0] == "new" {
+		// Stored as given: no need to ship it back.
+		return startedAs(v, hash, created), false, nil
+	}
+	if len(res) != 2 {
+		return nil, false, fmt.Errorf("redis store: start: unexpected reply %v", res)
+	}
+	stored, err := decode(res[1])
+	if err != nil {
+		return nil, false, err
+	}
+	return stored, res[0] == "resent", nil
+}
+
+// startedAs is v as luaStart stores it new, in the precision it is kept in.
+func startedAs(v *verify.Verification, hash string, created verify.Event) *verify.Verification {
+	c := *v
+	c.Status = verify.StatusPending
+	c.CodeHashes = []string{hash}
+	c.Route.Reasons = slices.Clone(v.Route.Reasons)
+	c.Events = append(slices.Clone(v.Events), created)
+	for i := range c.Events {
+		c.Events[i].At = fromMicros(micros(c.Events[i].At))
+		c.Events[i].Key = ""
+	}
+	c.CreatedAt, c.UpdatedAt, c.ExpiresAt = fromMicros(micros(v.CreatedAt)), fromMicros(micros(v.UpdatedAt)), fromMicros(micros(v.ExpiresAt))
+	return &c
+}
+
+// byID returns the keys and leading arguments of luaCommon for id: on one
+// server the script follows the id key itself; in Cluster it is read first.
+func (r *Redis) byID(ctx context.Context, tenant, id string) ([]string, []any, error) {
+	if !r.cluster {
+		return []string{r.idKey(id)}, []any{r.prefix, id, "", tenant}, nil
+	}
+	tag, err := r.c.Get(ctx, r.idKey(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil, verify.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis store: %w", err)
+	}
+	return []string{r.base(tag) + "v:" + id}, []any{r.prefix, id, tag, tenant}, nil
+}
+
+// reply interprets the answers the scripts share.
+func reply(res []any) (*verify.Verification, error) {
+	if len(res) == 0 {
+		return nil, errors.New("redis store: empty reply")
+	}
+	switch res[0] {
+	case "nf":
+		return nil, verify.ErrNotFound
+	case "np":
+		s, _ := res[1].(string)
+		return nil, &verify.NotPendingError{Status: verify.Status(s)}
+	case "lock":
+		us, _ := res[1].(int64)
+		return nil, &verify.LimitError{Policy: "failed_checks", RetryAfter: time.Duration(us) * time.Microsecond}
+	case "ok":
+		if len(res) < 2 {
+			return nil, nil
+		}
+		return decode(res[1])
+	}
+	return nil, fmt.Errorf("redis store: unexpected reply %v", res)
+}
+
+// Get implements verify.Store.
+func (r *Redis) Get(ctx context.Context, tenant, id string) (*verify.Verification, error) {
+	keys, args, err := r.byID(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	res, err := luaGet.Run(ctx, r.c, keys, args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redis store: get: %w", err)
+	}
+	return reply(res)
+}
+
+// Check implements verify.Store.
+func (r *Redis) Check(ctx context.Context, q verify.CheckQuery) (*verify.Verification, error) {
+	var keys []string
+	var args []any
+	if q.ID != "" {
+		var err error
+		if keys, args, err = r.byID(ctx, q.Tenant, q.ID); err != nil {
+			return nil, err
+		}
+	} else {
+		tag := r.tag(q.Tenant, q.To)
+		keys = []string{r.base(tag) + "p"}
+		args = []any{r.prefix, "", tag, q.Tenant}
+	}
+	lockMax := q.Lock.Max
+	if q.Lock.Window <= 0 {
+		lockMax = 0
+	}
+	args = append(args, q.Hash, micros(q.Now), lockMax, q.Lock.Window.Microseconds())
+	res, err := luaCheck.Run(ctx, r.c, keys, args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redis store: check: %w", err)
+	}
+	return reply(res)
+}
+
+// Transition implements verify.Store.
+func (r *Redis) Transition(ctx context.Context, tenant, id string, status verify.Status, reason string, ev verify.Event) (*verify.Verification, error) {
+	keys, args, err := r.byID(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, string(status), reason, micros(ev.At), encodeEvent(ev), ev.Key)
+	res, err := luaTransition.Run(ctx, r.c, keys, args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redis store: transition: %w", err)
+	}
+	return reply(res)
+}
+
+// AddEvent implements verify.Store.
+func (r *Redis) AddEvent(ctx context.Context, id string, ev verify.Event) (bool, error) {
+	keys, args, err := r.byID(ctx, "", id)
+	if err != nil {
+		return false, err
+	}
+	args = append(args, encodeEvent(ev), ev.Key)
+	res, err := luaAddEvent.Run(ctx, r.c, keys, args...).Slice()
+	if err != nil {
+		return false, fmt.Errorf("redis store: add event: %w", err)
+	}
+	if len(res) > 0 && res[0] == "dup" {
+		return false, nil
+	}
+	_, err = reply(res)
+	return err == nil, err
+}

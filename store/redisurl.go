@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// OpenRedis returns a client for the Redis that url names. It does not
+// connect: the client dials on first use and again after every failure, so
+// a gateway started while Redis is down serves as soon as it is back.
+//
+// URL forms (user and password are optional everywhere; every go-redis
+// option in snake case, such as dial_timeout=2s or pool_size=50, may follow
+// as a query parameter):
+//
+//	redis://[user:pass@]host:6379[/db]                  one server
+//	rediss://[user:pass@]host:6380[/db]                 one server over TLS
+//	redis-sentinel://[user:pass@]h1:26379,h2:26379/mymaster[/db][?sentinel_username=..&sentinel_password=..]
+//	rediss-sentinel://...                               the same, TLS to the servers
+//	redis-cluster://[user:pass@]h1:7000,h2:7001         Redis Cluster (seed nodes)
+//	rediss-cluster://...                                the same over TLS
+//
+// In the Sentinel form the user and password are the Redis servers';
+// the sentinels' own go in sentinel_username and sentinel_password.
+// Errors never repeat the URL, which may carry a password.
+func OpenRedis(rawURL string) (redis.UniversalClient, error) {
+	opt, err := ParseRedisURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewUniversalClient(opt), nil
+}
+
+// ParseRedisURL turns a URL of a form OpenRedis accepts into go-redis
+// universal options.
+func ParseRedisURL(rawURL string) (*redis.UniversalOptions, error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return nil, errors.New("redis url: want scheme://..., e.g. redis://localhost:6379/0")
+	}
+	tls := strings.HasPrefix(scheme, "rediss")
+	switch scheme {
+	case "redis", "rediss":
+		o, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", redact(err))
+		}
+		return universal(o, []string{o.Addr}), nil
+	case "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster":
+	default:
+		return nil, fmt.Errorf("redis url: unknown scheme %q: want redis, rediss, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster", scheme)
+	}
+
+	// authority/path?query with a comma-separated host list, which
+	// net/url does not parse: split it by hand, then let go-redis parse the
+	// rest as a one-host URL.
+	authority, pathQuery := rest, ""
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		authority, pathQuery = rest[:i], rest[i:]
+	}
+	userinfo, hostlist := "", authority
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		userinfo, hostlist = authority[:i+1], authority[i+1:]
+	}
+	path, query, _ := strings.Cut(pathQuery, "?")
+	hosts := strings.Split(hostlist, ",")
+	for i, h := range hosts {
+		if h == "" {
+			return nil, errors.New("redis url: empty host in the host list")
+		}
+		if !strings.Contains(h, ":") || strings.HasSuffix(h, "]") {
+			hosts[i] = h + ":" + map[bool]string{true: "26379", false: "6379"}[strings.Contains(scheme, "sentinel")]
+		}
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: query: %w", redact(err))
+	}
+	sentinelUser, sentinelPass := q.Get("sentinel_username"), q.Get("sentinel_password")
+	q.Del("sentinel_username")
+	q.Del("sentinel_password")
+
+	var master, db string
+	parts := strings.FieldsFunc(path, func(r rune) bool { return r == '/' })
+	if strings.Contains(scheme, "sentinel") {
+		if len(parts) == 0 || len(parts) > 2 {
+			return nil, errors.New("redis url: the sentinel form needs the master name as its path: redis-sentinel://host:26379/mymaster[/db]")
+		}
+		master = parts[0]
+		if len(parts) == 2 {
+			db = parts[1]
+		}
+	} else if len(parts) > 0 {
+		return nil, errors.New("redis url: the cluster form takes no path (Cluster has no databases)")
+	}
+	if db != "" {
+		if _, err := strconv.Atoi(db); err != nil {
+			return nil, fmt.Errorf("redis url: database %q is not a number", db)
+		}
+	}
+	plain := "redis"
+	if tls {
+		plain = "rediss"
+	}
+	one := plain + "://" + userinfo + hosts[0] + "/" + db
+	if enc := q.Encode(); enc != "" {
+		one += "?" + enc
+	}
+	o, err := redis.ParseURL(one)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", redact(err))
+	}
+	u := universal(o, hosts)
+	if master != "" {
+		u.MasterName = master
+		u.SentinelUsername, u.SentinelPassword = sentinelUser, sentinelPass
+	} else {
+		if sentinelUser != "" || sentinelPass != "" {
+			return nil, errors.New("redis url: sentinel_username and sentinel_password belong to the sentinel form")
+		}
+		u.IsClusterMode = true
+	}
+	return u, nil
+}
+
+// universal carries the options go-redis parsed from a one-host URL over
+// to universal options for addrs.
+func universal(o *redis.Options, addrs []string) *redis.UniversalOptions {
+	return &redis.UniversalOptions{
+		Addrs: addrs, DB: o.DB, ClientName: o.ClientName, Protocol: o.Protocol,
+		Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+		MaxRetries: o.MaxRetries, MinRetryBackoff: o.MinRetryBackoff, MaxRetryBackoff: o.MaxRetryBackoff,
+		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		ContextTimeoutEnabled: o.ContextTimeoutEnabled,
+		PoolFIFO:              o.PoolFIFO, PoolSize: o.PoolSize, PoolTimeout: o.PoolTimeout,
+		MinIdleConns: o.MinIdleConns, MaxIdleConns: o.MaxIdleConns, MaxActiveConns: o.MaxActiveConns,
+		ConnMaxIdleTime: o.ConnMaxIdleTime, ConnMaxLifetime: o.ConnMaxLifetime,
+	}
+}
+
+// redact drops the URL that net/url puts into its errors.
+func redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// RedisHealth returns a readiness check for c: nil while Redis answers a
+// PING within ctx (in Cluster, every master does), the failure otherwise.
+// For /readyz.
+func RedisHealth(c redis.UniversalClient) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		var err error
+		if cc, ok := c.(*redis.ClusterClient); ok {
+			err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() })
+		} else {
+			err = c.Ping(ctx).Err()
+		}
+		if err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,128 @@
+package redise2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/verigate/verigate/api"
+	"github.com/verigate/verigate/internal/loadtest"
+	"github.com/verigate/verigate/internal/redistest"
+	"github.com/verigate/verigate/ratelimit"
+	"github.com/verigate/verigate/route"
+	"github.com/verigate/verigate/sms"
+	"github.com/verigate/verigate/store"
+	"github.com/verigate/verigate/verify"
+)
+
+// capture is a Sender that keeps each verification's last code.
+type capture struct{ codes sync.Map } // verification id → code
+
+func (c *capture) Send(_ context.Context, m verify.Message) (string, error) {
+	c.codes.Store(m.VerificationID, m.Body[len(m.Body)-7:len(m.Body)-1]) // "... is 123456."
+	return "ref", nil
+}
+
+// BenchmarkHTTPInProcessStartCheck serves the REST API (api.New) on Redis
+// state and limits from this process on a loopback listener, and runs
+// start+check pairs against it over real HTTP with 64 keep-alive clients:
+// the gateway's own cost through HTTP, without the console provider's
+// output that the binary benchmark reads codes from.
+func BenchmarkHTTPInProcessStartCheck(b *testing.B) {
+	pair := inProcessGateway(b)
+	b.SetParallelism(32)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := pair(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pairs/s")
+}
+
+// BenchmarkHTTPInProcessStartCheckHalfLoad: p50 and p99 of the pairs of
+// BenchmarkHTTPInProcessStartCheck at half the rate it sustains (loadtest.HalfLoad).
+func BenchmarkHTTPInProcessStartCheckHalfLoad(b *testing.B) {
+	loadtest.HalfLoad(b, inProcessGateway(b))
+}
+
+// inProcessGateway serves the API on Redis from this process and returns
+// a function that runs one start+check pair against it over HTTP.
+func inProcessGateway(b *testing.B) func() error {
+	b.Helper()
+	rc, err := store.OpenRedis(redistest.StartServer(b).URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rc.Close() })
+	lim, err := ratelimit.NewRedis(rc, ratelimit.DefaultPolicies(), ratelimit.RedisOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := verify.NewHasher([]byte("bench-secret-0123456789abcdef"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sender := &capture{}
+	quiet := slog.New(slog.DiscardHandler)
+	svc, err := verify.NewService(verify.Config{
+		Store: store.NewRedis(rc, store.RedisOptions{}), Limiter: lim, Hasher: h,
+		Parser: route.Classifier{}, Router: route.Defaults{}, Formatter: sms.Template{},
+		Senders: map[string]verify.Sender{"capture": sender}, DefaultSender: "capture",
+		CheckLock: verify.CheckLock{Max: 10, Window: time.Hour}, Logger: quiet,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := api.New(api.Config{Service: svc, APIKeys: map[string]string{apiKey: tenant}, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(e)
+	b.Cleanup(ts.Close)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
+	post := func(path string, body any, out any) (int, error) {
+		buf, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+path, bytes.NewReader(buf))
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
+	}
+	var seq atomic.Int64
+	pair := func() error {
+		var v struct{ ID, Status string }
+		to := fmt.Sprintf("+49151%08d", seq.Add(1))
+		if s, err := post("/v1/verifications", map[string]string{"to": to, "channel": "sms"}, &v); err != nil || s != http.StatusCreated {
+			return fmt.Errorf("start: %d %v", s, err)
+		}
+		code, ok := sender.codes.LoadAndDelete(v.ID)
+		if !ok {
+			return fmt.Errorf("no code for %s", v.ID)
+		}
+		if s, err := post("/v1/verifications/"+v.ID+"/check", map[string]string{"code": code.(string)}, &v); err != nil || s != http.StatusOK || v.Status != "approved" {
+			return fmt.Errorf("check: %d %s %v", s, v.Status, err)
+		}
+		return nil
+	}
+	if err := pair(); err != nil {
+		b.Fatal(err)
+	}
+	return pair
+}

@@ -1,0 +1,469 @@
+// Package redise2e runs the verigate binary (`verigate serve`) against a
+// real Redis, as operators run it: two gateways sharing one Redis, races of
+// concurrent starts and checks over HTTP, Redis stopping and coming back
+// under a running gateway, and a gateway restart.
+package redise2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/verigate/verigate/internal/redistest"
+)
+
+// binary is the verigate binary TestMain builds.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "redise2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "verigate")
+	build := exec.Command("go", "build", "-o", binary, "github.com/verigate/verigate/cmd/verigate")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "redise2e: build verigate:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	apiKey = "e2e-key-0123456789abcdef"
+	tenant = "e2e"
+)
+
+// gateway is one `verigate serve` process.
+type gateway struct {
+	t    testing.TB
+	url  string
+	env  []string
+	addr string
+
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	out   bytes.Buffer
+	codes map[string]string // masked number → last code the console provider printed
+	sent  int               // SMS the console provider printed
+	fresh *sync.Cond        // broadcast on every SMS line
+	done  chan struct{}
+}
+
+// startGateway runs `verigate serve` with Redis at redisURL on a free
+// loopback port, the console SMS provider and one API key, and waits until
+// /healthz answers.
+func startGateway(t testing.TB, redisURL string, env ...string) *gateway {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	g := &gateway{t: t, addr: addr, url: "http://" + addr, codes: map[string]string{}}
+	g.env = append(os.Environ(),
+		"VERIGATE_HTTP_ADDR="+addr,
+		"VERIGATE_API_KEYS="+tenant+":"+apiKey,
+		"VERIGATE_SECRET=e2e-secret-0123456789abcdef",
+		"VERIGATE_REDIS_URL="+redisURL,
+		"VERIGATE_SMS_PROVIDER=console",
+		"VERIGATE_LOG_LEVEL=info",
+	)
+	g.env = append(g.env, env...)
+	g.fresh = sync.NewCond(&g.mu)
+	g.start()
+	t.Cleanup(g.stop)
+	return g
+}
+
+var smsLine = regexp.MustCompile(`sms to=(\S+) body=.*?(\d{6})\.`)
+
+func (g *gateway) start() {
+	g.t.Helper()
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = g.env
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		g.t.Fatalf("start verigate serve: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			g.mu.Lock()
+			g.out.WriteString(line + "\n")
+			if m := smsLine.FindStringSubmatch(line); m != nil {
+				g.codes[m[1]] = m[2]
+				g.sent++
+				g.fresh.Broadcast()
+			}
+			g.mu.Unlock()
+		}
+		g.mu.Lock()
+		g.fresh.Broadcast() // wake waiters: no more lines
+		g.mu.Unlock()
+	}()
+	go func() { _ = cmd.Wait(); pw.Close() }()
+	g.mu.Lock()
+	g.cmd, g.done = cmd, done
+	g.mu.Unlock()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(g.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("verigate serve on %s did not answer /healthz: %v\n%s", g.addr, err, g.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends the process (SIGTERM, then SIGKILL after 10 s).
+func (g *gateway) stop() {
+	g.mu.Lock()
+	cmd, done := g.cmd, g.done
+	g.cmd = nil
+	g.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (g *gateway) restart() { g.t.Helper(); g.stop(); g.start() }
+
+func (g *gateway) output() string { g.mu.Lock(); defer g.mu.Unlock(); return g.out.String() }
+
+func (g *gateway) smsSent() int { g.mu.Lock(); defer g.mu.Unlock(); return g.sent }
+
+func masked(to string) string { return to[:6] + strings.Repeat("*", len(to)-9) + to[len(to)-3:] }
+
+// code is the last code printed for to (masked as the console prints it).
+func (g *gateway) code(to string) string {
+	g.t.Helper()
+	// The console prints before the API answers, but this process reads
+	// the output a moment later.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g.mu.Lock()
+		c, ok := g.codes[masked(to)]
+		g.mu.Unlock()
+		if ok {
+			return c
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("no SMS to %s in the gateway's output:\n%s", masked(to), g.output())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// takeCode waits for the code printed for to and forgets it, so that a
+// later number with the same masked form waits for its own.
+func (g *gateway) takeCode(to string) (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for {
+		if c, ok := g.codes[masked(to)]; ok {
+			delete(g.codes, masked(to))
+			return c, true
+		}
+		select {
+		case <-g.done:
+			return "", false
+		default:
+		}
+		g.fresh.Wait()
+	}
+}
+
+// response is an API answer.
+type response struct {
+	status     int
+	retryAfter string
+	body       map[string]any
+}
+
+func (r response) str(key string) string { s, _ := r.body[key].(string); return s }
+
+func (r response) errorCode() string {
+	e, _ := r.body["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+var client = &http.Client{Timeout: 30 * time.Second}
+
+func (g *gateway) post(path string, body any) response {
+	g.t.Helper()
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, g.url+path, bytes.NewReader(b))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		g.t.Errorf("POST %s: %v", path, err)
+		return response{}
+	}
+	defer resp.Body.Close()
+	r := response{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+	_ = json.NewDecoder(resp.Body).Decode(&r.body)
+	return r
+}
+
+func (g *gateway) startVerification(to string) response {
+	return g.post("/v1/verifications", map[string]string{"to": to, "channel": "sms"})
+}
+
+func (g *gateway) check(id, code string) response {
+	return g.post("/v1/verifications/"+id+"/check", map[string]string{"code": code})
+}
+
+func (g *gateway) ready() int {
+	resp, err := client.Get(g.url + "/readyz")
+	if err != nil {
+		g.t.Fatalf("GET /readyz: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestTwoGateways starts on one gateway and checks on the other.
+func TestTwoGateways(t *testing.T) {
+	url := redistest.StartServer(t).URL()
+	a, b := startGateway(t, url), startGateway(t, url)
+	const to = "+4915112348101"
+	r := a.startVerification(to)
+	if r.status != http.StatusCreated || r.str("status") != "pending" {
+		t.Fatalf("start on gateway a: %d %v\n%s", r.status, r.body, a.output())
+	}
+	c := b.check(r.str("id"), a.code(to))
+	if c.status != http.StatusOK || c.str("status") != "approved" {
+		t.Fatalf("check on gateway b: %d %v", c.status, c.body)
+	}
+	if again := a.check(r.str("id"), a.code(to)); again.status != http.StatusConflict || again.errorCode() != "not_pending" {
+		t.Errorf("second check on gateway a: %d %v, want 409 not_pending", again.status, again.body)
+	}
+}
+
+// TestRaces sends 100 concurrent starts for one number (the limit lets
+// exactly 5 through, whichever gateway takes them) and 50 concurrent checks
+// with the right code (exactly one approves), spread over two gateways.
+func TestRaces(t *testing.T) {
+	url := redistest.StartServer(t).URL()
+	gws := []*gateway{startGateway(t, url), startGateway(t, url)}
+	const to = "+4915112348102"
+
+	var wg sync.WaitGroup
+	results := make(chan response, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- gws[i%2].startVerification(to)
+		}()
+	}
+	wg.Wait()
+	close(results)
+	created, limited := 0, 0
+	ids := map[string]bool{}
+	for r := range results {
+		switch r.status {
+		case http.StatusCreated, http.StatusOK: // a new verification, a resend
+			created++
+			ids[r.str("id")] = true
+		case http.StatusTooManyRequests:
+			limited++
+			if s, err := strconv.Atoi(r.retryAfter); err != nil || s <= 0 || s > 600 {
+				t.Errorf("429 with Retry-After %q, want 1..600 seconds", r.retryAfter)
+			}
+			if msg, _ := r.body["error"].(map[string]any)["message"].(string); !strings.HasPrefix(msg, "You've reached our limit on text verification codes.") {
+				t.Errorf("429 message %q", msg)
+			}
+		default:
+			t.Errorf("start: %d %v", r.status, r.body)
+		}
+	}
+	if created != 5 || limited != 95 || len(ids) != 1 {
+		t.Fatalf("100 concurrent starts: %d sent (%d ids), %d limited; want 5 (one id), 95", created, len(ids), limited)
+	}
+	if n := gws[0].smsSent() + gws[1].smsSent(); n != 5 {
+		t.Errorf("%d SMS sent, want 5", n)
+	}
+	var id string
+	for id = range ids {
+	}
+	// Every code sent in the verification is valid: take one from a
+	// gateway that sent one.
+	sender := gws[0]
+	if sender.smsSent() == 0 {
+		sender = gws[1]
+	}
+	code := sender.code(to)
+
+	checks := make(chan response, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			checks <- gws[i%2].check(id, code)
+		}()
+	}
+	wg.Wait()
+	close(checks)
+	approved := 0
+	for r := range checks {
+		switch {
+		case r.status == http.StatusOK && r.str("status") == "approved":
+			approved++
+		case r.status == http.StatusConflict:
+		default:
+			t.Errorf("check: %d %v", r.status, r.body)
+		}
+	}
+	if approved != 1 {
+		t.Errorf("%d of 50 concurrent checks approved, want exactly 1", approved)
+	}
+}
+
+// TestRedisOutage stops Redis under a running gateway: starts and checks
+// answer 503 unavailable, nothing is sent, /readyz fails; Redis restarted,
+// the same gateway process serves again.
+func TestRedisOutage(t *testing.T) {
+	srv := redistest.StartServer(t)
+	g := startGateway(t, srv.URL())
+	const to = "+4915112348103"
+	r := g.startVerification(to)
+	if r.status != http.StatusCreated {
+		t.Fatalf("start: %d %v", r.status, r.body)
+	}
+	if s := g.ready(); s != http.StatusOK {
+		t.Errorf("/readyz with Redis up: %d", s)
+	}
+	sent := g.smsSent()
+
+	srv.Stop()
+	for i, to := range []string{"+4915112348104", "+4915112348105"} {
+		if d := g.startVerification(to); d.status != http.StatusServiceUnavailable || d.errorCode() != "unavailable" {
+			t.Errorf("start %d with Redis down: %d %v, want 503 unavailable", i+1, d.status, d.body)
+		}
+	}
+	if c := g.check(r.str("id"), g.code(to)); c.status != http.StatusServiceUnavailable {
+		t.Errorf("check with Redis down: %d %v, want 503", c.status, c.body)
+	}
+	if s := g.ready(); s == http.StatusOK {
+		t.Error("/readyz with Redis down: 200")
+	}
+	if n := g.smsSent(); n != sent {
+		t.Errorf("%d SMS sent with Redis down", n-sent)
+	}
+
+	srv.Restart()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		r = g.startVerification("+4915112348106")
+		if r.status == http.StatusCreated {
+			break
+		}
+		if r.status != http.StatusServiceUnavailable || ctx.Err() != nil {
+			t.Fatalf("start after Redis came back: %d %v", r.status, r.body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if c := g.check(r.str("id"), g.code("+4915112348106")); c.str("status") != "approved" {
+		t.Errorf("check after Redis came back: %d %v", c.status, c.body)
+	}
+	if s := g.ready(); s != http.StatusOK {
+		t.Errorf("/readyz after Redis came back: %d", s)
+	}
+}
+
+// TestGatewayRestart restarts the gateway between start and check.
+func TestGatewayRestart(t *testing.T) {
+	g := startGateway(t, redistest.StartServer(t).URL())
+	const to = "+4915112348107"
+	r := g.startVerification(to)
+	if r.status != http.StatusCreated {
+		t.Fatalf("start: %d %v", r.status, r.body)
+	}
+	code := g.code(to)
+	g.restart()
+	if c := g.check(r.str("id"), code); c.status != http.StatusOK || c.str("status") != "approved" {
+		t.Fatalf("check after the gateway restarted: %d %v", c.status, c.body)
+	}
+}
+
+// TestClusterGateway runs the gateway on a (one-node) Redis Cluster by its
+// redis-cluster:// URL: the store takes its Cluster path and the limiter
+// consumes policy by policy, and the limit still holds under a race.
+func TestClusterGateway(t *testing.T) {
+	g := startGateway(t, redistest.StartCluster(t).URL())
+	const to = "+4915112348108"
+	var wg sync.WaitGroup
+	results := make(chan response, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- g.startVerification(to)
+		}()
+	}
+	wg.Wait()
+	close(results)
+	sent, id := 0, ""
+	for r := range results {
+		switch r.status {
+		case http.StatusCreated, http.StatusOK:
+			sent++
+			id = r.str("id")
+		case http.StatusTooManyRequests:
+		default:
+			t.Errorf("start: %d %v", r.status, r.body)
+		}
+	}
+	if sent != 5 || g.smsSent() != 5 {
+		t.Fatalf("20 concurrent starts on Cluster: %d answered as sent, %d SMS; want 5", sent, g.smsSent())
+	}
+	if c := g.check(id, g.code(to)); c.status != http.StatusOK || c.str("status") != "approved" {
+		t.Fatalf("check on Cluster: %d %v", c.status, c.body)
+	}
+}

@@ -1,0 +1,50 @@
+package twilio
+
+import (
+	"net/url"
+
+	"github.com/verigate/verigate/ivr"
+)
+
+// Webhook routes, under PathPrefix. Twilio requests all of them with POST,
+// except RouteAudio.
+const (
+	RouteVoice      = "/voice"         // TwiML when the call is answered
+	RouteGather     = "/voice/gather"  // <Gather action>: a key was pressed
+	RouteSilence    = "/voice/silence" // <Redirect> after <Gather>: no key came
+	RouteCallStatus = "/status/call"   // call StatusCallback
+	RouteSMSStatus  = "/status/sms"    // message StatusCallback
+	// RouteAudio serves the prompts' recordings to <Play> (VoicePlay),
+	// with GET and no signature: "<RouteAudio>/<locale>/<id>.ulaw.wav".
+	RouteAudio = "/audio"
+)
+
+// Query parameters of the webhook URLs.
+const (
+	paramContext = "c" // the sealed call context
+	paramState   = "s" // the encoded ivr.State
+	paramID      = "v" // the verification id, for status callbacks
+)
+
+// urls builds the absolute public webhook URLs Twilio is given.
+type urls struct{ base string } // PublicURL + PathPrefix
+
+func (u urls) voice(token string) string {
+	return u.base + RouteVoice + "?" + url.Values{paramContext: {token}}.Encode()
+}
+
+func (u urls) gather(token string, st ivr.State) string {
+	return u.base + RouteGather + "?" + url.Values{paramContext: {token}, paramState: {st.Encode()}}.Encode()
+}
+
+func (u urls) silence(token string, st ivr.State) string {
+	return u.base + RouteSilence + "?" + url.Values{paramContext: {token}, paramState: {st.Encode()}}.Encode()
+}
+
+func (u urls) callStatus(id string) string {
+	return u.base + RouteCallStatus + "?" + url.Values{paramID: {id}}.Encode()
+}
+
+func (u urls) smsStatus(id string) string {
+	return u.base + RouteSMSStatus + "?" + url.Values{paramID: {id}}.Encode()
+}

@@ -1,0 +1,138 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors callers branch on with errors.Is. Each maps to one error
+// code of the REST API.
+var (
+	ErrInvalidRequest    = errors.New("invalid request")
+	ErrInvalidNumber     = errors.New("invalid number")
+	ErrUnsupportedNumber = errors.New("unsupported number")
+	ErrCountryNotAllowed = errors.New("country not allowed")
+	ErrRateLimited       = errors.New("rate limited")
+	ErrNotFound          = errors.New("verification not found")
+	ErrNotPending        = errors.New("verification is not pending")
+	ErrUnavailable       = errors.New("service unavailable")
+	ErrNoProvider        = errors.New("no provider for channel")
+	ErrChecksLocked      = errors.New("too many failed checks")
+)
+
+// Error codes of the REST API (DESIGN.md §3).
+const (
+	CodeInvalidRequest    = "invalid_request"
+	CodeInvalidNumber     = "invalid_number"
+	CodeUnsupportedNumber = "unsupported_number"
+	CodeCountryNotAllowed = "country_not_allowed"
+	CodeRateLimited       = "rate_limited"
+	CodeNotFound          = "not_found"
+	CodeNotPending        = "not_pending"
+	CodeUnauthorized      = "unauthorized"
+	CodeUnavailable       = "unavailable"
+)
+
+// Limit messages, exactly as the REST API and the prompts speak them.
+const (
+	MessageSMSLimit  = "You've reached our limit on text verification codes."
+	MessageCallLimit = "You've reached our limit on verification calls."
+)
+
+// LimitError is returned (wrapping ErrRateLimited) when a limit denies a send
+// or a check. RetryAfter says when the same request would next be allowed.
+type LimitError struct {
+	Channel    Channel       // the channel whose limit was hit; empty for check locks
+	Policy     string        // the policy that denied, e.g. "number_channel"
+	RetryAfter time.Duration // how long until a retry can succeed
+}
+
+func (e *LimitError) Error() string { return e.Message() }
+
+// Unwrap lets errors.Is(err, ErrRateLimited) match.
+func (e *LimitError) Unwrap() error { return ErrRateLimited }
+
+// Message is the sentence shown to the person: the limit, then when to try again.
+func (e *LimitError) Message() string {
+	var limit string
+	switch e.Channel {
+	case ChannelSMS:
+		limit = MessageSMSLimit
+	case ChannelCall:
+		limit = MessageCallLimit
+	default:
+		limit = "You've reached our limit on verification attempts."
+	}
+	return limit + " " + RetryPhrase(e.RetryAfter)
+}
+
+// RetryPhrase says in plain words when to try again.
+func RetryPhrase(d time.Duration) string {
+	secs := int((d + time.Second - 1) / time.Second)
+	switch {
+	case secs <= 1:
+		return "Please try again in 1 second."
+	case secs < 60:
+		return fmt.Sprintf("Please try again in %d seconds.", secs)
+	case secs < 120:
+		return "Please try again in 1 minute."
+	case secs < 3600:
+		return fmt.Sprintf("Please try again in %d minutes.", (secs+59)/60)
+	case secs < 7200:
+		return "Please try again in 1 hour."
+	default:
+		return fmt.Sprintf("Please try again in %d hours.", (secs+3599)/3600)
+	}
+}
+
+// NotPendingError is returned (wrapping ErrNotPending) by Check and Cancel on
+// a verification that has already ended; Status says how.
+type NotPendingError struct{ Status Status }
+
+func (e *NotPendingError) Error() string {
+	return fmt.Sprintf("verification is %s, not pending", e.Status)
+}
+
+// Unwrap lets errors.Is(err, ErrNotPending) match.
+func (e *NotPendingError) Unwrap() error { return ErrNotPending }
+
+// InputError carries a message a person can act on, wrapping one of
+// ErrInvalidRequest, ErrInvalidNumber, ErrUnsupportedNumber or
+// ErrCountryNotAllowed.
+type InputError struct {
+	Err error
+	Msg string
+}
+
+func (e *InputError) Error() string { return e.Msg }
+
+// Unwrap returns the sentinel.
+func (e *InputError) Unwrap() error { return e.Err }
+
+// Invalid returns an InputError wrapping kind with a formatted message.
+func Invalid(kind error, format string, args ...any) error {
+	return &InputError{Err: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode maps err to its REST API error code.
+func ErrorCode(err error) string {
+	switch {
+	case errors.Is(err, ErrInvalidNumber):
+		return CodeInvalidNumber
+	case errors.Is(err, ErrUnsupportedNumber):
+		return CodeUnsupportedNumber
+	case errors.Is(err, ErrCountryNotAllowed):
+		return CodeCountryNotAllowed
+	case errors.Is(err, ErrRateLimited):
+		return CodeRateLimited
+	case errors.Is(err, ErrNotFound):
+		return CodeNotFound
+	case errors.Is(err, ErrNotPending):
+		return CodeNotPending
+	case errors.Is(err, ErrInvalidRequest):
+		return CodeInvalidRequest
+	default:
+		return CodeUnavailable
+	}
+}

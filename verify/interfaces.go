@@ -1,0 +1,175 @@
+package verify
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps verifications. Every method is one atomic step: a Redis
+// implementation runs each as one Lua script, so concurrent gateways never
+// read-modify-write across round trips. tenant "" in a method means "any
+// tenant" and is used only by providers reporting on a verification by id.
+type Store interface {
+	// Start stores v, a new pending verification carrying hash, unless
+	// v.Tenant already has a pending, unexpired verification for v.To: then
+	// it resends that one instead (adds hash to its CodeHashes, counts a
+	// send, takes v's Channel, CallMode, Locale and Route, records
+	// EventResent) and returns it with resent true. An expired pending
+	// verification found on the way is marked expired and a new one made.
+	Start(ctx context.Context, v *Verification, hash string, now time.Time) (stored *Verification, resent bool, err error)
+
+	// Get returns the verification with id. ErrNotFound if there is none
+	// or it belongs to another tenant.
+	Get(ctx context.Context, tenant, id string) (*Verification, error)
+
+	// Check applies one code check (see CheckQuery) and returns the
+	// verification after it. Errors: ErrNotFound; *NotPendingError if it
+	// had already ended; *LimitError if failed checks lock the number.
+	Check(ctx context.Context, q CheckQuery) (*Verification, error)
+
+	// Transition moves a pending verification to status with reason and
+	// records ev. *NotPendingError if it is no longer pending (an expired
+	// one is marked expired on the way); ErrNotFound if missing.
+	Transition(ctx context.Context, tenant, id string, status Status, reason string, ev Event) (*Verification, error)
+
+	// AddEvent records ev. It reports added false, and changes nothing,
+	// when ev.Key is set and an event with that key was already recorded.
+	AddEvent(ctx context.Context, id string, ev Event) (added bool, err error)
+}
+
+// CheckQuery is one check of a code. Exactly one of ID and To is set: a
+// check by id, or a check of the tenant's pending verification for the
+// number To.
+//
+// The store, atomically: refuses with *LimitError when the number has had
+// Lock.Max failed checks within Lock.Window; refuses with *NotPendingError
+// when the verification has ended; marks it expired (and returns it) when
+// Now is past ExpiresAt; otherwise counts an attempt and approves when Hash
+// matches one of CodeHashes (EventApproved), or records EventCheckFailed and
+// one failed check for the lock, ending it as max_attempts_reached
+// (EventMaxAttemptsReached) when no attempt is left.
+type CheckQuery struct {
+	Tenant string
+	ID     string
+	To     string
+	Hash   string
+	Now    time.Time
+	Lock   CheckLock
+}
+
+// CheckLock bounds failed checks per tenant and number across verifications.
+// Max 0 turns the lock off.
+type CheckLock struct {
+	Max    int
+	Window time.Duration
+}
+
+// Limiter enforces the send limits.
+type Limiter interface {
+	// Consume takes one send from every policy that applies to s, all or
+	// none. Denied: a *LimitError (wrapping ErrRateLimited) naming the
+	// policy and when to retry. A number blocked by Block is denied too.
+	Consume(ctx context.Context, s SendSubject) error
+
+	// Block refuses every send to the E.164 number for d (after a fraud report).
+	Block(ctx context.Context, number string, d time.Duration) error
+}
+
+// SendSubject is what a send is counted against.
+type SendSubject struct {
+	Tenant   string
+	To       string // E.164
+	Country  string // ISO 3166 region of To
+	Channel  Channel
+	UserID   string
+	ClientIP string
+}
+
+// Number is a parsed, classified phone number.
+type Number struct {
+	E164     string `json:"e164"`
+	Region   string `json:"region"`    // ISO 3166-1 alpha-2
+	LineType string `json:"line_type"` // e.g. "mobile", "fixed_line"
+	Carrier  string `json:"carrier,omitempty"`
+}
+
+// NumberParser validates and normalises phone numbers.
+type NumberParser interface {
+	// ParseNumber returns the number raw names, in E.164, or an
+	// *InputError wrapping ErrInvalidNumber that says what is wrong.
+	ParseNumber(raw string) (Number, error)
+}
+
+// RouteRequest is what the Router decides on.
+type RouteRequest struct {
+	Tenant   string
+	Number   Number
+	Channel  Channel // as requested; may be ChannelAuto
+	Roaming  *bool   // the client's hint, if given
+	ClientIP string
+}
+
+// Router chooses the channel and provider for a send.
+type Router interface {
+	// Route returns a Route whose Channel is sms or call, or an
+	// *InputError wrapping ErrUnsupportedNumber or ErrCountryNotAllowed.
+	Route(ctx context.Context, r RouteRequest) (Route, error)
+}
+
+// Message is one SMS to send.
+type Message struct {
+	VerificationID string
+	To             string // E.164
+	Body           string
+	Locale         string
+	SenderID       string // from the route; empty for the provider's default
+}
+
+// Sender delivers text messages.
+type Sender interface {
+	// Send hands m to the provider and returns the provider's reference for it.
+	Send(ctx context.Context, m Message) (ref string, err error)
+}
+
+// Call is one verification call to place.
+type Call struct {
+	VerificationID string
+	Tenant         string
+	To             string // E.164
+	Locale         string
+	Mode           CallMode
+	// Code is the code in clear, for code mode only. A Caller keeps it in
+	// memory for the length of the call and never logs or stores it.
+	Code     string
+	Trunk    string // SIP trunk from the route, if any
+	CallerID string
+}
+
+// Caller places verification calls. The call runs on after Call returns;
+// its outcome arrives through Service.Report.
+type Caller interface {
+	// Call starts placing c and returns the provider's reference for it.
+	Call(ctx context.Context, c Call) (ref string, err error)
+}
+
+// EventObserver learns of the provider events the Service records (routing
+// keeps its delivery history with it). Optional: see Config.Observer.
+type EventObserver interface {
+	// Observe is told that ev was recorded on v (v as it was just before
+	// ev). It runs in the reporting request and must not block.
+	Observe(ctx context.Context, v *Verification, ev Event)
+}
+
+// Formatter writes the text of a verification SMS.
+type Formatter interface {
+	// SMSBody returns the message that carries code, in locale.
+	SMSBody(locale, code string) string
+}
+
+// Notifier tells the client (the IdP) that a verification changed status,
+// at the CallbackURL it gave when it started the verification.
+type Notifier interface {
+	// Notify queues a notice of v's current status. It must not block:
+	// delivery, signing and retries happen on the Notifier's own time.
+	Notify(v *Verification)
+}

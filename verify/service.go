@@ -1,0 +1,560 @@
+package verify
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultLifetime    = 10 * time.Minute
+	DefaultMaxAttempts = 5
+	DefaultFraudBlock  = 24 * time.Hour
+	DefaultLocale      = "en"
+)
+
+// Config assembles a Service. Store, Limiter, Parser, Router, Formatter and
+// Hasher are required; Senders and Callers are keyed by provider name.
+type Config struct {
+	Store     Store
+	Limiter   Limiter
+	Parser    NumberParser
+	Router    Router
+	Formatter Formatter
+	Hasher    *Hasher
+
+	// Notifier, if set, is told of every status change of a verification
+	// that has a CallbackURL. Without one, a start with a callback_url is refused.
+	Notifier Notifier
+
+	Senders map[string]Sender
+	Callers map[string]Caller
+	// DefaultSender and DefaultCaller name the provider used when a Route
+	// names none.
+	DefaultSender string
+	DefaultCaller string
+
+	CodeLength  int           // digits per code; DefaultCodeLength if 0
+	Lifetime    time.Duration // DefaultLifetime if 0
+	MaxAttempts int           // checks per verification; DefaultMaxAttempts if 0
+	CheckLock   CheckLock     // failed checks per number across verifications
+	FraudBlock  time.Duration // how long a fraud report blocks the number; DefaultFraudBlock if 0
+
+	// Observer, if set, is told of every delivery outcome Report records
+	// (delivered, undelivered, no answer, busy, failed...).
+	Observer EventObserver
+
+	Logger *slog.Logger
+	Now    func() time.Time // the clock; time.Now if nil
+	Random io.Reader        // crypto/rand.Reader if nil
+}
+
+// Service runs the verification lifecycle.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// NewService checks cfg and fills in defaults.
+func NewService(cfg Config) (*Service, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("verify: no store")
+	case cfg.Limiter == nil:
+		return nil, errors.New("verify: no limiter")
+	case cfg.Parser == nil:
+		return nil, errors.New("verify: no number parser")
+	case cfg.Router == nil:
+		return nil, errors.New("verify: no router")
+	case cfg.Formatter == nil:
+		return nil, errors.New("verify: no formatter")
+	case cfg.Hasher == nil:
+		return nil, errors.New("verify: no hasher")
+	}
+	if cfg.CodeLength == 0 {
+		cfg.CodeLength = DefaultCodeLength
+	}
+	if cfg.CodeLength < MinCodeLength || cfg.CodeLength > MaxCodeLength {
+		return nil, fmt.Errorf("verify: code length %d outside %d..%d", cfg.CodeLength, MinCodeLength, MaxCodeLength)
+	}
+	if cfg.Lifetime <= 0 {
+		cfg.Lifetime = DefaultLifetime
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.FraudBlock <= 0 {
+		cfg.FraudBlock = DefaultFraudBlock
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Random == nil {
+		cfg.Random = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// StartRequest asks for a verification (or a resend) of To.
+type StartRequest struct {
+	Tenant      string
+	To          string // as the client gave it; normalised by the NumberParser
+	Channel     Channel
+	CallMode    CallMode
+	Locale      string
+	UserID      string
+	ClientIP    string
+	Roaming     *bool
+	CallbackURL string
+}
+
+// Start begins a verification, or resends the tenant's pending one for the
+// same number, and delivers a code or a call.
+//
+// Errors: *InputError (ErrInvalidRequest, ErrInvalidNumber,
+// ErrUnsupportedNumber, ErrCountryNotAllowed); *LimitError; ErrUnavailable
+// when the store, limiter or provider fails. Nothing is sent unless the
+// limits were consumed and the verification stored.
+func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, error) {
+	if req.Channel == "" {
+		req.Channel = ChannelSMS
+	}
+	if !req.Channel.Valid() {
+		return nil, Invalid(ErrInvalidRequest, "channel must be sms, call or auto, not %q", req.Channel)
+	}
+	if req.CallMode == "" {
+		req.CallMode = CallModeApprove
+	}
+	if !req.CallMode.Valid() {
+		return nil, Invalid(ErrInvalidRequest, "call_mode must be approve or code, not %q", req.CallMode)
+	}
+	if req.Locale == "" {
+		req.Locale = DefaultLocale
+	}
+	if req.CallbackURL != "" {
+		if s.cfg.Notifier == nil {
+			return nil, Invalid(ErrInvalidRequest, "callback_url cannot be used: status callbacks are not configured on this gateway")
+		}
+		if u, err := url.Parse(req.CallbackURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+			return nil, Invalid(ErrInvalidRequest, "callback_url must be an absolute https:// (or http://) URL without credentials")
+		}
+	}
+	num, err := s.cfg.Parser.ParseNumber(req.To)
+	if err != nil {
+		return nil, err
+	}
+	route, err := s.cfg.Router.Route(ctx, RouteRequest{
+		Tenant: req.Tenant, Number: num, Channel: req.Channel, Roaming: req.Roaming, ClientIP: req.ClientIP,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.send(ctx, req, num, route)
+}
+
+// send is the part of Start after routing, shared with the fallback of
+// Report: it consumes the limits for route's channel, stores the
+// verification (or resends the pending one) and delivers a fresh code or a
+// call.
+func (s *Service) send(ctx context.Context, req StartRequest, num Number, route Route) (*Verification, error) {
+	if route.Channel != ChannelSMS && route.Channel != ChannelCall {
+		return nil, fmt.Errorf("router chose channel %q: %w", route.Channel, ErrUnavailable)
+	}
+	if err := s.provide(route); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Limiter.Consume(ctx, SendSubject{
+		Tenant: req.Tenant, To: num.E164, Country: num.Region, Channel: route.Channel,
+		UserID: req.UserID, ClientIP: req.ClientIP,
+	}); err != nil {
+		return nil, unavailableUnless(err, ErrRateLimited)
+	}
+
+	code, err := NewCode(s.cfg.Random, s.cfg.CodeLength)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	id, err := NewID(s.cfg.Random)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	now := s.cfg.Now()
+	fresh := &Verification{
+		ID: id, Tenant: req.Tenant, To: num.E164, Country: num.Region,
+		Channel: route.Channel, CallMode: req.CallMode, Locale: req.Locale,
+		UserID: req.UserID, ClientIP: req.ClientIP, CallbackURL: req.CallbackURL,
+		Status: StatusPending, MaxAttempts: s.cfg.MaxAttempts, Sends: 1,
+		Route: route, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetime),
+	}
+	v, resent, err := s.cfg.Store.Start(ctx, fresh, s.cfg.Hasher.Hash(req.Tenant, code), now)
+	if err != nil {
+		return nil, fmt.Errorf("store start: %w: %w", ErrUnavailable, err)
+	}
+	log := s.log.With("verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To), "channel", route.Channel, "provider", route.Provider)
+	if resent {
+		log.Info("verification resent", "sends", v.Sends)
+	} else {
+		log.Info("verification started")
+	}
+
+	ref, err := s.deliver(ctx, v, route, code)
+	if err != nil {
+		log.Warn("delivery failed", "err", err)
+		ev := Event{Type: EventSendFailed, At: s.cfg.Now(), Channel: route.Channel, Provider: route.Provider, Detail: err.Error()}
+		if resent {
+			// Earlier codes of this verification were delivered and stay valid.
+			if _, aerr := s.cfg.Store.AddEvent(ctx, v.ID, ev); aerr != nil {
+				log.Error("record send failure", "err", aerr)
+			}
+		} else if failed, terr := s.cfg.Store.Transition(ctx, "", v.ID, StatusFailed, string(EventSendFailed), ev); terr != nil {
+			log.Error("record send failure", "err", terr)
+		} else {
+			s.notify(failed)
+		}
+		return nil, fmt.Errorf("deliver: %w: %w", ErrUnavailable, err)
+	}
+	log.Debug("delivered", "ref", ref)
+	return v, nil
+}
+
+// provide checks that a provider exists for route before anything is consumed.
+func (s *Service) provide(route Route) error {
+	if route.Channel == ChannelSMS {
+		if _, ok := s.cfg.Senders[s.providerName(route)]; !ok {
+			return fmt.Errorf("sms provider %q: %w: %w", s.providerName(route), ErrNoProvider, ErrUnavailable)
+		}
+		return nil
+	}
+	if _, ok := s.cfg.Callers[s.providerName(route)]; !ok {
+		return Invalid(ErrUnsupportedNumber, "voice verification is not configured on this gateway (no call provider %q)", s.providerName(route))
+	}
+	return nil
+}
+
+func (s *Service) providerName(route Route) string {
+	if route.Provider != "" {
+		return route.Provider
+	}
+	if route.Channel == ChannelCall {
+		return s.cfg.DefaultCaller
+	}
+	return s.cfg.DefaultSender
+}
+
+func (s *Service) deliver(ctx context.Context, v *Verification, route Route, code string) (string, error) {
+	name := s.providerName(route)
+	if route.Channel == ChannelSMS {
+		return s.cfg.Senders[name].Send(ctx, Message{
+			VerificationID: v.ID, To: v.To, Locale: v.Locale, SenderID: route.SenderID,
+			Body: s.cfg.Formatter.SMSBody(v.Locale, code),
+		})
+	}
+	call := Call{
+		VerificationID: v.ID, Tenant: v.Tenant, To: v.To, Locale: v.Locale, Mode: v.CallMode,
+		Trunk: route.Trunk, CallerID: route.SenderID,
+	}
+	if v.CallMode == CallModeCode {
+		call.Code = code
+	}
+	return s.cfg.Callers[name].Call(ctx, call)
+}
+
+// Check checks code against the tenant's verification id.
+//
+// Errors: *InputError (ErrInvalidRequest) for a malformed code; ErrNotFound;
+// *NotPendingError; *LimitError when failed checks lock the number;
+// ErrUnavailable when the store fails.
+func (s *Service) Check(ctx context.Context, tenant, id, code string) (*Verification, error) {
+	if err := s.validCode(code); err != nil {
+		return nil, err
+	}
+	if id == "" {
+		return nil, ErrNotFound
+	}
+	return s.check(ctx, CheckQuery{Tenant: tenant, ID: id}, code)
+}
+
+// CheckByNumber checks code against the tenant's pending verification for to.
+func (s *Service) CheckByNumber(ctx context.Context, tenant, to, code string) (*Verification, error) {
+	if err := s.validCode(code); err != nil {
+		return nil, err
+	}
+	num, err := s.cfg.Parser.ParseNumber(to)
+	if err != nil {
+		return nil, err
+	}
+	return s.check(ctx, CheckQuery{Tenant: tenant, To: num.E164}, code)
+}
+
+func (s *Service) check(ctx context.Context, q CheckQuery, code string) (*Verification, error) {
+	q.Hash = s.cfg.Hasher.Hash(q.Tenant, code)
+	q.Now = s.cfg.Now()
+	q.Lock = s.cfg.CheckLock
+	v, err := s.cfg.Store.Check(ctx, q)
+	if err != nil {
+		return nil, unavailableUnless(err, ErrNotFound, ErrNotPending, ErrRateLimited)
+	}
+	s.log.Info("verification checked", "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To), "status", v.Status)
+	if v.Status != StatusPending {
+		s.notify(v)
+	}
+	return v, nil
+}
+
+func (s *Service) validCode(code string) error {
+	if len(code) < MinCodeLength || len(code) > MaxCodeLength || strings.Trim(code, "0123456789") != "" {
+		return Invalid(ErrInvalidRequest, "code must be %d to %d digits", MinCodeLength, MaxCodeLength)
+	}
+	return nil
+}
+
+// Get returns the tenant's verification id. A pending verification past
+// its lifetime is shown as expired.
+func (s *Service) Get(ctx context.Context, tenant, id string) (*Verification, error) {
+	v, err := s.cfg.Store.Get(ctx, tenant, id)
+	if err != nil {
+		return nil, unavailableUnless(err, ErrNotFound)
+	}
+	if v.Status == StatusPending && !s.cfg.Now().Before(v.ExpiresAt) {
+		v.Status = StatusExpired
+	}
+	return v, nil
+}
+
+// Cancel ends the tenant's pending verification id as canceled.
+func (s *Service) Cancel(ctx context.Context, tenant, id string) (*Verification, error) {
+	v, err := s.cfg.Store.Transition(ctx, tenant, id, StatusCanceled, "", Event{Type: EventCanceled, At: s.cfg.Now()})
+	if err != nil {
+		return nil, unavailableUnless(err, ErrNotFound, ErrNotPending)
+	}
+	s.log.Info("verification canceled", "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To))
+	s.notify(v)
+	return v, nil
+}
+
+// Report records what a provider saw happen to verification id: delivery
+// events, call progress, and the outcome of an approve-mode call
+// (EventCallApproved approves; EventFraudReported denies and blocks the
+// number). An approve-mode call that ends any other way fails the
+// verification. Reports are idempotent when ev.Key is set.
+//
+// Fallback: when the verification is pending and its Route.Fallback names
+// the other channel, an EventUndelivered for an SMS, or an EventNoAnswer or
+// EventBusy for a call, records ev and then resends the verification on
+// the fallback channel exactly as a Start would (limits consumed, a fresh
+// code, Store.Start resending the pending verification), with a route
+// whose Fallback is empty so it happens once. A fallback refused by a
+// limit or a missing provider is recorded as EventSendFailed; an
+// approve-mode call then fails as it would have without a fallback.
+func (s *Service) Report(ctx context.Context, id string, ev Event) error {
+	if ev.At.IsZero() {
+		ev.At = s.cfg.Now()
+	}
+	switch ev.Type {
+	case EventCallApproved:
+		return s.finish(ctx, id, StatusApproved, "", ev)
+	case EventFraudReported:
+		v, err := s.cfg.Store.Transition(ctx, "", id, StatusDenied, string(EventFraudReported), ev)
+		if err != nil {
+			return s.recordInstead(ctx, id, ev, err)
+		}
+		s.log.Warn("fraud reported", "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To))
+		s.notify(v)
+		if err := s.cfg.Limiter.Block(ctx, v.To, s.cfg.FraudBlock); err != nil {
+			return fmt.Errorf("block number: %w: %w", ErrUnavailable, err)
+		}
+		return nil
+	}
+	if !ev.Type.endsApproveCall() && !ev.Type.fallsBack() && (s.cfg.Observer == nil || !ev.Type.deliveryOutcome()) {
+		if _, err := s.cfg.Store.AddEvent(ctx, id, ev); err != nil {
+			return unavailableUnless(err, ErrNotFound)
+		}
+		return nil
+	}
+	v, err := s.cfg.Store.Get(ctx, "", id)
+	if err != nil {
+		return unavailableUnless(err, ErrNotFound)
+	}
+	if s.fallbackDue(v, ev) {
+		return s.fallback(ctx, v, ev)
+	}
+	if ev.Type.endsApproveCall() && v.Channel == ChannelCall && v.CallMode == CallModeApprove && v.Status == StatusPending {
+		err := s.finish(ctx, id, StatusFailed, string(ev.Type), ev)
+		s.observe(ctx, v, ev)
+		return err
+	}
+	added, err := s.cfg.Store.AddEvent(ctx, id, ev)
+	if err != nil {
+		return unavailableUnless(err, ErrNotFound)
+	}
+	if added {
+		s.observe(ctx, v, ev)
+	}
+	return nil
+}
+
+// fallsBack reports whether t can start a fallback (see Report).
+func (t EventType) fallsBack() bool {
+	return t == EventUndelivered || t == EventNoAnswer || t == EventBusy
+}
+
+// deliveryOutcome reports whether t says how a send ended, for the Observer.
+func (t EventType) deliveryOutcome() bool {
+	switch t {
+	case EventDelivered, EventUndelivered, EventNoAnswer, EventBusy, EventRejected, EventInvalidNumber, EventFailed:
+		return true
+	}
+	return false
+}
+
+// fallbackDue reports whether ev on v starts v's fallback: v is pending and
+// unexpired, has a fallback to the other channel, and ev is the failure of
+// v's current channel.
+func (s *Service) fallbackDue(v *Verification, ev Event) bool {
+	fb := v.Route.Fallback
+	if v.Status != StatusPending || fb == "" || fb == v.Channel || !s.cfg.Now().Before(v.ExpiresAt) {
+		return false
+	}
+	if ev.Channel != "" && ev.Channel != v.Channel {
+		return false // a late report about an earlier send on the other channel
+	}
+	switch v.Channel {
+	case ChannelSMS:
+		return ev.Type == EventUndelivered && fb == ChannelCall
+	case ChannelCall:
+		return (ev.Type == EventNoAnswer || ev.Type == EventBusy) && fb == ChannelSMS
+	}
+	return false
+}
+
+// fallback records ev and resends v on its fallback channel through send,
+// the path Start takes, so the limits apply to it.
+func (s *Service) fallback(ctx context.Context, v *Verification, ev Event) error {
+	added, err := s.cfg.Store.AddEvent(ctx, v.ID, ev)
+	if err != nil {
+		return unavailableUnless(err, ErrNotFound)
+	}
+	if !added {
+		return nil // a provider retry of a report already acted on
+	}
+	s.observe(ctx, v, ev)
+	route := Route{
+		Channel:  v.Route.Fallback,
+		Trunk:    v.Route.Trunk,
+		Reasons:  append(append([]string(nil), v.Route.Reasons...), "fallback after "+strings.ReplaceAll(string(ev.Type), "_", " ")),
+		Provider: v.Route.Provider,
+	}
+	if !s.hasProvider(route) {
+		route.Provider = "" // the route's provider does not carry this channel: use the default
+	}
+	log := s.log.With("verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To), "event", ev.Type, "channel", route.Channel)
+	log.Info("falling back to the other channel")
+	_, err = s.send(ctx, StartRequest{
+		Tenant: v.Tenant, To: v.To, Channel: route.Channel, CallMode: v.CallMode, Locale: v.Locale,
+		UserID: v.UserID, ClientIP: v.ClientIP, CallbackURL: v.CallbackURL,
+	}, Number{E164: v.To, Region: v.Country}, route)
+	if err == nil {
+		return nil
+	}
+	log.Warn("fallback not sent", "err", err)
+	failed := Event{Type: EventSendFailed, At: s.cfg.Now(), Channel: route.Channel, Detail: "fallback: " + err.Error()}
+	if v.Channel == ChannelCall && v.CallMode == CallModeApprove {
+		// Without its fallback the approve-mode call has ended unapproved.
+		ended, terr := s.cfg.Store.Transition(ctx, "", v.ID, StatusFailed, string(ev.Type), failed)
+		if terr != nil && !errors.Is(terr, ErrNotPending) {
+			return unavailableUnless(terr, ErrNotFound)
+		}
+		if terr == nil {
+			s.notify(ended)
+		}
+		return nil
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return err // the store failed: let the provider retry the report
+	}
+	if _, aerr := s.cfg.Store.AddEvent(ctx, v.ID, failed); aerr != nil {
+		return unavailableUnless(aerr, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *Service) hasProvider(route Route) bool {
+	if route.Channel == ChannelSMS {
+		_, ok := s.cfg.Senders[s.providerName(route)]
+		return ok
+	}
+	_, ok := s.cfg.Callers[s.providerName(route)]
+	return ok
+}
+
+func (s *Service) observe(ctx context.Context, v *Verification, ev Event) {
+	if s.cfg.Observer != nil && ev.Type.deliveryOutcome() {
+		s.cfg.Observer.Observe(ctx, v, ev)
+	}
+}
+
+func (s *Service) finish(ctx context.Context, id string, status Status, reason string, ev Event) error {
+	v, err := s.cfg.Store.Transition(ctx, "", id, status, reason, ev)
+	if err != nil {
+		return s.recordInstead(ctx, id, ev, err)
+	}
+	s.log.Info("verification "+string(status), "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To), "event", ev.Type)
+	s.notify(v)
+	return nil
+}
+
+// notify passes a status change on to the client's callback, if it asked for one.
+func (s *Service) notify(v *Verification) {
+	if v.CallbackURL != "" && s.cfg.Notifier != nil {
+		s.cfg.Notifier.Notify(v)
+	}
+}
+
+// recordInstead keeps ev in the history when the transition it asked for
+// could not happen because the verification had already ended.
+func (s *Service) recordInstead(ctx context.Context, id string, ev Event, err error) error {
+	if !errors.Is(err, ErrNotPending) {
+		return unavailableUnless(err, ErrNotFound)
+	}
+	if _, aerr := s.cfg.Store.AddEvent(ctx, id, ev); aerr != nil {
+		return unavailableUnless(aerr, ErrNotFound)
+	}
+	return err
+}
+
+// unavailableUnless passes err through when it is one of the expected
+// sentinels and marks anything else (a store or limiter failure) as
+// ErrUnavailable, so the API fails closed with 503.
+func unavailableUnless(err error, expected ...error) error {
+	for _, e := range expected {
+		if errors.Is(err, e) {
+			return err
+		}
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// MaskNumber hides the middle of an E.164 number for logs: +49151*****789.
+func MaskNumber(e164 string) string {
+	const head, tail = 6, 3
+	if len(e164) <= head+tail {
+		if len(e164) <= tail {
+			return strings.Repeat("*", len(e164))
+		}
+		return strings.Repeat("*", len(e164)-tail) + e164[len(e164)-tail:]
+	}
+	return e164[:head] + strings.Repeat("*", len(e164)-head-tail) + e164[len(e164)-tail:]
+}

@@ -1,0 +1,313 @@
+package verify_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/verigate/verigate/internal/verifytest"
+	"github.com/verigate/verigate/verify"
+)
+
+// TestNewCodeUniform draws many codes and runs a chi-square test on the
+// digits at every position: rejection sampling must leave no digit likelier
+// than another. The random source is a seeded ChaCha8, so the test is
+// deterministic; it tests the mapping from bytes to digits, not the entropy.
+func TestNewCodeUniform(t *testing.T) {
+	const (
+		n      = 20000
+		length = 6
+		// chi-square critical value for 9 degrees of freedom at p = 0.001.
+		critical = 27.877
+	)
+	src := mrand.NewChaCha8([32]byte{1, 2, 3})
+	var counts [length][10]int
+	for range n {
+		code, err := verify.NewCode(src, length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(code) != length || strings.Trim(code, "0123456789") != "" {
+			t.Fatalf("code %q is not %d digits", code, length)
+		}
+		for i, c := range code {
+			counts[i][c-'0']++
+		}
+	}
+	for pos, digits := range counts {
+		expected := float64(n) / 10
+		chi := 0.0
+		for _, c := range digits {
+			d := float64(c) - expected
+			chi += d * d / expected
+		}
+		if chi > critical {
+			t.Errorf("position %d: chi-square %.1f > %.1f; counts %v", pos, chi, critical, digits)
+		}
+	}
+}
+
+func TestNewCodeLengths(t *testing.T) {
+	for n := 0; n <= 12; n++ {
+		code, err := verify.NewCode(rand.Reader, n)
+		ok := n >= verify.MinCodeLength && n <= verify.MaxCodeLength
+		switch {
+		case ok && (err != nil || len(code) != n):
+			t.Errorf("NewCode(%d) = %q, %v", n, code, err)
+		case !ok && err == nil:
+			t.Errorf("NewCode(%d) = %q, want an error", n, code)
+		}
+	}
+	if _, err := verify.NewCode(iotest.ErrReader(errors.New("no entropy")), 6); err == nil {
+		t.Error("NewCode with a failing source succeeded")
+	}
+	cfg := verifytest.NewService(t).Config
+	for _, l := range []int{3, 11} {
+		cfg.CodeLength = l
+		if _, err := verify.NewService(cfg); err == nil {
+			t.Errorf("NewService with code length %d succeeded", l)
+		}
+	}
+}
+
+func TestNewID(t *testing.T) {
+	id, err := verify.NewID(strings.NewReader(strings.Repeat("\xab", 16)))
+	if err != nil || id != "VE"+strings.Repeat("ab", 16) {
+		t.Fatalf("NewID = %q, %v; want VE and 16 bytes in hex", id, err)
+	}
+	if _, err := verify.NewID(strings.NewReader("short")); err == nil {
+		t.Fatal("NewID with 5 random bytes succeeded")
+	}
+	seen := map[string]bool{}
+	for range 1000 {
+		id, err := verify.NewID(rand.Reader)
+		if err != nil || len(id) != 34 || seen[id] {
+			t.Fatalf("NewID = %q, %v (repeat: %v)", id, err, seen[id])
+		}
+		seen[id] = true
+	}
+}
+
+func TestHasher(t *testing.T) {
+	if _, err := verify.NewHasher([]byte("15 bytes secret")); err == nil {
+		t.Fatal("NewHasher accepted a 15-byte key")
+	}
+	h1, _ := verify.NewHasher([]byte("0123456789abcdef"))
+	h2, _ := verify.NewHasher([]byte("0123456789abcdeF"))
+	base := h1.Hash("acme", "123456")
+	if base != h1.Hash("acme", "123456") {
+		t.Fatal("Hash is not deterministic")
+	}
+	if strings.Contains(base, "123456") || len(base) != 43 {
+		t.Fatalf("Hash = %q: want 32 bytes base64url, no code in it", base)
+	}
+	for name, other := range map[string]string{
+		"other code":     h1.Hash("acme", "123457"),
+		"other tenant":   h1.Hash("globex", "123456"),
+		"other key":      h2.Hash("acme", "123456"),
+		"shifted border": h1.Hash("acme1", "23456"),
+	} {
+		if other == base {
+			t.Errorf("%s hashes the same", name)
+		}
+	}
+}
+
+func TestMatchHash(t *testing.T) {
+	cases := []struct {
+		hashes []string
+		h      string
+		want   bool
+	}{
+		{[]string{"a1", "b2", "c3"}, "b2", true},
+		{[]string{"a1", "b2", "c3"}, "c3", true},
+		{[]string{"a1", "b2"}, "b", false},
+		{[]string{"a1", "b2"}, "b22", false},
+		{nil, "a1", false},
+		{[]string{""}, "", true},
+	}
+	for _, c := range cases {
+		if got := verify.MatchHash(c.hashes, c.h); got != c.want {
+			t.Errorf("MatchHash(%q, %q) = %v", c.hashes, c.h, got)
+		}
+	}
+}
+
+func TestMaskNumber(t *testing.T) {
+	cases := map[string]string{
+		"+4915123456789": "+49151*****789",
+		"+12015550123":   "+12015***123",
+		"+123456789":     "+12345*789",
+		"+12345678":      "******678",
+		"+12":            "***",
+		"":               "",
+	}
+	for in, want := range cases {
+		if got := verify.MaskNumber(in); got != want {
+			t.Errorf("MaskNumber(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestLimitErrorMessages(t *testing.T) {
+	cases := []struct {
+		ch    verify.Channel
+		after time.Duration
+		want  string
+	}{
+		{verify.ChannelSMS, 10 * time.Minute, "You've reached our limit on text verification codes. Please try again in 10 minutes."},
+		{verify.ChannelSMS, 7*time.Minute + time.Second, "You've reached our limit on text verification codes. Please try again in 8 minutes."},
+		{verify.ChannelCall, 90 * time.Second, "You've reached our limit on verification calls. Please try again in 1 minute."},
+		{verify.ChannelCall, 59 * time.Second, "You've reached our limit on verification calls. Please try again in 59 seconds."},
+		{verify.ChannelSMS, 300 * time.Millisecond, "You've reached our limit on text verification codes. Please try again in 1 second."},
+		{verify.ChannelSMS, 90 * time.Minute, "You've reached our limit on text verification codes. Please try again in 1 hour."},
+		{verify.ChannelSMS, 24 * time.Hour, "You've reached our limit on text verification codes. Please try again in 24 hours."},
+		{"", time.Hour, "You've reached our limit on verification attempts. Please try again in 1 hour."},
+	}
+	for _, c := range cases {
+		err := error(&verify.LimitError{Channel: c.ch, RetryAfter: c.after})
+		if err.Error() != c.want {
+			t.Errorf("%s after %s: %q, want %q", c.ch, c.after, err.Error(), c.want)
+		}
+		if !errors.Is(err, verify.ErrRateLimited) || verify.ErrorCode(err) != verify.CodeRateLimited {
+			t.Errorf("LimitError is not ErrRateLimited")
+		}
+	}
+}
+
+func TestErrorCode(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{verify.Invalid(verify.ErrInvalidRequest, "x"), verify.CodeInvalidRequest},
+		{verify.Invalid(verify.ErrInvalidNumber, "x"), verify.CodeInvalidNumber},
+		{verify.Invalid(verify.ErrUnsupportedNumber, "x"), verify.CodeUnsupportedNumber},
+		{verify.Invalid(verify.ErrCountryNotAllowed, "x"), verify.CodeCountryNotAllowed},
+		{fmt.Errorf("get: %w", verify.ErrNotFound), verify.CodeNotFound},
+		{&verify.NotPendingError{Status: verify.StatusApproved}, verify.CodeNotPending},
+		{verify.ErrUnavailable, verify.CodeUnavailable},
+		{errors.New("redis: connection refused"), verify.CodeUnavailable},
+	}
+	for _, c := range cases {
+		if got := verify.ErrorCode(c.err); got != c.want {
+			t.Errorf("ErrorCode(%v) = %s, want %s", c.err, got, c.want)
+		}
+	}
+}
+
+const number = "+4915123456789"
+
+func startCall(t *testing.T, s *verifytest.Service, channel verify.Channel, mode verify.CallMode) *verify.Verification {
+	t.Helper()
+	v, err := s.Start(context.Background(), verify.StartRequest{Tenant: "acme", To: number, Channel: channel, CallMode: mode})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	return v
+}
+
+func TestReport(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name       string
+		channel    verify.Channel
+		mode       verify.CallMode
+		event      verify.EventType
+		wantErr    error
+		wantStatus verify.Status
+		wantReason string
+	}{
+		{"call approved", verify.ChannelCall, verify.CallModeApprove, verify.EventCallApproved, nil, verify.StatusApproved, ""},
+		{"fraud reported", verify.ChannelCall, verify.CallModeApprove, verify.EventFraudReported, nil, verify.StatusDenied, "fraud_reported"},
+		{"approve call not answered", verify.ChannelCall, verify.CallModeApprove, verify.EventNoAnswer, nil, verify.StatusFailed, "no_answer"},
+		{"approve call busy", verify.ChannelCall, verify.CallModeApprove, verify.EventBusy, nil, verify.StatusFailed, "busy"},
+		{"approve call hung up", verify.ChannelCall, verify.CallModeApprove, verify.EventCompleted, nil, verify.StatusFailed, "completed"},
+		{"code call not answered stays pending", verify.ChannelCall, verify.CallModeCode, verify.EventNoAnswer, nil, verify.StatusPending, ""},
+		{"sms undelivered stays pending", verify.ChannelSMS, "", verify.EventUndelivered, nil, verify.StatusPending, ""},
+		{"ringing stays pending", verify.ChannelCall, verify.CallModeApprove, verify.EventRinging, nil, verify.StatusPending, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := verifytest.NewService(t)
+			v := startCall(t, s, c.channel, c.mode)
+			err := s.Report(ctx, v.ID, verify.Event{Type: c.event, Channel: c.channel, Provider: "test"})
+			if !errors.Is(err, c.wantErr) {
+				t.Fatalf("Report = %v, want %v", err, c.wantErr)
+			}
+			got, _ := s.Get(ctx, "acme", v.ID)
+			if got.Status != c.wantStatus || got.Reason != c.wantReason {
+				t.Fatalf("after %s: %s (%q), want %s (%q)", c.event, got.Status, got.Reason, c.wantStatus, c.wantReason)
+			}
+			if last := got.Events[len(got.Events)-1]; last.Type != c.event {
+				t.Fatalf("last event %s, want %s", last.Type, c.event)
+			}
+		})
+	}
+}
+
+func TestReportFraudBlocksNumber(t *testing.T) {
+	ctx := context.Background()
+	s := verifytest.NewService(t, verifytest.WithConfig(func(c *verify.Config) { c.FraudBlock = time.Hour }))
+	v := startCall(t, s, verify.ChannelCall, verify.CallModeApprove)
+	if err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventFraudReported}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []verify.Channel{verify.ChannelCall, verify.ChannelSMS} {
+		_, err := s.Start(ctx, verify.StartRequest{Tenant: "acme", To: number, Channel: ch})
+		var le *verify.LimitError
+		if !errors.As(err, &le) || le.RetryAfter != time.Hour {
+			t.Fatalf("%s start after fraud = %v, want a LimitError for 1h", ch, err)
+		}
+	}
+	s.Clock.Add(time.Hour)
+	if _, err := s.Start(ctx, verify.StartRequest{Tenant: "acme", To: number}); err != nil {
+		t.Fatalf("start after the block = %v", err)
+	}
+	if n := len(s.Caller.Calls()); n != 1 {
+		t.Fatalf("%d calls placed, want 1", n)
+	}
+}
+
+func TestReportAfterEnd(t *testing.T) {
+	ctx := context.Background()
+	s := verifytest.NewService(t)
+	v := startCall(t, s, verify.ChannelCall, verify.CallModeApprove)
+	if _, err := s.Cancel(ctx, "acme", v.ID); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved})
+	var np *verify.NotPendingError
+	if !errors.As(err, &np) || np.Status != verify.StatusCanceled {
+		t.Fatalf("approve after cancel = %v, want NotPendingError canceled", err)
+	}
+	got, _ := s.Get(ctx, "acme", v.ID)
+	if got.Status != verify.StatusCanceled || got.Events[len(got.Events)-1].Type != verify.EventCallApproved {
+		t.Fatalf("after a late approval: %s, events %v", got.Status, got.Events)
+	}
+	// Provider retries carry a key and are recorded once.
+	for range 2 {
+		if err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventDelivered, Key: "SM1:delivered"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ = s.Get(ctx, "acme", v.ID)
+	n := 0
+	for _, e := range got.Events {
+		if e.Type == verify.EventDelivered {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("a retried report was recorded %d times", n)
+	}
+	if err := s.Report(ctx, "VEnone", verify.Event{Type: verify.EventDelivered}); !errors.Is(err, verify.ErrNotFound) {
+		t.Fatalf("report on an unknown id = %v", err)
+	}
+}
