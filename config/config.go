@@ -79,6 +79,9 @@ type Limits struct {
 // Redis switches state and limits to Redis when URL is set.
 type Redis struct {
 	URL string `yaml:"url" secret:"true"` // may carry a password
+	// AutoPipeline sends the commands of concurrent requests to Redis
+	// together (store.AutoPipeline); on by default.
+	AutoPipeline bool `yaml:"autopipeline"`
 }
 
 // SMS configures text messages.
@@ -96,7 +99,8 @@ type Log struct {
 // Default returns the configuration with every default filled in.
 func Default() Config {
 	return Config{
-		HTTP: HTTP{Addr: "127.0.0.1:8080", BodyLimit: 64 << 10},
+		HTTP:  HTTP{Addr: "127.0.0.1:8080", BodyLimit: 64 << 10},
+		Redis: Redis{AutoPipeline: true},
 		Verify: Verify{
 			CodeLength: verify.DefaultCodeLength, Lifetime: verify.DefaultLifetime,
 			MaxAttempts: verify.DefaultMaxAttempts, FraudBlock: verify.DefaultFraudBlock,

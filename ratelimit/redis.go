@@ -51,7 +51,8 @@ type RedisOptions struct {
 	Now func() time.Time
 	// PerPolicy consumes policy by policy with refunds, as Cluster
 	// requires. It is set by itself when the client is a
-	// *redis.ClusterClient; tests set it to run that path on one server.
+	// *redis.ClusterClient; set it (store.IsCluster) for a client that
+	// wraps one; tests set it to run that path on one server.
 	PerPolicy bool
 }
 

@@ -10,22 +10,30 @@ import (
 	"github.com/verigate/verigate/internal/limittest"
 	"github.com/verigate/verigate/internal/redistest"
 	"github.com/verigate/verigate/ratelimit"
+	"github.com/verigate/verigate/store"
 	"github.com/verigate/verigate/verify"
 )
 
 func TestRedisContract(t *testing.T) {
 	c := redistest.Client(t)
+	ap, err := store.AutoPipeline(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ap.Close() })
 	for _, tc := range []struct {
 		name      string
+		client    redis.UniversalClient
 		perPolicy bool
 	}{
-		{"one script", false},
+		{"one script", c, false},
 		// The Cluster path (policy by policy, refunds) on one server.
-		{"per policy", true},
+		{"per policy", c, true},
+		{"auto-pipelined", ap, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			limittest.Run(t, func(t *testing.T, p []ratelimit.Policy, now func() time.Time) verify.Limiter {
-				l, err := ratelimit.NewRedis(c, p, ratelimit.RedisOptions{Prefix: redistest.Prefix(t), Now: now, PerPolicy: tc.perPolicy})
+				l, err := ratelimit.NewRedis(tc.client, p, ratelimit.RedisOptions{Prefix: redistest.Prefix(t), Now: now, PerPolicy: tc.perPolicy})
 				if err != nil {
 					t.Fatal(err)
 				}

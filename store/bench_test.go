@@ -19,8 +19,9 @@ import (
 )
 
 // benchService is a Service on a private redis-server on loopback, with
-// round trips counted.
-func benchService(b *testing.B) (*verify.Service, *countingSender, *redistest.RoundTrips) {
+// round trips counted; pipelined puts it on store.AutoPipeline, as the
+// gateway does by default.
+func benchService(b *testing.B, pipelined bool) (*verify.Service, *countingSender, *redistest.RoundTrips) {
 	b.Helper()
 	srv := redistest.StartServer(b)
 	c := srv.Client(b)
@@ -36,7 +37,11 @@ func benchService(b *testing.B) (*verify.Service, *countingSender, *redistest.Ro
 	})
 	rt := &redistest.RoundTrips{}
 	c.AddHook(rt)
-	svc, sender := redisService(b, c, "vg:")
+	var cmds redis.UniversalClient = c
+	if pipelined {
+		cmds = autoPipelined(b, c)
+	}
+	svc, sender := redisService(b, cmds, "vg:")
 	return svc, sender, rt
 }
 
@@ -60,27 +65,33 @@ func pair(ctx context.Context, b *testing.B, svc *verify.Service, sender *counti
 }
 
 // BenchmarkRedisStartCheck runs start+check pairs through verify.Service
-// as fast as 32 goroutines can, with gateway and Redis on one machine.
+// as fast as 32 goroutines can, with gateway and Redis on one machine, on
+// a plain and on an auto-pipelined client. Round trips are commands on the
+// plain client, batches on the auto-pipelined one.
 func BenchmarkRedisStartCheck(b *testing.B) {
-	svc, sender, rt := benchService(b)
-	ctx := context.Background()
-	if err := pair(ctx, b, svc, sender); err != nil { // loads the scripts
-		b.Fatal(err)
-	}
-	rt.Reset()
-	b.SetParallelism(16)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := pair(ctx, b, svc, sender); err != nil {
-				b.Error(err)
-				return
+	for _, pipelined := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "autopipelined"}[pipelined], func(b *testing.B) {
+			svc, sender, rt := benchService(b, pipelined)
+			ctx := context.Background()
+			if err := pair(ctx, b, svc, sender); err != nil { // loads the scripts
+				b.Fatal(err)
 			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pairs/s")
-	b.ReportMetric(float64(rt.Count())/float64(b.N), "roundtrips/pair")
+			rt.Reset()
+			b.SetParallelism(16)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := pair(ctx, b, svc, sender); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pairs/s")
+			b.ReportMetric(float64(rt.Count())/float64(b.N), "roundtrips/pair")
+		})
+	}
 }
 
 // BenchmarkRedisStartCheckHalfLoad finds the pairs per second the machine
@@ -88,7 +99,7 @@ func BenchmarkRedisStartCheck(b *testing.B) {
 // that rate and reports latency percentiles, measured from each pair's
 // scheduled time so that queueing counts.
 func BenchmarkRedisStartCheckHalfLoad(b *testing.B) {
-	svc, sender, _ := benchService(b)
+	svc, sender, _ := benchService(b, true)
 	ctx := context.Background()
 	if err := pair(ctx, b, svc, sender); err != nil {
 		b.Fatal(err)

@@ -58,7 +58,8 @@ type RedisOptions struct {
 	Retention time.Duration
 	// Cluster makes the store keep every script within one slot, as Redis
 	// Cluster requires. It is set by itself when the client is a
-	// *redis.ClusterClient; tests set it to run that path on one server.
+	// *redis.ClusterClient; set it (IsCluster) for a client that wraps one,
+	// such as AutoPipeline's; tests set it to run that path on one server.
 	Cluster bool
 }
 

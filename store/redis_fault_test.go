@@ -79,13 +79,25 @@ func redisService(t testing.TB, c redis.UniversalClient, prefix string) (*verify
 // fail closed with ErrUnavailable and nothing is sent; when Redis is back
 // the same client serves again by itself.
 func TestRedisOutage(t *testing.T) {
+	for _, pipelined := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "auto-pipelined"}[pipelined], func(t *testing.T) {
+			testRedisOutage(t, pipelined)
+		})
+	}
+}
+
+func testRedisOutage(t *testing.T, pipelined bool) {
 	srv := redistest.StartServer(t)
 	c, err := store.OpenRedis(srv.URL() + "?dial_timeout=500ms")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	svc, sender := redisService(t, c, "vg:")
+	cmds := c
+	if pipelined {
+		cmds = autoPipelined(t, c)
+	}
+	svc, sender := redisService(t, cmds, "vg:")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/verigate/verigate/internal/redistest"
 	"github.com/verigate/verigate/verify"
 )
@@ -55,7 +57,17 @@ func TestRedisServicesShareState(t *testing.T) {
 // the default policy allows are sent, all in one verification; then 50
 // concurrent checks with the right code approve it exactly once.
 func TestRedisServiceRaces(t *testing.T) {
-	svc, sender := redisService(t, redistest.Client(t), redistest.Prefix(t))
+	c := redistest.Client(t)
+	for _, tc := range []struct {
+		name   string
+		client redis.UniversalClient
+	}{{"plain", c}, {"auto-pipelined", autoPipelined(t, c)}} {
+		t.Run(tc.name, func(t *testing.T) { testRedisServiceRaces(t, tc.client) })
+	}
+}
+
+func testRedisServiceRaces(t *testing.T, c redis.UniversalClient) {
+	svc, sender := redisService(t, c, redistest.Prefix(t))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const to = "+4915112347002"

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/verigate/verigate/internal/redistest"
 	"github.com/verigate/verigate/internal/storetest"
 	"github.com/verigate/verigate/store"
@@ -13,17 +15,20 @@ import (
 
 func TestRedisContract(t *testing.T) {
 	c := redistest.Client(t)
+	ap := autoPipelined(t, c)
 	for _, tc := range []struct {
 		name    string
+		client  redis.UniversalClient
 		cluster bool
 	}{
-		{"one round trip", false},
+		{"one round trip", c, false},
 		// The Cluster path (id key read before the script) on one server.
-		{"cluster path", true},
+		{"cluster path", c, true},
+		{"auto-pipelined", ap, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) verify.Store {
-				return store.NewRedis(c, store.RedisOptions{Prefix: redistest.Prefix(t), Cluster: tc.cluster})
+				return store.NewRedis(tc.client, store.RedisOptions{Prefix: redistest.Prefix(t), Cluster: tc.cluster})
 			})
 		})
 	}
@@ -80,9 +85,7 @@ func TestRedisClusterContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	storetest.Run(t, func(t *testing.T) verify.Store {
-		return store.NewRedis(c, store.RedisOptions{Prefix: redistest.Prefix(t)})
-	})
+	runPlainAndPipelined(t, c)
 }
 
 // TestRedisSentinelContract reaches a private server through a real
@@ -95,7 +98,32 @@ func TestRedisSentinelContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	storetest.Run(t, func(t *testing.T) verify.Store {
-		return store.NewRedis(c, store.RedisOptions{Prefix: redistest.Prefix(t)})
-	})
+	runPlainAndPipelined(t, c)
+}
+
+// autoPipelined is store.AutoPipeline(c), closed when the test ends.
+func autoPipelined(t testing.TB, c redis.UniversalClient) redis.UniversalClient {
+	t.Helper()
+	ap, err := store.AutoPipeline(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ap.Close() })
+	return ap
+}
+
+// runPlainAndPipelined runs the store contract on c and on c auto-pipelined,
+// telling the store about a cluster as the gateway does (store.IsCluster).
+func runPlainAndPipelined(t *testing.T, c redis.UniversalClient) {
+	for _, pipelined := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "auto-pipelined"}[pipelined], func(t *testing.T) {
+			cmds := c
+			if pipelined {
+				cmds = autoPipelined(t, c)
+			}
+			storetest.Run(t, func(t *testing.T) verify.Store {
+				return store.NewRedis(cmds, store.RedisOptions{Prefix: redistest.Prefix(t), Cluster: store.IsCluster(c)})
+			})
+		})
+	}
 }

@@ -170,3 +170,40 @@ func RedisHealth(c redis.UniversalClient) func(ctx context.Context) error {
 		return nil
 	}
 }
+
+// IsCluster reports whether c talks to a Redis Cluster, where one script
+// may touch the keys of one slot only (store.RedisOptions.Cluster,
+// ratelimit.RedisOptions.PerPolicy).
+func IsCluster(c redis.UniversalClient) bool {
+	_, ok := c.(*redis.ClusterClient)
+	return ok
+}
+
+// AutoPipeline returns a client on c that sends the commands of concurrent
+// callers to Redis together: go-redis's auto-pipelining, which writes
+// every command queued while one batch is in flight as the next batch. Each
+// caller still waits for its own reply, and each of our commands is one
+// whole Lua script, so batching changes no result and no atomicity; it
+// saves the per-command system calls on both ends, which dominate the cost
+// of a script on loopback (docs/BENCHMARKS.md, "Redis").
+//
+// Close the returned client before c: closing it flushes what is queued.
+// Callers that need the type of c (IsCluster, RedisHealth) keep using c.
+func AutoPipeline(c redis.UniversalClient) (redis.UniversalClient, error) {
+	var (
+		ap  *redis.AutoPipeliner
+		err error
+	)
+	switch c := c.(type) {
+	case *redis.Client: // one server or Sentinel (the failover client)
+		ap, err = c.AutoPipeline()
+	case *redis.ClusterClient:
+		ap, err = c.AutoPipeline()
+	default:
+		return nil, fmt.Errorf("redis: auto-pipelining is not available for %T", c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis: auto-pipelining: %w", err)
+	}
+	return ap, nil
+}

@@ -98,11 +98,18 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			return nil, fmt.Errorf("VERIGATE_REDIS_URL: %w", err)
 		}
 		g.closers = append(g.closers, rc.Close)
-		redisLimiter, err := ratelimit.NewRedis(rc, cfg.Limits.Policies, ratelimit.RedisOptions{})
+		cluster, cmds := store.IsCluster(rc), rc
+		if cfg.Redis.AutoPipeline {
+			if cmds, err = store.AutoPipeline(rc); err != nil {
+				return nil, err
+			}
+			g.closers = append(g.closers, cmds.Close) // before rc: flushes what is queued
+		}
+		redisLimiter, err := ratelimit.NewRedis(cmds, cfg.Limits.Policies, ratelimit.RedisOptions{PerPolicy: cluster})
 		if err != nil {
 			return nil, err
 		}
-		st, lim, idem = store.NewRedis(rc, store.RedisOptions{}), redisLimiter, store.NewIdempotencyRedis(rc)
+		st, lim, idem = store.NewRedis(cmds, store.RedisOptions{Cluster: cluster}), redisLimiter, store.NewIdempotencyRedis(cmds)
 		ready["redis"] = store.RedisHealth(rc)
 		log.Info("state and limits in Redis")
 	}
