@@ -188,42 +188,68 @@ func fields(v *verify.Verification, hash string, created verify.Event) ([]any, e
 	}, nil
 }
 
-// decode turns a script's HGETALL reply into a Verification.
+// decode turns a script's HGETALL reply into a Verification. It walks the
+// field/value pairs directly: a check decodes one on every request.
 func decode(reply any) (*verify.Verification, error) {
 	flat, ok := reply.([]any)
 	if !ok || len(flat)%2 != 0 {
 		return nil, fmt.Errorf("redis store: unexpected reply %T", reply)
 	}
-	f := make(map[string]string, len(flat)/2)
+	v := &verify.Verification{}
+	var fixed wireFixed
+	var fixedRaw, route, evs string
 	for i := 0; i < len(flat); i += 2 {
 		k, _ := flat[i].(string)
 		val, _ := flat[i+1].(string)
-		f[k] = val
+		switch k {
+		case "fixed":
+			fixedRaw = val
+		case "tenant":
+			v.Tenant = val
+		case "channel":
+			v.Channel = verify.Channel(val)
+		case "call_mode":
+			v.CallMode = verify.CallMode(val)
+		case "locale":
+			v.Locale = val
+		case "status":
+			v.Status = verify.Status(val)
+		case "reason":
+			v.Reason = val
+		case "attempts":
+			v.Attempts, _ = strconv.Atoi(val)
+		case "max_attempts":
+			v.MaxAttempts, _ = strconv.Atoi(val)
+		case "sends":
+			v.Sends, _ = strconv.Atoi(val)
+		case "hashes":
+			v.CodeHashes = strings.Fields(val)
+		case "route":
+			route = val
+		case "updated":
+			v.UpdatedAt = fromMicros(val)
+		case "expires":
+			v.ExpiresAt = fromMicros(val)
+		case "ev":
+			evs = val
+		}
 	}
-	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
-	var fixed wireFixed
-	if err := json.Unmarshal([]byte(f["fixed"]), &fixed); err != nil {
+	if err := json.Unmarshal([]byte(fixedRaw), &fixed); err != nil {
 		return nil, fmt.Errorf("redis store: decode verification: %w", err)
 	}
-	v := &verify.Verification{
-		ID: fixed.ID, Tenant: f["tenant"], To: fixed.To, Country: fixed.Country,
-		Channel: verify.Channel(f["channel"]), CallMode: verify.CallMode(f["call_mode"]), Locale: f["locale"],
-		UserID: fixed.UserID, ClientIP: fixed.ClientIP, CallbackURL: fixed.CallbackURL,
-		Status: verify.Status(f["status"]), Reason: f["reason"],
-		Attempts: atoi(f["attempts"]), MaxAttempts: atoi(f["max_attempts"]), Sends: atoi(f["sends"]),
-		CodeHashes: strings.Fields(f["hashes"]),
-		CreatedAt:  time.UnixMicro(fixed.Created).UTC(), UpdatedAt: fromMicros(f["updated"]), ExpiresAt: fromMicros(f["expires"]),
-	}
-	if f["route"] != "" {
-		if err := json.Unmarshal([]byte(f["route"]), &v.Route); err != nil {
+	v.ID, v.To, v.Country = fixed.ID, fixed.To, fixed.Country
+	v.UserID, v.ClientIP, v.CallbackURL = fixed.UserID, fixed.ClientIP, fixed.CallbackURL
+	v.CreatedAt = time.UnixMicro(fixed.Created).UTC()
+	if route != "" {
+		if err := json.Unmarshal([]byte(route), &v.Route); err != nil {
 			return nil, fmt.Errorf("redis store: decode route: %w", err)
 		}
 	}
-	evs, err := decodeEvents(f["ev"])
+	events, err := decodeEvents(evs)
 	if err != nil {
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
-	v.Events = evs
+	v.Events = events
 	return v, nil
 }
 
