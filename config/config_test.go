@@ -105,3 +105,31 @@ func TestEnvSetsFieldsOfListEntries(t *testing.T) {
 		t.Fatalf("a trunk without its password must name the key, got %v", err)
 	}
 }
+
+// TestRedisAutoPipeline: on by default; YAML and the environment turn it off.
+func TestRedisAutoPipeline(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       bool
+	}{
+		{"default", "", nil, true},
+		{"yaml off", "redis:\n  autopipeline: false\n", nil, false},
+		{"env off", "", map[string]string{"VERIGATE_REDIS_AUTOPIPELINE": "false"}, false},
+		{"env wins over yaml", "redis:\n  autopipeline: false\n", map[string]string{"VERIGATE_REDIS_AUTOPIPELINE": "true"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.yaml != "" {
+				path = writeFile(t, "v.yaml", tc.yaml)
+			}
+			cfg, err := Load(path, envFrom(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Redis.AutoPipeline != tc.want {
+				t.Errorf("redis.autopipeline = %v, want %v", cfg.Redis.AutoPipeline, tc.want)
+			}
+		})
+	}
+}
