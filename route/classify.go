@@ -136,16 +136,27 @@ func (c Classifier) classify(raw string) (verify.Number, error) {
 	if err != nil {
 		return verify.Number{}, verify.Invalid(verify.ErrInvalidNumber, "%q is not a phone number: %s", raw, parseHint(err))
 	}
-	if !phonenumbers.IsValidNumber(pn) {
+	// One GetNumberType answers both "is it valid" and "what type".
+	// IsValidNumber is IsValidNumberForRegion for the region
+	// GetRegionCodeForNumber derives ("001" for +800 and the other
+	// non-geographic codes), which is GetNumberType != UNKNOWN: both run the
+	// same type matching on that region's metadata, and the one check
+	// IsValidNumberForRegion adds (the region has the number's country
+	// code) holds for a region derived from that code. Calling both ran the
+	// type matching twice and the region derivation (itself type matching
+	// where regions share a code: +1, +7, +39, +44) three times.
+	// TestClassifyMatchesBefore holds this to the old calls.
+	typ := phonenumbers.GetNumberType(pn)
+	if typ == phonenumbers.UNKNOWN {
 		return verify.Number{}, verify.Invalid(verify.ErrInvalidNumber, "%q is not a valid phone number for %s: check the digits and the country code", raw, regionName(pn))
 	}
 	num := verify.Number{
 		E164:     phonenumbers.Format(pn, phonenumbers.E164),
 		Region:   phonenumbers.GetRegionCodeForNumber(pn),
-		LineType: lineTypes[phonenumbers.GetNumberType(pn)],
+		LineType: lineTypes[typ],
 	}
 	if num.LineType == "" {
-		num.LineType = LineUnknown
+		num.LineType = LineUnknown // a type added by a later phonenumbers
 	}
 	if c.Carrier && hasCarrier(num.LineType) {
 		// An error here only means the embedded data could not be read;

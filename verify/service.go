@@ -200,30 +200,47 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 	if err != nil {
 		return nil, fmt.Errorf("store start: %w: %w", ErrUnavailable, err)
 	}
-	log := s.log.With("verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To), "channel", route.Channel, "provider", route.Provider)
-	if resent {
-		log.Info("verification resent", "sends", v.Sends)
-	} else {
-		log.Info("verification started")
+	// The logger carrying the verification's attributes is built on first
+	// use: With (and MaskNumber) allocate for every start even when no
+	// record is written, as with Info off under load. The records are the
+	// same as with an eager With: handlers may tell With's attributes from
+	// a record's own (cmd/verigate's demo timeline does), so they stay
+	// With's. Enabled is asked with context.Background() because that is
+	// what Logger.Info and Logger.Debug ask it with.
+	var log *slog.Logger
+	logger := func() *slog.Logger {
+		if log == nil {
+			log = s.log.With("verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To), "channel", route.Channel, "provider", route.Provider)
+		}
+		return log
+	}
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		if resent {
+			logger().Info("verification resent", "sends", v.Sends)
+		} else {
+			logger().Info("verification started")
+		}
 	}
 
 	ref, err := s.deliver(ctx, v, route, code)
 	if err != nil {
-		log.Warn("delivery failed", "err", err)
+		logger().Warn("delivery failed", "err", err)
 		ev := Event{Type: EventSendFailed, At: s.cfg.Now(), Channel: route.Channel, Provider: route.Provider, Detail: err.Error()}
 		if resent {
 			// Earlier codes of this verification were delivered and stay valid.
 			if _, aerr := s.cfg.Store.AddEvent(ctx, v.ID, ev); aerr != nil {
-				log.Error("record send failure", "err", aerr)
+				logger().Error("record send failure", "err", aerr)
 			}
 		} else if failed, terr := s.cfg.Store.Transition(ctx, "", v.ID, StatusFailed, string(EventSendFailed), ev); terr != nil {
-			log.Error("record send failure", "err", terr)
+			logger().Error("record send failure", "err", terr)
 		} else {
 			s.notify(failed)
 		}
 		return nil, fmt.Errorf("deliver: %w: %w", ErrUnavailable, err)
 	}
-	log.Debug("delivered", "ref", ref)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		logger().Debug("delivered", "ref", ref)
+	}
 	return v, nil
 }
 
