@@ -13,7 +13,11 @@ import (
 // then runs b.N pairs open loop at half that rate, each scheduled at a
 // fixed time, and reports p50 and p99 latency from the scheduled time (so
 // queueing behind a slow pair counts, unlike a closed loop).
-func HalfLoad(b *testing.B, pair func() error) {
+func HalfLoad(b *testing.B, pair func() error) { HalfLoadMetered(b, pair, nil) }
+
+// HalfLoadMetered is HalfLoad that also reports the CPU per pair cpu
+// measures over the b.N timed pairs (none when cpu is nil).
+func HalfLoadMetered(b *testing.B, pair func() error, cpu *CPUMeter) {
 	const workers, probe = 64, 3 * time.Second
 	var done atomic.Int64
 	stop := time.Now().Add(probe)
@@ -52,6 +56,11 @@ func HalfLoad(b *testing.B, pair func() error) {
 			}
 		}()
 	}
+	if cpu != nil {
+		if err := cpu.Start(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	t0 := time.Now()
 	interval := time.Duration(float64(time.Second) / rate)
 	for i := range b.N {
@@ -60,6 +69,9 @@ func HalfLoad(b *testing.B, pair func() error) {
 	close(sched)
 	wg.Wait()
 	b.StopTimer()
+	if cpu != nil {
+		cpu.Report(b, b.N)
+	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }

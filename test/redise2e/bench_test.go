@@ -32,22 +32,29 @@ func pair(b *testing.B, g *gateway) error {
 	return nil
 }
 
-func benchGateway(b *testing.B) *gateway {
+// benchGateway starts a gateway on a private Redis, runs one pair, and
+// returns the gateway and a meter of the CPU the gateway, Redis and this
+// process (the load generator) spend.
+func benchGateway(b *testing.B) (*gateway, *loadtest.CPUMeter) {
 	b.Helper()
-	g := startGateway(b, redistest.StartServer(b).URL(), "VERIGATE_LOG_LEVEL=warn")
+	srv := redistest.StartServer(b)
+	g := startGateway(b, srv.URL(), "VERIGATE_LOG_LEVEL=warn")
 	client.Transport = &http.Transport{MaxIdleConnsPerHost: 256}
 	if err := pair(b, g); err != nil {
 		b.Fatal(err)
 	}
-	return g
+	return g, loadtest.NewCPUMeter("loadgen", loadtest.Proc{Name: "gateway", Pid: g.pid()}, loadtest.Proc{Name: "redis", Pid: srv.Pid()})
 }
 
 // BenchmarkHTTPStartCheck runs start+check pairs over HTTP against one
 // `verigate serve` on Redis, 64 at a time, on one machine with Redis.
 func BenchmarkHTTPStartCheck(b *testing.B) {
-	g := benchGateway(b)
+	g, cpu := benchGateway(b)
 	b.SetParallelism(32)
 	b.ResetTimer()
+	if err := cpu.Start(); err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -58,12 +65,13 @@ func BenchmarkHTTPStartCheck(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pairs/s")
+	cpu.Report(b, b.N)
 }
 
 // BenchmarkHTTPStartCheckHalfLoad finds the pairs per second the machine
 // sustains (3 s flat out), then issues b.N pairs open loop at half that
 // rate and reports latency percentiles from each pair's scheduled time.
 func BenchmarkHTTPStartCheckHalfLoad(b *testing.B) {
-	g := benchGateway(b)
-	loadtest.HalfLoad(b, func() error { return pair(b, g) })
+	g, cpu := benchGateway(b)
+	loadtest.HalfLoadMetered(b, func() error { return pair(b, g) }, cpu)
 }

@@ -37,9 +37,12 @@ func (c *capture) Send(_ context.Context, m verify.Message) (string, error) {
 // the gateway's own cost through HTTP, without the console provider's
 // output that the binary benchmark reads codes from.
 func BenchmarkHTTPInProcessStartCheck(b *testing.B) {
-	pair := inProcessGateway(b)
+	pair, cpu := inProcessGateway(b)
 	b.SetParallelism(32)
 	b.ResetTimer()
+	if err := cpu.Start(); err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -50,19 +53,24 @@ func BenchmarkHTTPInProcessStartCheck(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pairs/s")
+	cpu.Report(b, b.N)
 }
 
 // BenchmarkHTTPInProcessStartCheckHalfLoad: p50 and p99 of the pairs of
 // BenchmarkHTTPInProcessStartCheck at half the rate it sustains (loadtest.HalfLoad).
 func BenchmarkHTTPInProcessStartCheckHalfLoad(b *testing.B) {
-	loadtest.HalfLoad(b, inProcessGateway(b))
+	pair, cpu := inProcessGateway(b)
+	loadtest.HalfLoadMetered(b, pair, cpu)
 }
 
 // inProcessGateway serves the API on Redis from this process and returns
-// a function that runs one start+check pair against it over HTTP.
-func inProcessGateway(b *testing.B) func() error {
+// a function that runs one start+check pair against it over HTTP, and a
+// meter of the CPU this process (gateway and load generator) and Redis
+// spend.
+func inProcessGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 	b.Helper()
-	rc, err := store.OpenRedis(redistest.StartServer(b).URL())
+	srv := redistest.StartServer(b)
+	rc, err := store.OpenRedis(srv.URL())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -124,5 +132,5 @@ func inProcessGateway(b *testing.B) func() error {
 	if err := pair(); err != nil {
 		b.Fatal(err)
 	}
-	return pair
+	return pair, loadtest.NewCPUMeter("process", loadtest.Proc{Name: "redis", Pid: srv.Pid()})
 }

@@ -167,6 +167,16 @@ func (g *gateway) stop() {
 
 func (g *gateway) restart() { g.t.Helper(); g.stop(); g.start() }
 
+// pid is the running process's id (0 while stopped).
+func (g *gateway) pid() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cmd == nil {
+		return 0
+	}
+	return g.cmd.Process.Pid
+}
+
 func (g *gateway) output() string { g.mu.Lock(); defer g.mu.Unlock(); return g.out.String() }
 
 func (g *gateway) smsSent() int { g.mu.Lock(); defer g.mu.Unlock(); return g.sent }
