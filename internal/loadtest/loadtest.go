@@ -1,4 +1,8 @@
-// Package loadtest holds the open-loop load generator the benchmarks share.
+// Package loadtest holds what the load benchmarks share: the open-loop
+// load generator (HalfLoad), a lean HTTP/1.1 client for loopback
+// (Client, StringField), and a meter of the CPU each process spends per
+// operation (CPUMeter). The load generator shares the machine with what
+// it measures, so it is built to cost little and to say what it costs.
 package loadtest
 
 import (
