@@ -1,4 +1,8 @@
-// Package loadtest holds the open-loop load generator the benchmarks share.
+// Package loadtest holds what the load benchmarks share: the open-loop
+// load generator (HalfLoad), a lean HTTP/1.1 client for loopback
+// (Client, StringField), and a meter of the CPU each process spends per
+// operation (CPUMeter). The load generator shares the machine with what
+// it measures, so it is built to cost little and to say what it costs.
 package loadtest
 
 import (
@@ -13,7 +17,11 @@ import (
 // then runs b.N pairs open loop at half that rate, each scheduled at a
 // fixed time, and reports p50 and p99 latency from the scheduled time (so
 // queueing behind a slow pair counts, unlike a closed loop).
-func HalfLoad(b *testing.B, pair func() error) {
+func HalfLoad(b *testing.B, pair func() error) { HalfLoadMetered(b, pair, nil) }
+
+// HalfLoadMetered is HalfLoad that also reports the CPU per pair cpu
+// measures over the b.N timed pairs (none when cpu is nil).
+func HalfLoadMetered(b *testing.B, pair func() error, cpu *CPUMeter) {
 	const workers, probe = 64, 3 * time.Second
 	var done atomic.Int64
 	stop := time.Now().Add(probe)
@@ -52,6 +60,11 @@ func HalfLoad(b *testing.B, pair func() error) {
 			}
 		}()
 	}
+	if cpu != nil {
+		if err := cpu.Start(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	t0 := time.Now()
 	interval := time.Duration(float64(time.Second) / rate)
 	for i := range b.N {
@@ -60,6 +73,9 @@ func HalfLoad(b *testing.B, pair func() error) {
 	close(sched)
 	wg.Wait()
 	b.StopTimer()
+	if cpu != nil {
+		cpu.Report(b, b.N)
+	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }

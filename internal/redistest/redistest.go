@@ -116,6 +116,17 @@ func startServer(t testing.TB, cluster bool) *Server {
 	return s
 }
 
+// Pid is the redis-server process's id (0 while stopped), for tests that
+// measure its CPU (loadtest.CPUMeter). A restart gives a new pid.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 

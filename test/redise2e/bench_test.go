@@ -3,6 +3,7 @@ package redise2e
 import (
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,59 +12,94 @@ import (
 	"github.com/verigate/verigate/internal/redistest"
 )
 
+// benchConns is how many requests the benchmarks keep in flight: one
+// keep-alive connection each.
+const benchConns = 64
+
 var benchSeq atomic.Int64
 
-// pair runs one start+check over HTTP; numbers run in sequence so that no
-// two in flight share the masked form the console prints.
-func pair(b *testing.B, g *gateway) error {
+// pair runs one start+check over HTTP on one connection of lc; numbers
+// run in sequence so that no two in flight share the masked form the
+// console prints.
+func pair(g *gateway, lc *loadtest.Client) error {
 	to := fmt.Sprintf("+49151%08d", benchSeq.Add(1))
-	r := g.startVerification(to)
-	if r.status != http.StatusCreated {
-		return fmt.Errorf("start: %d %v", r.status, r.body)
+	cn := lc.Conn()
+	defer lc.Release(cn)
+	s, body, err := cn.Post("/v1/verifications", `{"to":"`+to+`","channel":"sms"}`)
+	if err != nil {
+		return err
+	}
+	id, _ := loadtest.StringField(body, "id")
+	if s != http.StatusCreated || id == "" {
+		return fmt.Errorf("start: %d %s", s, body)
 	}
 	code, ok := g.takeCode(to)
 	if !ok {
 		return fmt.Errorf("gateway ended")
 	}
-	c := g.check(r.str("id"), code)
-	if c.status != http.StatusOK || c.str("status") != "approved" {
-		return fmt.Errorf("check: %d %v", c.status, c.body)
+	s, body, err = cn.Post("/v1/verifications/"+id+"/check", `{"code":"`+code+`"}`)
+	if err != nil {
+		return err
+	}
+	if st, _ := loadtest.StringField(body, "status"); s != http.StatusOK || st != "approved" {
+		return fmt.Errorf("check: %d %s", s, body)
 	}
 	return nil
 }
 
-func benchGateway(b *testing.B) *gateway {
+// benchGateway starts a gateway on a private Redis, runs one pair, and
+// returns a function that runs a pair, and a meter of the CPU the
+// gateway, Redis and this process (the load generator) spend.
+func benchGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 	b.Helper()
-	g := startGateway(b, redistest.StartServer(b).URL(), "VERIGATE_LOG_LEVEL=warn")
-	client.Transport = &http.Transport{MaxIdleConnsPerHost: 256}
-	if err := pair(b, g); err != nil {
+	srv := redistest.StartServer(b)
+	g := startGateway(b, srv.URL(), "VERIGATE_LOG_LEVEL=warn")
+	lc, err := loadtest.NewClient(g.addr, benchConns, "Authorization: Bearer "+apiKey)
+	if err != nil {
 		b.Fatal(err)
 	}
-	return g
+	b.Cleanup(lc.Close)
+	run := func() error { return pair(g, lc) }
+	if err := run(); err != nil {
+		b.Fatal(err)
+	}
+	return run, loadtest.NewCPUMeter("loadgen", loadtest.Proc{Name: "gateway", Pid: g.pid()}, loadtest.Proc{Name: "redis", Pid: srv.Pid()})
 }
 
-// BenchmarkHTTPStartCheck runs start+check pairs over HTTP against one
-// `verigate serve` on Redis, 64 at a time, on one machine with Redis.
-func BenchmarkHTTPStartCheck(b *testing.B) {
-	g := benchGateway(b)
-	b.SetParallelism(32)
+// flatOut runs b.N pairs, benchConns at a time, and reports pairs per
+// second and the CPU per pair cpu measures.
+func flatOut(b *testing.B, pair func() error, cpu *loadtest.CPUMeter) {
+	b.Helper()
+	procs := runtime.GOMAXPROCS(0)
+	b.SetParallelism((benchConns + procs - 1) / procs) // RunParallel runs parallelism × GOMAXPROCS goroutines
 	b.ResetTimer()
+	if err := cpu.Start(); err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := pair(b, g); err != nil {
+			if err := pair(); err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pairs/s")
+	cpu.Report(b, b.N)
+}
+
+// BenchmarkHTTPStartCheck runs start+check pairs over HTTP against one
+// `verigate serve` on Redis, 64 at a time, on one machine with Redis.
+func BenchmarkHTTPStartCheck(b *testing.B) {
+	pair, cpu := benchGateway(b)
+	flatOut(b, pair, cpu)
 }
 
 // BenchmarkHTTPStartCheckHalfLoad finds the pairs per second the machine
 // sustains (3 s flat out), then issues b.N pairs open loop at half that
 // rate and reports latency percentiles from each pair's scheduled time.
 func BenchmarkHTTPStartCheckHalfLoad(b *testing.B) {
-	g := benchGateway(b)
-	loadtest.HalfLoad(b, func() error { return pair(b, g) })
+	pair, cpu := benchGateway(b)
+	loadtest.HalfLoadMetered(b, pair, cpu)
 }

@@ -1,9 +1,7 @@
 package redise2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -37,32 +35,25 @@ func (c *capture) Send(_ context.Context, m verify.Message) (string, error) {
 // the gateway's own cost through HTTP, without the console provider's
 // output that the binary benchmark reads codes from.
 func BenchmarkHTTPInProcessStartCheck(b *testing.B) {
-	pair := inProcessGateway(b)
-	b.SetParallelism(32)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := pair(); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pairs/s")
+	pair, cpu := inProcessGateway(b)
+	flatOut(b, pair, cpu)
 }
 
 // BenchmarkHTTPInProcessStartCheckHalfLoad: p50 and p99 of the pairs of
 // BenchmarkHTTPInProcessStartCheck at half the rate it sustains (loadtest.HalfLoad).
 func BenchmarkHTTPInProcessStartCheckHalfLoad(b *testing.B) {
-	loadtest.HalfLoad(b, inProcessGateway(b))
+	pair, cpu := inProcessGateway(b)
+	loadtest.HalfLoadMetered(b, pair, cpu)
 }
 
 // inProcessGateway serves the API on Redis from this process and returns
-// a function that runs one start+check pair against it over HTTP.
-func inProcessGateway(b *testing.B) func() error {
+// a function that runs one start+check pair against it over HTTP, and a
+// meter of the CPU this process (gateway and load generator) and Redis
+// spend.
+func inProcessGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 	b.Helper()
-	rc, err := store.OpenRedis(redistest.StartServer(b).URL())
+	srv := redistest.StartServer(b)
+	rc, err := store.OpenRedis(srv.URL())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,37 +83,39 @@ func inProcessGateway(b *testing.B) func() error {
 	}
 	ts := httptest.NewServer(e)
 	b.Cleanup(ts.Close)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
-	post := func(path string, body any, out any) (int, error) {
-		buf, _ := json.Marshal(body)
-		req, _ := http.NewRequest(http.MethodPost, ts.URL+path, bytes.NewReader(buf))
-		req.Header.Set("Authorization", "Bearer "+apiKey)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
+	lc, err := loadtest.NewClient(ts.Listener.Addr().String(), benchConns, "Authorization: Bearer "+apiKey)
+	if err != nil {
+		b.Fatal(err)
 	}
+	b.Cleanup(lc.Close)
 	var seq atomic.Int64
 	pair := func() error {
-		var v struct{ ID, Status string }
 		to := fmt.Sprintf("+49151%08d", seq.Add(1))
-		if s, err := post("/v1/verifications", map[string]string{"to": to, "channel": "sms"}, &v); err != nil || s != http.StatusCreated {
-			return fmt.Errorf("start: %d %v", s, err)
+		cn := lc.Conn()
+		defer lc.Release(cn)
+		s, body, err := cn.Post("/v1/verifications", `{"to":"`+to+`","channel":"sms"}`)
+		if err != nil {
+			return err
 		}
-		code, ok := sender.codes.LoadAndDelete(v.ID)
+		id, _ := loadtest.StringField(body, "id")
+		if s != http.StatusCreated || id == "" {
+			return fmt.Errorf("start: %d %s", s, body)
+		}
+		code, ok := sender.codes.LoadAndDelete(id)
 		if !ok {
-			return fmt.Errorf("no code for %s", v.ID)
+			return fmt.Errorf("no code for %s", id)
 		}
-		if s, err := post("/v1/verifications/"+v.ID+"/check", map[string]string{"code": code.(string)}, &v); err != nil || s != http.StatusOK || v.Status != "approved" {
-			return fmt.Errorf("check: %d %s %v", s, v.Status, err)
+		s, body, err = cn.Post("/v1/verifications/"+id+"/check", `{"code":"`+code.(string)+`"}`)
+		if err != nil {
+			return err
+		}
+		if st, _ := loadtest.StringField(body, "status"); s != http.StatusOK || st != "approved" {
+			return fmt.Errorf("check: %d %s", s, body)
 		}
 		return nil
 	}
 	if err := pair(); err != nil {
 		b.Fatal(err)
 	}
-	return pair
+	return pair, loadtest.NewCPUMeter("process", loadtest.Proc{Name: "redis", Pid: srv.Pid()})
 }

@@ -10,13 +10,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,10 +61,10 @@ type gateway struct {
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	out   bytes.Buffer
-	codes map[string]string // masked number → last code the console provider printed
-	sent  int               // SMS the console provider printed
-	fresh *sync.Cond        // broadcast on every SMS line
-	done  chan struct{}
+	codes map[string]string        // masked number → last code printed that no takeCode took
+	wait  map[string][]chan string // masked number → takeCode calls waiting for a code, oldest first
+	sent  int                      // SMS the console provider printed
+	done  chan struct{}            // closed when the output ends
 }
 
 // startGateway runs `verigate serve` with Redis at redisURL on a free
@@ -80,7 +78,7 @@ func startGateway(t testing.TB, redisURL string, env ...string) *gateway {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	g := &gateway{t: t, addr: addr, url: "http://" + addr, codes: map[string]string{}}
+	g := &gateway{t: t, addr: addr, url: "http://" + addr, codes: map[string]string{}, wait: map[string][]chan string{}}
 	g.env = append(os.Environ(),
 		"VERIGATE_HTTP_ADDR="+addr,
 		"VERIGATE_API_KEYS="+tenant+":"+apiKey,
@@ -90,43 +88,79 @@ func startGateway(t testing.TB, redisURL string, env ...string) *gateway {
 		"VERIGATE_LOG_LEVEL=info",
 	)
 	g.env = append(g.env, env...)
-	g.fresh = sync.NewCond(&g.mu)
 	g.start()
 	t.Cleanup(g.stop)
 	return g
 }
 
-var smsLine = regexp.MustCompile(`sms to=(\S+) body=.*?(\d{6})\.`)
+// smsLine parses a line of the console SMS provider,
+// `sms to=<masked number> body=<text>`, into the number and the code:
+// the first six digits in the body followed by a period ("… is 123456.").
+// It runs on every line the gateway prints, in the process that measures
+// the gateway, so it does by hand what a regexp would.
+func smsLine(line []byte) (to []byte, code string, ok bool) {
+	rest, ok := bytes.CutPrefix(line, []byte("sms to="))
+	if !ok {
+		return nil, "", false
+	}
+	to, body, ok := bytes.Cut(rest, []byte(" body="))
+	if !ok || len(to) == 0 || bytes.IndexByte(to, ' ') >= 0 {
+		return nil, "", false
+	}
+	for i := 6; i < len(body); i++ {
+		if body[i] == '.' && allDigits(body[i-6:i]) {
+			return to, string(body[i-6 : i]), true
+		}
+	}
+	return nil, "", false
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 func (g *gateway) start() {
 	g.t.Helper()
 	cmd := exec.Command(binary, "serve")
 	cmd.Env = g.env
-	pr, pw := io.Pipe()
+	// The child writes to the pipe itself (an *os.File needs no copying
+	// goroutine in this process), stdout and stderr in one stream.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		g.t.Fatal(err)
+	}
 	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
 		g.t.Fatalf("start verigate serve: %v", err)
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer pr.Close()
 		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 		for sc.Scan() {
-			line := sc.Text()
+			line := sc.Bytes()
+			to, code, ok := smsLine(line)
 			g.mu.Lock()
-			g.out.WriteString(line + "\n")
-			if m := smsLine.FindStringSubmatch(line); m != nil {
-				g.codes[m[1]] = m[2]
+			g.out.Write(line)
+			g.out.WriteByte('\n')
+			if ok {
 				g.sent++
-				g.fresh.Broadcast()
+				g.deliver(string(to), code)
 			}
 			g.mu.Unlock()
 		}
-		g.mu.Lock()
-		g.fresh.Broadcast() // wake waiters: no more lines
-		g.mu.Unlock()
 	}()
-	go func() { _ = cmd.Wait(); pw.Close() }()
+	go func() { _ = cmd.Wait() }()
 	g.mu.Lock()
 	g.cmd, g.done = cmd, done
 	g.mu.Unlock()
@@ -167,6 +201,16 @@ func (g *gateway) stop() {
 
 func (g *gateway) restart() { g.t.Helper(); g.stop(); g.start() }
 
+// pid is the running process's id (0 while stopped).
+func (g *gateway) pid() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cmd == nil {
+		return 0
+	}
+	return g.cmd.Process.Pid
+}
+
 func (g *gateway) output() string { g.mu.Lock(); defer g.mu.Unlock(); return g.out.String() }
 
 func (g *gateway) smsSent() int { g.mu.Lock(); defer g.mu.Unlock(); return g.sent }
@@ -193,22 +237,48 @@ func (g *gateway) code(to string) string {
 	}
 }
 
+// deliver hands a code printed for a masked number to the oldest
+// takeCode waiting for it, waking that one only, or keeps it for code and
+// a later takeCode. g.mu is held.
+func (g *gateway) deliver(to, code string) {
+	w := g.wait[to]
+	if len(w) == 0 {
+		g.codes[to] = code
+		return
+	}
+	w[0] <- code // buffered: never blocks
+	if len(w) == 1 {
+		delete(g.wait, to)
+	} else {
+		g.wait[to] = w[1:]
+	}
+}
+
 // takeCode waits for the code printed for to and forgets it, so that a
-// later number with the same masked form waits for its own.
+// later number with the same masked form waits for its own. It returns
+// false when the gateway's output ends first.
 func (g *gateway) takeCode(to string) (string, bool) {
+	m := masked(to)
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	for {
-		if c, ok := g.codes[masked(to)]; ok {
-			delete(g.codes, masked(to))
+	if c, ok := g.codes[m]; ok {
+		delete(g.codes, m)
+		g.mu.Unlock()
+		return c, true
+	}
+	ch := make(chan string, 1)
+	g.wait[m] = append(g.wait[m], ch)
+	done := g.done
+	g.mu.Unlock()
+	select {
+	case c := <-ch:
+		return c, true
+	case <-done:
+		select { // the last line may have come with the end
+		case c := <-ch:
 			return c, true
-		}
-		select {
-		case <-g.done:
-			return "", false
 		default:
+			return "", false
 		}
-		g.fresh.Wait()
 	}
 }
 
