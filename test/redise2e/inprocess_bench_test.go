@@ -58,7 +58,12 @@ func inProcessGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { rc.Close() })
-	lim, err := ratelimit.NewRedis(rc, ratelimit.DefaultPolicies(), ratelimit.RedisOptions{})
+	cmds, err := store.AutoPipeline(rc) // as serve does by default
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmds.Close() })
+	lim, err := ratelimit.NewRedis(cmds, ratelimit.DefaultPolicies(), ratelimit.RedisOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,7 +74,7 @@ func inProcessGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 	sender := &capture{}
 	quiet := slog.New(slog.DiscardHandler)
 	svc, err := verify.NewService(verify.Config{
-		Store: store.NewRedis(rc, store.RedisOptions{}), Limiter: lim, Hasher: h,
+		Store: store.NewRedis(cmds, store.RedisOptions{}), Limiter: lim, Hasher: h,
 		Parser: route.Classifier{}, Router: route.Defaults{}, Formatter: sms.Template{},
 		Senders: map[string]verify.Sender{"capture": sender}, DefaultSender: "capture",
 		CheckLock: verify.CheckLock{Max: 10, Window: time.Hour}, Logger: quiet,
