@@ -102,7 +102,9 @@ end
 // order, its limit and window µs. Returns {0} when the send was added to
 // every bucket, {-1, wait µs} when blocked, {i, wait µs} when the i-th
 // bucket (1-based) denied with the longest wait.
-var luaConsume = redis.NewScript(luaNow + `
+var luaConsume = redis.NewScript(luaNow + luaConsumeBody)
+
+const luaConsumeBody = `
 local first = 1
 if string.find(ARGV[3], 'b', 1, true) then
   first = 2
@@ -129,7 +131,15 @@ for i = first, #KEYS do
   redis.call('PEXPIRE', KEYS[i], math.ceil(tonumber(ARGV[j + 1]) / 1000))
 end
 return {0}
-`)
+`
+
+const inlineLua = "local function vg_consume(KEYS, ARGV)\n" + luaNow + luaConsumeBody + "end\n"
+
+// InlineLua returns luaConsume as a Lua function vg_consume(KEYS, ARGV)
+// for another package's script to define and call before its own work
+// (InlineConsume gives the keys and arguments), so that a start consumes
+// its limits and stores itself in one script: one round trip, atomic.
+func (r *Redis) InlineLua() string { return inlineLua }
 
 // luaBlock: ARGV[1] now µs or ”, ARGV[2] duration µs.
 var luaBlock = redis.NewScript(luaNow + `
@@ -150,19 +160,34 @@ type applied struct {
 	key    string
 }
 
-// Consume implements verify.Limiter.
-func (r *Redis) Consume(ctx context.Context, s verify.SendSubject) error {
+// buckets are the policies that apply to s, with their keys.
+func (r *Redis) buckets(s verify.SendSubject) []applied {
 	var buckets []applied
 	for _, p := range r.policies {
 		if b, ok := p.Bucket(s); ok {
 			buckets = append(buckets, applied{p, r.bucketKey(b)})
 		}
 	}
+	return buckets
+}
+
+// newMember is a sorted-set member unique to one send, so that two sends
+// in the same µs both count.
+func newMember() (string, error) {
 	var tok [8]byte
 	if _, err := rand.Read(tok[:]); err != nil {
-		return fmt.Errorf("ratelimit: %w", err)
+		return "", fmt.Errorf("ratelimit: %w", err)
 	}
-	member := hex.EncodeToString(tok[:])
+	return hex.EncodeToString(tok[:]), nil
+}
+
+// Consume implements verify.Limiter.
+func (r *Redis) Consume(ctx context.Context, s verify.SendSubject) error {
+	buckets := r.buckets(s)
+	member, err := newMember()
+	if err != nil {
+		return err
+	}
 	now := r.nowArg()
 	if !r.perPolicy {
 		return r.consume(ctx, s, now, member, "b", buckets)
@@ -195,20 +220,16 @@ func (r *Redis) Consume(ctx context.Context, s verify.SendSubject) error {
 
 // consume runs luaConsume over the block key (flag b) and buckets.
 func (r *Redis) consume(ctx context.Context, s verify.SendSubject, now, member, flags string, buckets []applied) error {
-	keys := make([]string, 0, len(buckets)+1)
-	args := make([]any, 0, 3+2*len(buckets))
-	args = append(args, now, member, flags)
-	if strings.Contains(flags, "b") {
-		keys = append(keys, r.blockKey(s.To))
-	}
-	for _, b := range buckets {
-		keys = append(keys, b.key)
-		args = append(args, b.policy.Limit, b.policy.Window.Microseconds())
-	}
+	keys, args := r.consumeArgs(s, now, member, flags, buckets)
 	res, err := luaConsume.Run(ctx, r.c, keys, args...).Int64Slice()
 	if err != nil {
 		return fmt.Errorf("ratelimit: consume: %w", err)
 	}
+	return verdictOf(s, buckets, res)
+}
+
+// verdictOf turns luaConsume's reply for s over buckets into Consume's error.
+func verdictOf(s verify.SendSubject, buckets []applied, res []int64) error {
 	switch {
 	case len(res) == 0:
 		return errors.New("ratelimit: consume: empty reply")
@@ -222,6 +243,38 @@ func (r *Redis) consume(ctx context.Context, s verify.SendSubject, now, member, 
 		return denial(s, buckets[res[0]-1].policy.Name, time.Duration(res[1])*time.Microsecond)
 	}
 	return fmt.Errorf("ratelimit: consume: unexpected reply %v", res)
+}
+
+// consumeArgs are luaConsume's keys and arguments.
+func (r *Redis) consumeArgs(s verify.SendSubject, now, member, flags string, buckets []applied) ([]string, []any) {
+	keys := make([]string, 0, len(buckets)+1)
+	args := make([]any, 0, 3+2*len(buckets))
+	args = append(args, now, member, flags)
+	if strings.Contains(flags, "b") {
+		keys = append(keys, r.blockKey(s.To))
+	}
+	for _, b := range buckets {
+		keys = append(keys, b.key)
+		args = append(args, b.policy.Limit, b.policy.Window.Microseconds())
+	}
+	return keys, args
+}
+
+// InlineConsume returns the keys and arguments of InlineLua's vg_consume
+// for s, and verdict, which turns the function's reply into the error
+// Consume would return. ok is false on the per-policy path (Cluster),
+// where no one script may touch every key: consume with Consume there.
+func (r *Redis) InlineConsume(s verify.SendSubject) (keys []string, args []any, verdict func(reply []int64) error, ok bool, err error) {
+	if r.perPolicy {
+		return nil, nil, nil, false, nil
+	}
+	buckets := r.buckets(s)
+	member, err := newMember()
+	if err != nil {
+		return nil, nil, nil, false, err
+	}
+	keys, args = r.consumeArgs(s, r.nowArg(), member, "b", buckets)
+	return keys, args, func(reply []int64) error { return verdictOf(s, buckets, reply) }, true, nil
 }
 
 // refund removes member from buckets after a later policy denied (Cluster

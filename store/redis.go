@@ -46,6 +46,18 @@ type Redis struct {
 	prefix    string
 	retention time.Duration
 	cluster   bool
+	limits    InlineLimiter // nil: Start never consumes limits
+	start     *redis.Script // luaStart, or with limits its own vg_consume
+}
+
+// InlineLimiter is a limiter whose consume step can run inside the store's
+// start script (ratelimit.Redis on one server or Sentinel): InlineLua
+// defines vg_consume, InlineConsume gives its keys and arguments for one
+// send and reads its reply.
+type InlineLimiter interface {
+	verify.Limiter
+	InlineLua() string
+	InlineConsume(s verify.SendSubject) (keys []string, args []any, verdict func(reply []int64) error, ok bool, err error)
 }
 
 // RedisOptions configures a Redis store.
@@ -56,6 +68,12 @@ type RedisOptions struct {
 	// Retention is how long a verification stays readable after it
 	// expires (and how long all its keys live past that); Retention if 0.
 	Retention time.Duration
+	// Limits, when set, lets StartLimited consume a start's send limits in
+	// the start script itself: one round trip for a start instead of two,
+	// and the limits and the store change together or not at all. In
+	// Cluster the limiter's keys live in other slots, so StartLimited
+	// consumes with Limits.Consume first.
+	Limits InlineLimiter
 	// Cluster makes the store keep every script within one slot, as Redis
 	// Cluster requires. It is set by itself when the client is a
 	// *redis.ClusterClient; set it (IsCluster) for a client that wraps one,
@@ -76,7 +94,11 @@ func NewRedis(c redis.UniversalClient, opt RedisOptions) *Redis {
 	if _, ok := c.(*redis.ClusterClient); ok {
 		opt.Cluster = true
 	}
-	return &Redis{c: c, prefix: opt.Prefix, retention: opt.Retention, cluster: opt.Cluster}
+	r := &Redis{c: c, prefix: opt.Prefix, retention: opt.Retention, cluster: opt.Cluster, limits: opt.Limits, start: luaStart}
+	if opt.Limits != nil {
+		r.start = redis.NewScript(opt.Limits.InlineLua() + luaStartBody)
+	}
+	return r
 }
 
 // keyEscaper keeps tenants and numbers from closing the hash tag early.
@@ -280,14 +302,26 @@ local function unpoint()
 end
 `
 
-// luaStart: KEYS[1] the number's pointer, KEYS[2] the new verification,
-// KEYS[3] (not in Cluster) the new id key. ARGV: base, now, ttl ms, hash,
-// resent event, channel, call mode, locale, route, tag, new id, max
-// hashes, then the new verification's fields.
-var luaStart = redis.NewScript(`
+// luaStartBody: KEYS[1] the number's pointer, KEYS[2] the new
+// verification, KEYS[3] (not in Cluster) the new id key, then the
+// limiter's keys. ARGV: base, now, ttl ms, hash, resent event, channel,
+// call mode, locale, route, tag, new id, max hashes, the number of the
+// limiter's keys and of its arguments (0 and 0 without a limiter), the new
+// verification's fields, then the limiter's arguments. With a limiter the
+// script starts by consuming the send (ratelimit.InlineLua's vg_consume)
+// and stores nothing when that denies.
+const luaStartBody = `
 local pk, nk = KEYS[1], KEYS[2]
 local base, now, ttl, hash, resent = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local maxh = tonumber(ARGV[12])
+local nlk, nla = tonumber(ARGV[13]), tonumber(ARGV[14])
+if nlk > 0 then
+  local lk, la = {}, {}
+  for i = #KEYS - nlk + 1, #KEYS do lk[#lk + 1] = KEYS[i] end
+  for i = #ARGV - nla + 1, #ARGV do la[#la + 1] = ARGV[i] end
+  local d = vg_consume(lk, la)
+  if d[1] ~= 0 then return {'limit', d[1], d[2]} end
+end
 local cur = redis.call('GET', pk)
 if cur then
   local ok = base .. 'v:' .. cur
@@ -307,12 +341,16 @@ if cur then
       'ev', s[4] .. '\n' .. '{"t":"expired","at":' .. s[2] .. '}')
   end
 end
-redis.call('HSET', nk, unpack(ARGV, 13))
+redis.call('HSET', nk, unpack(ARGV, 15, #ARGV - nla))
 redis.call('PEXPIRE', nk, ttl)
 redis.call('SET', pk, ARGV[11], 'PX', ttl)
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[10], 'PX', ttl) end
 return {'new'}
-`)
+`
+
+// luaStart is luaStartBody for a store without an inline limiter, which
+// never calls vg_consume.
+var luaStart = redis.NewScript("local function vg_consume() error('no limiter') end\n" + luaStartBody)
 
 // luaGet: luaCommon's keys and arguments.
 var luaGet = redis.NewScript(luaCommon + `
@@ -400,6 +438,48 @@ return {'ok'}
 
 // Start implements verify.Store.
 func (r *Redis) Start(ctx context.Context, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
+	return r.startWith(ctx, nil, nil, nil, v, hash, now)
+}
+
+var _ verify.LimitingStore = (*Redis)(nil)
+
+// ConsumesFor implements verify.LimitingStore: StartLimited consumes l's
+// limits when l is the store's RedisOptions.Limits.
+func (r *Redis) ConsumesFor(l verify.Limiter) bool {
+	return r.limits != nil && verify.Limiter(r.limits) == l
+}
+
+// StartLimited implements verify.LimitingStore: on one server or Sentinel
+// the start script consumes the send's limits first and stores nothing when
+// they deny (one round trip); in Cluster, Limits.Consume runs first.
+func (r *Redis) StartLimited(ctx context.Context, s verify.SendSubject, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
+	if r.limits == nil {
+		return nil, false, errors.New("redis store: StartLimited without RedisOptions.Limits")
+	}
+	var (
+		lkeys   []string
+		largs   []any
+		verdict func([]int64) error
+		inline  bool
+		err     error
+	)
+	if !r.cluster {
+		if lkeys, largs, verdict, inline, err = r.limits.InlineConsume(s); err != nil {
+			return nil, false, fmt.Errorf("redis store: start: %w", err)
+		}
+	}
+	if !inline {
+		if err := r.limits.Consume(ctx, s); err != nil {
+			return nil, false, err
+		}
+		return r.startWith(ctx, nil, nil, nil, v, hash, now)
+	}
+	return r.startWith(ctx, lkeys, largs, verdict, v, hash, now)
+}
+
+// startWith runs the start script, with the limiter's keys, arguments and
+// verdict when it consumes the send's limits too.
+func (r *Redis) startWith(ctx context.Context, lkeys []string, largs []any, verdict func([]int64) error, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
 	tag := r.tag(v.Tenant, v.To)
 	base := r.base(tag)
 	created := verify.Event{Type: verify.EventCreated, At: now, Channel: v.Channel, Provider: v.Route.Provider}
@@ -422,13 +502,25 @@ func (r *Redis) Start(ctx context.Context, v *verify.Verification, hash string, 
 	} else {
 		keys = append(keys, r.idKey(v.ID))
 	}
-	args := append([]any{
+	keys = append(keys, lkeys...)
+	args := make([]any, 0, 14+len(f)+len(largs))
+	args = append(args,
 		base, micros(now), ttl.Milliseconds(), hash, encodeEvent(resent),
 		string(v.Channel), string(v.CallMode), v.Locale, string(route), tag, v.ID, MaxCodeHashes,
-	}, f...)
-	res, err := luaStart.Run(ctx, r.c, keys, args...).Slice()
+		len(lkeys), len(largs))
+	args = append(append(args, f...), largs...)
+	script := luaStart
+	if verdict != nil {
+		script = r.start
+	}
+	res, err := script.Run(ctx, r.c, keys, args...).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("redis store: start: %w", err)
+	}
+	if len(res) == 3 && res[0] == "limit" && verdict != nil {
+		i, _ := res[1].(int64)
+		wait, _ := res[2].(int64)
+		return nil, false, verdict([]int64{i, wait})
 	}
 	if len(res) == 1 && res[0] == "new" {
 		// Stored as given: no need to ship it back.

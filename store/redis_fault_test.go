@@ -63,7 +63,7 @@ func redisService(t testing.TB, c redis.UniversalClient, prefix string) (*verify
 	}
 	sender := &countingSender{}
 	svc, err := verify.NewService(verify.Config{
-		Store: store.NewRedis(c, store.RedisOptions{Prefix: prefix}), Limiter: lim,
+		Store: store.NewRedis(c, store.RedisOptions{Prefix: prefix, Limits: lim}), Limiter: lim,
 		Parser: route.Classifier{}, Router: route.Defaults{}, Formatter: sms.Template{}, Hasher: h,
 		Senders: map[string]verify.Sender{"console": sender}, DefaultSender: "console",
 		CheckLock: verify.CheckLock{Max: 10, Window: time.Hour},

@@ -64,6 +64,21 @@ type CheckLock struct {
 	Window time.Duration
 }
 
+// LimitingStore is a Store that can consume a start's send limits in the
+// same atomic step that stores the start (the Redis store runs both in one
+// script: one round trip). Service uses StartLimited in place of
+// Limiter.Consume followed by Start when its Store is a LimitingStore that
+// ConsumesFor its Limiter.
+type LimitingStore interface {
+	Store
+	// ConsumesFor reports whether StartLimited consumes l's limits.
+	ConsumesFor(l Limiter) bool
+	// StartLimited consumes one send of s, as l.Consume does, and then
+	// does what Start does; when the limits deny it returns Consume's error
+	// (a *LimitError) and stores nothing.
+	StartLimited(ctx context.Context, s SendSubject, v *Verification, hash string, now time.Time) (stored *Verification, resent bool, err error)
+}
+
 // Limiter enforces the send limits.
 type Limiter interface {
 	// Consume takes one send from every policy that applies to s, all or

@@ -173,11 +173,16 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 	if err := s.provide(route); err != nil {
 		return nil, err
 	}
-	if err := s.cfg.Limiter.Consume(ctx, SendSubject{
+	subject := SendSubject{
 		Tenant: req.Tenant, To: num.E164, Country: num.Region, Channel: route.Channel,
 		UserID: req.UserID, ClientIP: req.ClientIP,
-	}); err != nil {
-		return nil, unavailableUnless(err, ErrRateLimited)
+	}
+	limiting, together := s.cfg.Store.(LimitingStore)
+	together = together && limiting.ConsumesFor(s.cfg.Limiter)
+	if !together {
+		if err := s.cfg.Limiter.Consume(ctx, subject); err != nil {
+			return nil, unavailableUnless(err, ErrRateLimited)
+		}
 	}
 
 	code, err := NewCode(s.cfg.Random, s.cfg.CodeLength)
@@ -196,7 +201,19 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Status: StatusPending, MaxAttempts: s.cfg.MaxAttempts, Sends: 1,
 		Route: route, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetime),
 	}
-	v, resent, err := s.cfg.Store.Start(ctx, fresh, s.cfg.Hasher.Hash(req.Tenant, code), now)
+	var (
+		v      *Verification
+		resent bool
+		hash   = s.cfg.Hasher.Hash(req.Tenant, code)
+	)
+	if together {
+		v, resent, err = limiting.StartLimited(ctx, subject, fresh, hash, now)
+		if errors.Is(err, ErrRateLimited) {
+			return nil, err
+		}
+	} else {
+		v, resent, err = s.cfg.Store.Start(ctx, fresh, hash, now)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store start: %w: %w", ErrUnavailable, err)
 	}

@@ -109,7 +109,9 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		if err != nil {
 			return nil, err
 		}
-		st, lim, idem = store.NewRedis(cmds, store.RedisOptions{Cluster: cluster}), redisLimiter, store.NewIdempotencyRedis(cmds)
+		// The store consumes the limits inside its start script: one round trip per start.
+		st = store.NewRedis(cmds, store.RedisOptions{Cluster: cluster, Limits: redisLimiter})
+		lim, idem = redisLimiter, store.NewIdempotencyRedis(cmds)
 		ready["redis"] = store.RedisHealth(rc)
 		log.Info("state and limits in Redis")
 	}
