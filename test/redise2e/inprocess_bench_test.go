@@ -74,7 +74,7 @@ func inProcessGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 	sender := &capture{}
 	quiet := slog.New(slog.DiscardHandler)
 	svc, err := verify.NewService(verify.Config{
-		Store: store.NewRedis(cmds, store.RedisOptions{}), Limiter: lim, Hasher: h,
+		Store: store.NewRedis(cmds, store.RedisOptions{Limits: lim}), Limiter: lim, Hasher: h,
 		Parser: route.Classifier{}, Router: route.Defaults{}, Formatter: sms.Template{},
 		Senders: map[string]verify.Sender{"capture": sender}, DefaultSender: "capture",
 		CheckLock: verify.CheckLock{Max: 10, Window: time.Hour}, Logger: quiet,
