@@ -23,6 +23,18 @@ var benchSeq atomic.Int64
 // console prints.
 func pair(g *gateway, lc *loadtest.Client) error {
 	to := fmt.Sprintf("+49151%08d", benchSeq.Add(1))
+	return startAndCheck(lc, to, func(string) (string, error) {
+		code, ok := g.takeCode(to)
+		if !ok {
+			return "", fmt.Errorf("gateway ended")
+		}
+		return code, nil
+	})
+}
+
+// startAndCheck starts a verification of to by SMS on one connection of
+// lc, reads its code with code(id) and checks it: approved or an error.
+func startAndCheck(lc *loadtest.Client, to string, code func(id string) (string, error)) error {
 	cn := lc.Conn()
 	defer lc.Release(cn)
 	s, body, err := cn.Post("/v1/verifications", `{"to":"`+to+`","channel":"sms"}`)
@@ -33,11 +45,11 @@ func pair(g *gateway, lc *loadtest.Client) error {
 	if s != http.StatusCreated || id == "" {
 		return fmt.Errorf("start: %d %s", s, body)
 	}
-	code, ok := g.takeCode(to)
-	if !ok {
-		return fmt.Errorf("gateway ended")
+	c, err := code(id)
+	if err != nil {
+		return err
 	}
-	s, body, err = cn.Post("/v1/verifications/"+id+"/check", `{"code":"`+code+`"}`)
+	s, body, err = cn.Post("/v1/verifications/"+id+"/check", `{"code":"`+c+`"}`)
 	if err != nil {
 		return err
 	}

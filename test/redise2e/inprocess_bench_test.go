@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
@@ -95,29 +94,13 @@ func inProcessGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 	b.Cleanup(lc.Close)
 	var seq atomic.Int64
 	pair := func() error {
-		to := fmt.Sprintf("+49151%08d", seq.Add(1))
-		cn := lc.Conn()
-		defer lc.Release(cn)
-		s, body, err := cn.Post("/v1/verifications", `{"to":"`+to+`","channel":"sms"}`)
-		if err != nil {
-			return err
-		}
-		id, _ := loadtest.StringField(body, "id")
-		if s != http.StatusCreated || id == "" {
-			return fmt.Errorf("start: %d %s", s, body)
-		}
-		code, ok := sender.codes.LoadAndDelete(id)
-		if !ok {
-			return fmt.Errorf("no code for %s", id)
-		}
-		s, body, err = cn.Post("/v1/verifications/"+id+"/check", `{"code":"`+code.(string)+`"}`)
-		if err != nil {
-			return err
-		}
-		if st, _ := loadtest.StringField(body, "status"); s != http.StatusOK || st != "approved" {
-			return fmt.Errorf("check: %d %s", s, body)
-		}
-		return nil
+		return startAndCheck(lc, fmt.Sprintf("+49151%08d", seq.Add(1)), func(id string) (string, error) {
+			code, ok := sender.codes.LoadAndDelete(id)
+			if !ok {
+				return "", fmt.Errorf("no code for %s", id)
+			}
+			return code.(string), nil
+		})
 	}
 	if err := pair(); err != nil {
 		b.Fatal(err)
