@@ -132,9 +132,14 @@ func (c Classifier) classify(raw string) (verify.Number, error) {
 	if !strings.HasPrefix(raw, "+") && !strings.HasPrefix(raw, "00") && region == "" {
 		return verify.Number{}, verify.Invalid(verify.ErrInvalidNumber, "%q has no country code: give the number in international format starting with + (e.g. +4915123456789)", raw)
 	}
-	pn, err := phonenumbers.Parse(raw, region)
-	if err != nil {
-		return verify.Number{}, verify.Invalid(verify.ErrInvalidNumber, "%q is not a phone number: %s", raw, parseHint(err))
+	// E.164 input, nearly all of it, skips Parse's regular expressions;
+	// parseE164 gives Parse's answer or leaves the number to Parse.
+	pn, ok := parseE164(raw, region)
+	if !ok {
+		var err error
+		if pn, err = phonenumbers.Parse(raw, region); err != nil {
+			return verify.Number{}, verify.Invalid(verify.ErrInvalidNumber, "%q is not a phone number: %s", raw, parseHint(err))
+		}
 	}
 	// One GetNumberType answers both "is it valid" and "what type".
 	// IsValidNumber is IsValidNumberForRegion for the region

@@ -185,7 +185,10 @@ var oracleTable = []struct {
 // (DefaultRegion, raw) pairs: oracleTable, and for every region and
 // non-geographic code phonenumbers has an example number of, each example
 // in E.164 (and in national format for its region) with variants a digit
-// shorter, a digit longer and with the last digit changed.
+// shorter, a digit longer and with the last digit changed; then
+// e164Inputs, the E.164 input parseE164 takes or leaves to Parse, with no
+// default region and (every fourth, and every one after "+0", which Parse
+// retries with the default region's international prefix) with one.
 func oracleInputs() [][2]string {
 	var in [][2]string
 	for _, tc := range oracleTable {
@@ -228,6 +231,14 @@ func oracleInputs() [][2]string {
 	for _, cc := range codes {
 		if ex := phonenumbers.GetExampleNumberForNonGeoEntity(cc); ex != nil {
 			variants("", phonenumbers.Format(ex, phonenumbers.E164))
+		}
+	}
+	defaults := []string{"DE", "it", "US", "001"}
+	for i, raw := range e164Inputs() {
+		in = append(in, [2]string{"", raw})
+		if i%4 == 0 || strings.HasPrefix(raw, "+0") {
+			in = append(in, [2]string{defaults[0], raw})
+			defaults = append(defaults[1:], defaults[0])
 		}
 	}
 	return in
