@@ -23,6 +23,21 @@ import (
 // CPU per pair is the floor under the gateway's, Redis's and the load
 // generator's.
 func BenchmarkHTTPFloor(b *testing.B) {
+	pair, cpu := floorGateway(b)
+	flatOut(b, pair, cpu)
+}
+
+// BenchmarkHTTPFloorHalfLoad: p50 and p99 of the floor's pairs at half the
+// rate it sustains (loadtest.HalfLoad), the least latency the machine adds.
+func BenchmarkHTTPFloorHalfLoad(b *testing.B) {
+	pair, cpu := floorGateway(b)
+	loadtest.HalfLoadMetered(b, pair, cpu)
+}
+
+// floorGateway serves BenchmarkHTTPFloor's do-nothing handler and returns
+// a pair against it and a meter of this process's and Redis's CPU.
+func floorGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
+	b.Helper()
 	srv := redistest.StartServer(b)
 	rc, err := store.OpenRedis(srv.URL())
 	if err != nil {
@@ -74,5 +89,5 @@ func BenchmarkHTTPFloor(b *testing.B) {
 	if err := pair(); err != nil {
 		b.Fatal(err)
 	}
-	flatOut(b, pair, loadtest.NewCPUMeter("process", loadtest.Proc{Name: "redis", Pid: srv.Pid()}))
+	return pair, loadtest.NewCPUMeter("process", loadtest.Proc{Name: "redis", Pid: srv.Pid()})
 }
