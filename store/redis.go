@@ -70,7 +70,10 @@ type RedisOptions struct {
 	Retention time.Duration
 	// Limits, when set, lets StartLimited consume a start's send limits in
 	// the start script itself: one round trip for a start instead of two,
-	// and the limits and the store change together or not at all. In
+	// and no start is stored without its send counted. (Redis does not
+	// roll a script back: one that fails after counting, say out of memory,
+	// leaves the send counted and nothing stored, which errs towards fewer
+	// sends.) In
 	// Cluster the limiter's keys live in other slots, so StartLimited
 	// consumes with Limits.Consume first.
 	Limits InlineLimiter
@@ -344,7 +347,7 @@ end
 redis.call('HSET', nk, unpack(ARGV, 15, #ARGV - nla))
 redis.call('PEXPIRE', nk, ttl)
 redis.call('SET', pk, ARGV[11], 'PX', ttl)
-if KEYS[3] then redis.call('SET', KEYS[3], ARGV[10], 'PX', ttl) end
+if #KEYS - nlk >= 3 then redis.call('SET', KEYS[3], ARGV[10], 'PX', ttl) end
 return {'new'}
 `
 
@@ -518,9 +521,15 @@ func (r *Redis) startWith(ctx context.Context, lkeys []string, largs []any, verd
 		return nil, false, fmt.Errorf("redis store: start: %w", err)
 	}
 	if len(res) == 3 && res[0] == "limit" && verdict != nil {
-		i, _ := res[1].(int64)
-		wait, _ := res[2].(int64)
-		return nil, false, verdict([]int64{i, wait})
+		i, iok := res[1].(int64)
+		wait, wok := res[2].(int64)
+		if !iok || !wok {
+			return nil, false, fmt.Errorf("redis store: start: unexpected reply %v", res)
+		}
+		if err := verdict([]int64{i, wait}); err != nil {
+			return nil, false, err
+		}
+		return nil, false, fmt.Errorf("redis store: start: a denial the limiter does not read: %v", res)
 	}
 	if len(res) == 1 && res[0] == "new" {
 		// Stored as given: no need to ship it back.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/verigate/verigate/internal/redistest"
 	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/route"
@@ -23,9 +25,21 @@ import (
 // the limiter's error and Retry-After, store and send nothing for it, and
 // honour a fraud block.
 func TestStartLimited(t *testing.T) {
-	for _, cluster := range []bool{false, true} {
-		t.Run(map[bool]string{false: "one script", true: "cluster path"}[cluster], func(t *testing.T) {
-			c := redistest.Client(t)
+	for _, tc := range []struct {
+		name               string
+		cluster, pipelined bool
+	}{
+		{"one script", false, false},
+		{"one script, auto-pipelined", false, true},
+		{"cluster path", true, false},
+		{"cluster path, auto-pipelined", true, true},
+	} {
+		cluster := tc.cluster
+		t.Run(tc.name, func(t *testing.T) {
+			var c redis.UniversalClient = redistest.Client(t)
+			if tc.pipelined {
+				c = autoPipelined(t, c)
+			}
 			prefix := redistest.Prefix(t)
 			lim, err := ratelimit.NewRedis(c, ratelimit.DefaultPolicies(), ratelimit.RedisOptions{Prefix: prefix, PerPolicy: cluster})
 			if err != nil {

@@ -179,6 +179,11 @@ func IsCluster(c redis.UniversalClient) bool {
 	return ok
 }
 
+// MaxQueuedCommands bounds the commands AutoPipeline's client holds while
+// Redis is busy: at a few hundred bytes each a few MB, and at the
+// thousands of scripts per second a gateway runs, seconds of backlog.
+const MaxQueuedCommands = 10000
+
 // AutoPipeline returns a client on c that sends the commands of concurrent
 // callers to Redis together: go-redis's auto-pipelining, which writes
 // every command queued while one batch is in flight as the next batch. Each
@@ -187,18 +192,27 @@ func IsCluster(c redis.UniversalClient) bool {
 // saves the per-command system calls on both ends, which dominate the cost
 // of a script on loopback (docs/BENCHMARKS.md, "Redis").
 //
+// Batched commands run on the pipeliner's own context, so a request's
+// deadline no longer cuts a queued command short (and the URL's
+// context_timeout_enabled has no effect): a command waits at most for the
+// batch in flight, which the client's read and write timeouts bound. When
+// Redis falls behind by more than MaxQueuedCommands, a new command fails
+// at once (503 unavailable) instead of queueing without end.
+//
 // Close the returned client before c: closing it flushes what is queued.
 // Callers that need the type of c (IsCluster, RedisHealth) keep using c.
 func AutoPipeline(c redis.UniversalClient) (redis.UniversalClient, error) {
+	opt := redis.DefaultBlockingAutoPipelineOptions()
+	opt.MaxQueuedCommands = MaxQueuedCommands
 	var (
 		ap  *redis.AutoPipeliner
 		err error
 	)
 	switch c := c.(type) {
 	case *redis.Client: // one server or Sentinel (the failover client)
-		ap, err = c.AutoPipeline()
+		ap, err = c.AutoPipelineWithOptions(opt)
 	case *redis.ClusterClient:
-		ap, err = c.AutoPipeline()
+		ap, err = c.AutoPipelineWithOptions(opt)
 	default:
 		return nil, fmt.Errorf("redis: auto-pipelining is not available for %T", c)
 	}
