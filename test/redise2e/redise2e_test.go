@@ -215,6 +215,25 @@ func (g *gateway) output() string { g.mu.Lock(); defer g.mu.Unlock(); return g.o
 
 func (g *gateway) smsSent() int { g.mu.Lock(); defer g.mu.Unlock(); return g.sent }
 
+// smsSettled is the number of SMS the gateways printed once this process
+// has read their output: the console prints before the API answers, but
+// this process reads it a moment later. It waits until at least want are
+// counted (up to 10 s), then a moment more, so that an extra one shows.
+func smsSettled(want int, gws ...*gateway) int {
+	total := func() int {
+		n := 0
+		for _, g := range gws {
+			n += g.smsSent()
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); total() < want && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	return total()
+}
+
 func masked(to string) string { return to[:6] + strings.Repeat("*", len(to)-9) + to[len(to)-3:] }
 
 // code is the last code printed for to (masked as the console prints it).
@@ -395,7 +414,7 @@ func TestRaces(t *testing.T) {
 	if created != 5 || limited != 95 || len(ids) != 1 {
 		t.Fatalf("100 concurrent starts: %d sent (%d ids), %d limited; want 5 (one id), 95", created, len(ids), limited)
 	}
-	if n := gws[0].smsSent() + gws[1].smsSent(); n != 5 {
+	if n := smsSettled(5, gws[0], gws[1]); n != 5 {
 		t.Errorf("%d SMS sent, want 5", n)
 	}
 	var id string
@@ -448,7 +467,7 @@ func TestRedisOutage(t *testing.T) {
 	if s := g.ready(); s != http.StatusOK {
 		t.Errorf("/readyz with Redis up: %d", s)
 	}
-	sent := g.smsSent()
+	sent := smsSettled(1, g)
 
 	srv.Stop()
 	for i, to := range []string{"+4915112348104", "+4915112348105"} {
@@ -462,7 +481,7 @@ func TestRedisOutage(t *testing.T) {
 	if s := g.ready(); s == http.StatusOK {
 		t.Error("/readyz with Redis down: 200")
 	}
-	if n := g.smsSent(); n != sent {
+	if n := smsSettled(sent, g); n != sent {
 		t.Errorf("%d SMS sent with Redis down", n-sent)
 	}
 
@@ -530,8 +549,8 @@ func TestClusterGateway(t *testing.T) {
 			t.Errorf("start: %d %v", r.status, r.body)
 		}
 	}
-	if sent != 5 || g.smsSent() != 5 {
-		t.Fatalf("20 concurrent starts on Cluster: %d answered as sent, %d SMS; want 5", sent, g.smsSent())
+	if n := smsSettled(5, g); sent != 5 || n != 5 {
+		t.Fatalf("20 concurrent starts on Cluster: %d answered as sent, %d SMS; want 5", sent, n)
 	}
 	if c := g.check(id, g.code(to)); c.status != http.StatusOK || c.str("status") != "approved" {
 		t.Fatalf("check on Cluster: %d %v", c.status, c.body)
