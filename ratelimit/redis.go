@@ -262,19 +262,19 @@ func (r *Redis) consumeArgs(s verify.SendSubject, now, member, flags string, buc
 
 // InlineConsume returns the keys and arguments of InlineLua's vg_consume
 // for s, and verdict, which turns the function's reply into the error
-// Consume would return. ok is false on the per-policy path (Cluster),
+// Consume would return. verdict is nil on the per-policy path (Cluster),
 // where no one script may touch every key: consume with Consume there.
-func (r *Redis) InlineConsume(s verify.SendSubject) (keys []string, args []any, verdict func(reply []int64) error, ok bool, err error) {
+func (r *Redis) InlineConsume(s verify.SendSubject) (keys []string, args []any, verdict func(reply []int64) error, err error) {
 	if r.perPolicy {
-		return nil, nil, nil, false, nil
+		return nil, nil, nil, nil
 	}
 	buckets := r.buckets(s)
 	member, err := newMember()
 	if err != nil {
-		return nil, nil, nil, false, err
+		return nil, nil, nil, err
 	}
 	keys, args = r.consumeArgs(s, r.nowArg(), member, "b", buckets)
-	return keys, args, func(reply []int64) error { return verdictOf(s, buckets, reply) }, true, nil
+	return keys, args, func(reply []int64) error { return verdictOf(s, buckets, reply) }, nil
 }
 
 // refund removes member from buckets after a later policy denied (Cluster

@@ -57,7 +57,9 @@ type Redis struct {
 type InlineLimiter interface {
 	verify.Limiter
 	InlineLua() string
-	InlineConsume(s verify.SendSubject) (keys []string, args []any, verdict func(reply []int64) error, ok bool, err error)
+	// InlineConsume returns nil verdict when the send cannot be consumed
+	// inside another script (Cluster): then Consume it.
+	InlineConsume(s verify.SendSubject) (keys []string, args []any, verdict func(reply []int64) error, err error)
 }
 
 // RedisOptions configures a Redis store.
@@ -73,9 +75,8 @@ type RedisOptions struct {
 	// and no start is stored without its send counted. (Redis does not
 	// roll a script back: one that fails after counting, say out of memory,
 	// leaves the send counted and nothing stored, which errs towards fewer
-	// sends.) In
-	// Cluster the limiter's keys live in other slots, so StartLimited
-	// consumes with Limits.Consume first.
+	// sends.) In Cluster the limiter's keys live in other slots, so
+	// StartLimited consumes with Limits.Consume first.
 	Limits InlineLimiter
 	// Cluster makes the store keep every script within one slot, as Redis
 	// Cluster requires. It is set by itself when the client is a
@@ -441,7 +442,15 @@ return {'ok'}
 
 // Start implements verify.Store.
 func (r *Redis) Start(ctx context.Context, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
-	return r.startWith(ctx, nil, nil, nil, v, hash, now)
+	return r.startWith(ctx, nil, v, hash, now)
+}
+
+// inlineSend is a send's consumption that runs inside the start script:
+// the limiter's keys and arguments, and how to read its denial.
+type inlineSend struct {
+	keys    []string
+	args    []any
+	verdict func(reply []int64) error
 }
 
 var _ verify.LimitingStore = (*Redis)(nil)
@@ -459,30 +468,31 @@ func (r *Redis) StartLimited(ctx context.Context, s verify.SendSubject, v *verif
 	if r.limits == nil {
 		return nil, false, errors.New("redis store: StartLimited without RedisOptions.Limits")
 	}
-	var (
-		lkeys   []string
-		largs   []any
-		verdict func([]int64) error
-		inline  bool
-		err     error
-	)
+	var in inlineSend
 	if !r.cluster {
-		if lkeys, largs, verdict, inline, err = r.limits.InlineConsume(s); err != nil {
+		var err error
+		if in.keys, in.args, in.verdict, err = r.limits.InlineConsume(s); err != nil {
 			return nil, false, fmt.Errorf("redis store: start: %w", err)
 		}
 	}
-	if !inline {
+	if in.verdict == nil {
 		if err := r.limits.Consume(ctx, s); err != nil {
 			return nil, false, err
 		}
-		return r.startWith(ctx, nil, nil, nil, v, hash, now)
+		return r.startWith(ctx, nil, v, hash, now)
 	}
-	return r.startWith(ctx, lkeys, largs, verdict, v, hash, now)
+	return r.startWith(ctx, &in, v, hash, now)
 }
 
-// startWith runs the start script, with the limiter's keys, arguments and
-// verdict when it consumes the send's limits too.
-func (r *Redis) startWith(ctx context.Context, lkeys []string, largs []any, verdict func([]int64) error, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
+// startWith runs the start script, consuming the send's limits first when
+// in is not nil.
+func (r *Redis) startWith(ctx context.Context, in *inlineSend, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
+	script := luaStart
+	if in == nil {
+		in = &inlineSend{}
+	} else {
+		script = r.start
+	}
 	tag := r.tag(v.Tenant, v.To)
 	base := r.base(tag)
 	created := verify.Event{Type: verify.EventCreated, At: now, Channel: v.Channel, Provider: v.Route.Provider}
@@ -505,28 +515,24 @@ func (r *Redis) startWith(ctx context.Context, lkeys []string, largs []any, verd
 	} else {
 		keys = append(keys, r.idKey(v.ID))
 	}
-	keys = append(keys, lkeys...)
-	args := make([]any, 0, 14+len(f)+len(largs))
+	keys = append(keys, in.keys...)
+	args := make([]any, 0, 14+len(f)+len(in.args))
 	args = append(args,
 		base, micros(now), ttl.Milliseconds(), hash, encodeEvent(resent),
 		string(v.Channel), string(v.CallMode), v.Locale, string(route), tag, v.ID, MaxCodeHashes,
-		len(lkeys), len(largs))
-	args = append(append(args, f...), largs...)
-	script := luaStart
-	if verdict != nil {
-		script = r.start
-	}
+		len(in.keys), len(in.args))
+	args = append(append(args, f...), in.args...)
 	res, err := script.Run(ctx, r.c, keys, args...).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("redis store: start: %w", err)
 	}
-	if len(res) == 3 && res[0] == "limit" && verdict != nil {
+	if len(res) == 3 && res[0] == "limit" && in.verdict != nil {
 		i, iok := res[1].(int64)
 		wait, wok := res[2].(int64)
 		if !iok || !wok {
 			return nil, false, fmt.Errorf("redis store: start: unexpected reply %v", res)
 		}
-		if err := verdict([]int64{i, wait}); err != nil {
+		if err := in.verdict([]int64{i, wait}); err != nil {
 			return nil, false, err
 		}
 		return nil, false, fmt.Errorf("redis store: start: a denial the limiter does not read: %v", res)

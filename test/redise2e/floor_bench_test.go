@@ -38,17 +38,7 @@ func BenchmarkHTTPFloorHalfLoad(b *testing.B) {
 // a pair against it and a meter of this process's and Redis's CPU.
 func floorGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 	b.Helper()
-	srv := redistest.StartServer(b)
-	rc, err := store.OpenRedis(srv.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { rc.Close() })
-	cmds, err := store.AutoPipeline(rc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmds.Close() })
+	srv, cmds := pipelinedRedis(b)
 	noop := redis.NewScript(`return 1`)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
@@ -90,4 +80,22 @@ func floorGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 		b.Fatal(err)
 	}
 	return pair, loadtest.NewCPUMeter("process", loadtest.Proc{Name: "redis", Pid: srv.Pid()})
+}
+
+// pipelinedRedis starts a private redis-server and returns it with an
+// auto-pipelined client on it, as serve uses by default.
+func pipelinedRedis(b *testing.B) (*redistest.Server, redis.UniversalClient) {
+	b.Helper()
+	srv := redistest.StartServer(b)
+	rc, err := store.OpenRedis(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rc.Close() })
+	cmds, err := store.AutoPipeline(rc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmds.Close() }) // runs before rc's: flushes what is queued
+	return srv, cmds
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/verigate/verigate/api"
 	"github.com/verigate/verigate/internal/loadtest"
-	"github.com/verigate/verigate/internal/redistest"
 	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/sms"
@@ -51,17 +50,7 @@ func BenchmarkHTTPInProcessStartCheckHalfLoad(b *testing.B) {
 // spend.
 func inProcessGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 	b.Helper()
-	srv := redistest.StartServer(b)
-	rc, err := store.OpenRedis(srv.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { rc.Close() })
-	cmds, err := store.AutoPipeline(rc) // as serve does by default
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmds.Close() })
+	srv, cmds := pipelinedRedis(b)
 	lim, err := ratelimit.NewRedis(cmds, ratelimit.DefaultPolicies(), ratelimit.RedisOptions{})
 	if err != nil {
 		b.Fatal(err)
