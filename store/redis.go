@@ -371,8 +371,12 @@ local v = redis.call('HMGET', vk, 'tenant', 'status', 'expires', 'attempts', 'ma
 if not v[1] or (tenant ~= '' and v[1] ~= tenant) then return {'nf'} end
 local fk = base .. 'fc'
 if lmax > 0 then
-  redis.call('ZREMRANGEBYSCORE', fk, '-inf', tonumber(now) - lwin)
+  -- Failures past the window only need trimming when they could lock.
   local n = redis.call('ZCARD', fk)
+  if n >= lmax then
+    redis.call('ZREMRANGEBYSCORE', fk, '-inf', tonumber(now) - lwin)
+    n = redis.call('ZCARD', fk)
+  end
   if n >= lmax then
     local o = redis.call('ZRANGE', fk, n - lmax, n - lmax, 'WITHSCORES')
     return {'lock', tonumber(o[2]) + lwin - tonumber(now)}
