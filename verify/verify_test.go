@@ -2,11 +2,15 @@ package verify_test
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -117,6 +121,38 @@ func TestHasher(t *testing.T) {
 			t.Errorf("%s hashes the same", name)
 		}
 	}
+}
+
+// TestHasherValue pins Hash to HMAC-SHA256(key, tenant 0x00 code) in
+// base64url, the value every stored verification carries, including from
+// HMACs the Hasher reuses, one after another and concurrently.
+func TestHasherValue(t *testing.T) {
+	key := []byte("0123456789abcdef0123")
+	h, err := verify.NewHasher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(tenant, code string) string {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(tenant + "\x00" + code))
+		return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	long := strings.Repeat("t", 200) // longer than the Hasher's stack buffer
+	cases := [][2]string{{"acme", "123456"}, {"", "0000"}, {long, "9876543210"}, {"acme", "123456"}}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				for _, c := range cases {
+					if got, w := h.Hash(c[0], c[1]), want(c[0], c[1]); got != w {
+						t.Errorf("Hash(%.10q, %q) = %s, want %s", c[0], c[1], got, w)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestMatchHash(t *testing.T) {
