@@ -176,7 +176,7 @@ func decodeEvents(s string) ([]verify.Event, error) {
 
 // wireFixed holds the fields of a verification that never change, in one
 // hash field: the scripts never read them, and fewer fields make every
-// HSET and HGETALL cheaper.
+// HSET and HMGET cheaper.
 type wireFixed struct {
 	ID          string `json:"id"`
 	To          string `json:"to"`
@@ -187,12 +187,9 @@ type wireFixed struct {
 	Created     int64  `json:"created"` // µs since 1970
 }
 
-// fields returns v as the hash fields of a new verification.
-func fields(v *verify.Verification, hash string, created verify.Event) ([]any, error) {
-	route, err := json.Marshal(v.Route)
-	if err != nil {
-		return nil, fmt.Errorf("encode route: %w", err)
-	}
+// appendFields appends v as the hash fields of a new verification, whose
+// route is already encoded.
+func appendFields(args []any, v *verify.Verification, hash, route string, created verify.Event) ([]any, error) {
 	evs := make([]string, 0, len(v.Events)+1)
 	for _, ev := range v.Events {
 		evs = append(evs, encodeEvent(ev))
@@ -203,30 +200,54 @@ func fields(v *verify.Verification, hash string, created verify.Event) ([]any, e
 	if err != nil {
 		return nil, fmt.Errorf("encode verification: %w", err)
 	}
-	return []any{
+	return append(args,
 		"fixed", string(fixed), "tenant", v.Tenant,
 		"channel", string(v.Channel), "call_mode", string(v.CallMode), "locale", v.Locale,
 		"status", string(verify.StatusPending), "reason", v.Reason,
 		"attempts", v.Attempts, "max_attempts", v.MaxAttempts, "sends", v.Sends,
-		"hashes", hash, "route", string(route),
+		"hashes", hash, "route", route,
 		"updated", micros(v.UpdatedAt), "expires", micros(v.ExpiresAt),
 		"ev", strings.Join(evs, "\n"),
-	}, nil
+	), nil
 }
 
-// decode turns a script's HGETALL reply into a Verification. It walks the
-// field/value pairs directly: a check decodes one on every request.
+// numFields is how many values appendFields appends.
+const numFields = 2 * 15
+
+// viewFields are the hash fields a script returns for a verification, in
+// this order (luaView's HMGET): values only, half the reply HGETALL would
+// be, and without the event keys ("k:…") no reader needs.
+var viewFields = [...]string{"fixed", "tenant", "channel", "call_mode", "locale", "status", "reason",
+	"attempts", "max_attempts", "sends", "hashes", "route", "updated", "expires", "ev"}
+
+// luaView defines F, the positions of viewFields, and view(k), which reads
+// them from the hash k.
+var luaView = func() string {
+	var b strings.Builder
+	b.WriteString("local F = {")
+	for i, f := range viewFields {
+		fmt.Fprintf(&b, "%s = %d, ", f, i+1)
+	}
+	b.WriteString("}\nlocal function view(k) return redis.call('HMGET', k")
+	for _, f := range viewFields {
+		fmt.Fprintf(&b, ", '%s'", f)
+	}
+	b.WriteString(") end\n")
+	return b.String()
+}()
+
+// decode turns a script's view(k) reply into a Verification. A check
+// decodes one on every request.
 func decode(reply any) (*verify.Verification, error) {
-	flat, ok := reply.([]any)
-	if !ok || len(flat)%2 != 0 {
+	vals, ok := reply.([]any)
+	if !ok || len(vals) != len(viewFields) {
 		return nil, fmt.Errorf("redis store: unexpected reply %T", reply)
 	}
 	v := &verify.Verification{}
 	var fixed wireFixed
 	var fixedRaw, route, evs string
-	for i := 0; i < len(flat); i += 2 {
-		k, _ := flat[i].(string)
-		val, _ := flat[i+1].(string)
+	for i, k := range viewFields {
+		val, _ := vals[i].(string) // nil: a field never set
 		switch k {
 		case "fixed":
 			fixedRaw = val
@@ -283,7 +304,7 @@ func decode(reply any) (*verify.Verification, error) {
 // number. ARGV[1] key prefix, ARGV[2] id (” to take the pending one of
 // the number), ARGV[3] tag (” to read it from KEYS[1], the id key),
 // ARGV[4] tenant (” for any).
-const luaCommon = `
+var luaCommon = luaView + `
 local P, id, tag, tenant = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if tag == '' then
   tag = redis.call('GET', KEYS[1])
@@ -314,7 +335,7 @@ end
 // verification's fields, then the limiter's arguments. With a limiter the
 // script starts by consuming the send (ratelimit.InlineLua's vg_consume)
 // and stores nothing when that denies.
-const luaStartBody = `
+var luaStartBody = luaView + `
 local pk, nk = KEYS[1], KEYS[2]
 local base, now, ttl, hash, resent = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local maxh = tonumber(ARGV[12])
@@ -339,7 +360,7 @@ if cur then
       redis.call('HSET', ok, 'hashes', table.concat(hs, ' '), 'channel', ARGV[6], 'call_mode', ARGV[7],
         'locale', ARGV[8], 'route', ARGV[9], 'updated', now, 'ev', s[4] .. '\n' .. resent)
       redis.call('HINCRBY', ok, 'sends', 1)
-      return {'resent', redis.call('HGETALL', ok)}
+      return {'resent', view(ok)}
     end
     redis.call('HSET', ok, 'status', 'expired', 'updated', now,
       'ev', s[4] .. '\n' .. '{"t":"expired","at":' .. s[2] .. '}')
@@ -360,15 +381,16 @@ var luaStart = redis.NewScript("local function vg_consume() error('no limiter') 
 var luaGet = redis.NewScript(luaCommon + `
 local t = redis.call('HGET', vk, 'tenant')
 if not t or (tenant ~= '' and t ~= tenant) then return {'nf'} end
-return {'ok', redis.call('HGETALL', vk)}
+return {'ok', view(vk)}
 `)
 
 // luaCheck: luaCommon's, then ARGV[5] hash, ARGV[6] now µs, ARGV[7] lock
 // max, ARGV[8] lock window µs.
 var luaCheck = redis.NewScript(luaCommon + `
 local hash, now, lmax, lwin = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
-local v = redis.call('HMGET', vk, 'tenant', 'status', 'expires', 'attempts', 'max_attempts', 'hashes', 'ev')
-if not v[1] or (tenant ~= '' and v[1] ~= tenant) then return {'nf'} end
+-- One read of every field: the answer is v with this check's changes.
+local v = view(vk)
+if not v[F.tenant] or (tenant ~= '' and v[F.tenant] ~= tenant) then return {'nf'} end
 local fk = base .. 'fc'
 if lmax > 0 then
   -- Failures past the window only need trimming when they could lock.
@@ -382,19 +404,20 @@ if lmax > 0 then
     return {'lock', tonumber(o[2]) + lwin - tonumber(now)}
   end
 end
-if v[2] ~= 'pending' then return {'np', v[2]} end
-if tonumber(now) >= tonumber(v[3]) then
-  redis.call('HSET', vk, 'status', 'expired', 'updated', now, 'ev', app(v[7], ev('expired', v[3])))
+if v[F.status] ~= 'pending' then return {'np', v[F.status]} end
+if tonumber(now) >= tonumber(v[F.expires]) then
+  v[F.status], v[F.updated], v[F.ev] = 'expired', now, app(v[F.ev], ev('expired', v[F.expires]))
+  redis.call('HSET', vk, 'status', v[F.status], 'updated', now, 'ev', v[F.ev])
   unpoint()
-  return {'ok', redis.call('HGETALL', vk)}
+  return {'ok', v}
 end
-local att = tonumber(v[4]) + 1
+local att = tonumber(v[F.attempts]) + 1
 -- Every stored hash is compared, with no early exit (see the type's doc).
 local match = false
-for h in string.gmatch(v[6], '%S+') do
+for h in string.gmatch(v[F.hashes], '%S+') do
   if h == hash then match = true end
 end
-local status, evs = 'pending', v[7]
+local status, evs = 'pending', v[F.ev]
 if match then
   status = 'approved'
   evs = app(evs, ev('approved', now))
@@ -405,14 +428,15 @@ else
     redis.call('ZADD', fk, now, id .. ':' .. att)
     redis.call('PEXPIRE', fk, math.ceil(lwin / 1000))
   end
-  if att >= tonumber(v[5]) then
+  if att >= tonumber(v[F.max_attempts]) then
     status = 'max_attempts_reached'
     evs = app(evs, ev('max_attempts_reached', now))
     unpoint()
   end
 end
-redis.call('HSET', vk, 'attempts', att, 'updated', now, 'status', status, 'ev', evs)
-return {'ok', redis.call('HGETALL', vk)}
+v[F.attempts], v[F.updated], v[F.status], v[F.ev] = tostring(att), now, status, evs
+redis.call('HSET', vk, 'attempts', v[F.attempts], 'updated', now, 'status', status, 'ev', evs)
+return {'ok', v}
 `)
 
 // luaTransition: luaCommon's, then ARGV[5] status, ARGV[6] reason,
@@ -433,7 +457,7 @@ if ARGV[9] == '' or redis.call('HSETNX', vk, 'k:' .. ARGV[9], '1') == 1 then
 end
 redis.call('HSET', vk, 'status', ARGV[5], 'reason', ARGV[6], 'updated', at, 'ev', evs)
 unpoint()
-return {'ok', redis.call('HGETALL', vk)}
+return {'ok', view(vk)}
 `)
 
 // luaAddEvent: luaCommon's, then ARGV[5] event, ARGV[6] event key.
@@ -501,11 +525,10 @@ func (r *Redis) startWith(ctx context.Context, in *inlineSend, v *verify.Verific
 	base := r.base(tag)
 	created := verify.Event{Type: verify.EventCreated, At: now, Channel: v.Channel, Provider: v.Route.Provider}
 	resent := verify.Event{Type: verify.EventResent, At: now, Channel: v.Channel, Provider: v.Route.Provider}
-	f, err := fields(v, hash, created)
+	route, err := json.Marshal(v.Route)
 	if err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("redis store: encode route: %w", err)
 	}
-	route, _ := json.Marshal(v.Route) // fields has marshalled it already
 	ttl := max(v.ExpiresAt.Sub(now), 0) + r.retention
 	keys := []string{base + "p", base + "v:" + v.ID}
 	if r.cluster {
@@ -520,12 +543,16 @@ func (r *Redis) startWith(ctx context.Context, in *inlineSend, v *verify.Verific
 		keys = append(keys, r.idKey(v.ID))
 	}
 	keys = append(keys, in.keys...)
-	args := make([]any, 0, 14+len(f)+len(in.args))
+	args := make([]any, 0, 14+numFields+len(in.args))
 	args = append(args,
 		base, micros(now), ttl.Milliseconds(), hash, encodeEvent(resent),
 		string(v.Channel), string(v.CallMode), v.Locale, string(route), tag, v.ID, MaxCodeHashes,
 		len(in.keys), len(in.args))
-	args = append(append(args, f...), in.args...)
+	args, err = appendFields(args, v, hash, string(route), created)
+	if err != nil {
+		return nil, false, fmt.Errorf("redis store: %w", err)
+	}
+	args = append(args, in.args...)
 	res, err := script.Run(ctx, r.c, keys, args...).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("redis store: start: %w", err)
