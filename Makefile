@@ -11,12 +11,12 @@ build:
 	go build -o bin/verigate ./cmd/verigate
 
 # fuzz runs every fuzz target (the parsers that face the network and the
-# request decoders) for FUZZTIME each (default 30s).
+# request decoders, the store's wire decoder) for FUZZTIME each (default 30s).
 FUZZTIME ?= 30s
 fuzz:
 	@for t in sip:FuzzRFC4733 sip:FuzzParseAnswer sip:FuzzParseINFO route:FuzzParseNumber \
 	  twilio:FuzzInputEvent twilio:FuzzOpenContext api:FuzzAppendString api:FuzzStartBody \
-	  ivr:FuzzDecodeState internal/loadtest:FuzzStringField; do \
+	  ivr:FuzzDecodeState internal/loadtest:FuzzStringField store:FuzzUnmarshalWire; do \
 	  echo "fuzz: $$t"; \
 	  go test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
 	done

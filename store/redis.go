@@ -158,11 +158,10 @@ func decodeEvents(s string) ([]verify.Event, error) {
 	if s == "" {
 		return nil, nil
 	}
-	lines := strings.Split(s, "\n")
-	evs := make([]verify.Event, 0, len(lines))
-	for _, l := range lines {
+	evs := make([]verify.Event, 0, strings.Count(s, "\n")+1)
+	for l := range strings.SplitSeq(s, "\n") {
 		var w wireEvent
-		if err := json.Unmarshal([]byte(l), &w); err != nil {
+		if err := unmarshalWire(l, &w); err != nil {
 			return nil, fmt.Errorf("decode event: %w", err)
 		}
 		ev := verify.Event{Type: w.Type, Channel: w.Channel, Provider: w.Provider, ProviderRef: w.ProviderRef, ErrorCode: w.ErrorCode, Detail: w.Detail}
@@ -281,14 +280,14 @@ func decode(reply any) (*verify.Verification, error) {
 			evs = val
 		}
 	}
-	if err := json.Unmarshal([]byte(fixedRaw), &fixed); err != nil {
+	if err := unmarshalWire(fixedRaw, &fixed); err != nil {
 		return nil, fmt.Errorf("redis store: decode verification: %w", err)
 	}
 	v.ID, v.To, v.Country = fixed.ID, fixed.To, fixed.Country
 	v.UserID, v.ClientIP, v.CallbackURL = fixed.UserID, fixed.ClientIP, fixed.CallbackURL
 	v.CreatedAt = time.UnixMicro(fixed.Created).UTC()
 	if route != "" {
-		if err := json.Unmarshal([]byte(route), &v.Route); err != nil {
+		if err := unmarshalWire(route, (*wireRoute)(&v.Route)); err != nil {
 			return nil, fmt.Errorf("redis store: decode route: %w", err)
 		}
 	}
