@@ -29,7 +29,7 @@ type wireMember struct {
 // wireSetter is a wire struct that takes members by key. set reports
 // false for a key or kind it does not know.
 type wireSetter interface {
-	set(m *wireMember) bool
+	set(m wireMember) bool
 }
 
 // unmarshalWire decodes the wire object s into dst, which must be zero.
@@ -75,7 +75,7 @@ func scanFlat(s string, dst wireSetter) bool {
 			m.kind = 'a'
 			m.list, i, ok = plainStrings(s, i)
 		}
-		if !ok || i >= len(s) || !dst.set(&m) {
+		if !ok || i >= len(s) || !dst.set(m) {
 			return false
 		}
 		switch {
@@ -149,7 +149,7 @@ func plainStrings(s string, i int) ([]string, int, bool) {
 	}
 }
 
-func (w *wireEvent) set(m *wireMember) bool {
+func (w *wireEvent) set(m wireMember) bool {
 	if m.kind == 'n' {
 		if m.key != "at" {
 			return false
@@ -179,7 +179,7 @@ func (w *wireEvent) set(m *wireMember) bool {
 	return true
 }
 
-func (f *wireFixed) set(m *wireMember) bool {
+func (f *wireFixed) set(m wireMember) bool {
 	if m.kind == 'n' {
 		if m.key != "created" {
 			return false
@@ -212,7 +212,7 @@ func (f *wireFixed) set(m *wireMember) bool {
 // wireRoute is verify.Route as stored (its own JSON form).
 type wireRoute verify.Route
 
-func (r *wireRoute) set(m *wireMember) bool {
+func (r *wireRoute) set(m wireMember) bool {
 	if m.kind == 'a' {
 		if m.key != "reasons" {
 			return false

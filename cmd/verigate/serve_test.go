@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -52,5 +53,27 @@ func TestServeConfigWithoutDevNeedsSecrets(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("error %v, want one naming %s", err, tt.want)
 		}
+	}
+}
+
+func TestTuneGC(t *testing.T) {
+	was := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(was)
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{"GOGC unset", nil, defaultGCPercent},
+		{"GOGC set", map[string]string{"GOGC": "100"}, 100},
+		{"GOGC set empty", map[string]string{"GOGC": ""}, 100},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			debug.SetGCPercent(100)
+			tuneGC(lookupFrom(c.env))
+			if got := debug.SetGCPercent(100); got != c.want {
+				t.Errorf("GC percent %d, want %d", got, c.want)
+			}
+		})
 	}
 }
