@@ -17,7 +17,7 @@ import (
 //
 // URL forms (user and password are optional everywhere; every go-redis
 // option in snake case, such as dial_timeout=2s or pool_size=50, may follow
-// as a query parameter):
+// as a query parameter; the protocol is RESP2 unless protocol=3 is given):
 //
 //	redis://[user:pass@]host:6379[/db]                  one server
 //	rediss://[user:pass@]host:6380[/db]                 one server over TLS
@@ -130,8 +130,13 @@ func ParseRedisURL(rawURL string) (*redis.UniversalOptions, error) {
 }
 
 // universal carries the options go-redis parsed from a one-host URL over
-// to universal options for addrs.
+// to universal options for addrs. The protocol is RESP2 unless the URL
+// says protocol=3: the gateway uses nothing of RESP3's, and on RESP3
+// go-redis looks for push notifications before every reply it reads.
 func universal(o *redis.Options, addrs []string) *redis.UniversalOptions {
+	if o.Protocol == 0 {
+		o.Protocol = 2
+	}
 	return &redis.UniversalOptions{
 		Addrs: addrs, DB: o.DB, ClientName: o.ClientName, Protocol: o.Protocol,
 		Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,

@@ -21,6 +21,7 @@ func TestParseRedisURL(t *testing.T) {
 		sentinelPass string
 		cluster, tls bool
 		dialTimeout  time.Duration
+		protocol     int    // 0: RESP2, the gateway's default
 		client       string // the go-redis client type OpenRedis makes
 	}{
 		{url: "redis://localhost:6379/0", addrs: "[localhost:6379]", client: "*redis.Client"},
@@ -31,6 +32,8 @@ func TestParseRedisURL(t *testing.T) {
 		{url: "rediss-sentinel://s1:26379/m", addrs: "[s1:26379]", master: "m", tls: true, client: "*redis.Client"},
 		{url: "redis-cluster://host1:7000,host2:7001", addrs: "[host1:7000 host2:7001]", cluster: true, client: "*redis.ClusterClient"},
 		{url: "rediss-cluster://u:p@host1:7000?pool_size=20", addrs: "[host1:7000]", user: "u", pass: "p", cluster: true, tls: true, client: "*redis.ClusterClient"},
+		{url: "redis://localhost:6379/0?protocol=3", addrs: "[localhost:6379]", protocol: 3, client: "*redis.Client"},
+		{url: "redis-cluster://host1:7000?protocol=3", addrs: "[host1:7000]", cluster: true, protocol: 3, client: "*redis.ClusterClient"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
@@ -43,7 +46,7 @@ func TestParseRedisURL(t *testing.T) {
 			}
 			if o.DB != tc.db || o.Username != tc.user || o.Password != tc.pass || o.MasterName != tc.master ||
 				o.SentinelPassword != tc.sentinelPass || o.IsClusterMode != tc.cluster || (o.TLSConfig != nil) != tc.tls ||
-				o.DialTimeout != tc.dialTimeout {
+				o.DialTimeout != tc.dialTimeout || o.Protocol != max(tc.protocol, 2) {
 				t.Errorf("options = %+v", o)
 			}
 			c, err := store.OpenRedis(tc.url)
