@@ -16,7 +16,7 @@ FUZZTIME ?= 30s
 fuzz:
 	@for t in sip:FuzzRFC4733 sip:FuzzParseAnswer sip:FuzzParseINFO route:FuzzParseNumber \
 	  twilio:FuzzInputEvent twilio:FuzzOpenContext api:FuzzAppendString api:FuzzStartBody \
-	  ivr:FuzzDecodeState internal/loadtest:FuzzStringField store:FuzzUnmarshalWire; do \
+	  ivr:FuzzDecodeState internal/loadtest:FuzzStringField internal/flatjson:FuzzScan store:FuzzUnmarshalWire; do \
 	  echo "fuzz: $$t"; \
 	  go test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
 	done

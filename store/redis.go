@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/verigate/verigate/internal/flatjson"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -161,7 +162,7 @@ func decodeEvents(s string) ([]verify.Event, error) {
 	evs := make([]verify.Event, 0, strings.Count(s, "\n")+1)
 	for l := range strings.SplitSeq(s, "\n") {
 		var w wireEvent
-		if err := unmarshalWire(l, &w); err != nil {
+		if err := flatjson.Unmarshal(l, &w); err != nil {
 			return nil, fmt.Errorf("decode event: %w", err)
 		}
 		ev := verify.Event{Type: w.Type, Channel: w.Channel, Provider: w.Provider, ProviderRef: w.ProviderRef, ErrorCode: w.ErrorCode, Detail: w.Detail}
@@ -280,14 +281,14 @@ func decode(reply any) (*verify.Verification, error) {
 			evs = val
 		}
 	}
-	if err := unmarshalWire(fixedRaw, &fixed); err != nil {
+	if err := flatjson.Unmarshal(fixedRaw, &fixed); err != nil {
 		return nil, fmt.Errorf("redis store: decode verification: %w", err)
 	}
 	v.ID, v.To, v.Country = fixed.ID, fixed.To, fixed.Country
 	v.UserID, v.ClientIP, v.CallbackURL = fixed.UserID, fixed.ClientIP, fixed.CallbackURL
 	v.CreatedAt = time.UnixMicro(fixed.Created).UTC()
 	if route != "" {
-		if err := unmarshalWire(route, (*wireRoute)(&v.Route)); err != nil {
+		if err := flatjson.Unmarshal(route, (*wireRoute)(&v.Route)); err != nil {
 			return nil, fmt.Errorf("redis store: decode route: %w", err)
 		}
 	}

@@ -9,23 +9,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/flatjson"
 	"github.com/verigate/verigate/verify"
 )
 
-// decodeBoth decodes s into a fresh T by unmarshalWire and by
+// decodeBoth decodes s into a fresh T by flatjson.Unmarshal and by
 // encoding/json, and fails t when they disagree on the value or on
-// whether s decodes at all. It reports whether scanFlat took s.
+// whether s decodes at all. It reports whether flatjson.Scan took s.
 func decodeBoth[T any, P interface {
 	*T
-	wireSetter
+	flatjson.Setter
 }](t testing.TB, s string) (fast bool) {
 	t.Helper()
 	var got, want T
-	fast = scanFlat(s, P(new(T)))
-	gotErr := unmarshalWire(s, P(&got))
+	fast = flatjson.Scan(s, P(new(T)))
+	gotErr := flatjson.Unmarshal(s, P(&got))
 	wantErr := json.Unmarshal([]byte(s), &want)
 	if (gotErr == nil) != (wantErr == nil) {
-		t.Fatalf("%T %q: unmarshalWire error %v, encoding/json error %v", got, s, gotErr, wantErr)
+		t.Fatalf("%T %q: flatjson error %v, encoding/json error %v", got, s, gotErr, wantErr)
 	}
 	if wantErr == nil && !reflect.DeepEqual(got, want) {
 		t.Fatalf("%T %q (fast path %v):\n got  %#v\n want %#v", got, s, fast, got, want)
@@ -97,19 +98,19 @@ func TestUnmarshalWireRoundTrip(t *testing.T) {
 			{ev, func(s string) (any, bool) {
 				f := decodeBoth[wireEvent](t, s)
 				var w wireEvent
-				_ = unmarshalWire(s, &w)
+				_ = flatjson.Unmarshal(s, &w)
 				return w, f
 			}},
 			{fx, func(s string) (any, bool) {
 				f := decodeBoth[wireFixed](t, s)
 				var w wireFixed
-				_ = unmarshalWire(s, &w)
+				_ = flatjson.Unmarshal(s, &w)
 				return w, f
 			}},
 			{rt, func(s string) (any, bool) {
 				f := decodeBoth[wireRoute](t, s)
 				var w wireRoute
-				_ = unmarshalWire(s, &w)
+				_ = flatjson.Unmarshal(s, &w)
 				return w, f
 			}},
 		} {
@@ -154,17 +155,17 @@ func TestWireFastPath(t *testing.T) {
 	for i := 0; i < len(args); i += 2 {
 		byName[args[i].(string)] = fmt.Sprint(args[i+1])
 	}
-	if !scanFlat(byName["fixed"], new(wireFixed)) || !scanFlat(byName["route"], new(wireRoute)) || !scanFlat(byName["ev"], new(wireEvent)) {
+	if !flatjson.Scan(byName["fixed"], new(wireFixed)) || !flatjson.Scan(byName["route"], new(wireRoute)) || !flatjson.Scan(byName["ev"], new(wireEvent)) {
 		t.Fatalf("the store's own fields miss the fast path: %q %q %q", byName["fixed"], byName["route"], byName["ev"])
 	}
 	for _, e := range []string{`{"t":"approved","at":1732440000000000}`, `{"t":"expired","at":1732440000000000}`} { // as the scripts write them
-		if !scanFlat(e, new(wireEvent)) {
+		if !flatjson.Scan(e, new(wireEvent)) {
 			t.Fatalf("script event %s misses the fast path", e)
 		}
 	}
 }
 
-// FuzzUnmarshalWire: for any input, unmarshalWire agrees with
+// FuzzUnmarshalWire: for any input, flatjson.Unmarshal agrees with
 // encoding/json for every wire type.
 func FuzzUnmarshalWire(f *testing.F) {
 	for _, s := range []string{`{"t":"created","at":1,"c":"sms","p":"console"}`, `{"id":"VE1","to":"+49","created":5}`,
