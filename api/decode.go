@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/verigate/verigate/internal/flatjson"
 )
 
 // tooLarge is the error for a body over the limit.
@@ -23,16 +25,35 @@ func (h *handler) decode(c echo.Context, dst any) error {
 	if r.ContentLength > h.limit {
 		return h.tooLarge()
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, h.limit))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, h.limit))
+	if err != nil {
+		return h.decodeError(err, dst)
+	}
+	return h.decodeBody(string(body), dst)
+}
+
+// decodeBody is decode's work on the whole body. Request types that are
+// flatjson.Setters take the usual bodies without reflection; every other
+// body, and every mistake in one, goes through encoding/json, which also
+// words the errors.
+func (h *handler) decodeBody(body string, dst any) error {
+	if s, ok := dst.(flatjson.Setter); ok {
+		if flatjson.Scan(body, s) {
+			return nil
+		}
+		reflect.ValueOf(dst).Elem().SetZero()
+	}
+	return h.decodeJSON(body, dst)
+}
+
+// decodeJSON decodes body into dst with encoding/json.
+func (h *handler) decodeJSON(body string, dst any) error {
+	dec := json.NewDecoder(strings.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return h.decodeError(err, dst)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return h.tooLarge()
-		}
 		return invalidRequest("request body has data after the JSON object: send exactly one object")
 	}
 	return nil

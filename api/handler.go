@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/verigate/verigate/internal/flatjson"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -74,6 +75,39 @@ type startRequest struct {
 	ClientIP    string          `json:"client_ip,omitempty"`
 	Roaming     *bool           `json:"roaming,omitempty"`
 	CallbackURL string          `json:"callback_url,omitempty"`
+}
+
+// SetMember implements flatjson.Setter.
+func (r *startRequest) SetMember(m flatjson.Member) bool {
+	if m.Kind == flatjson.Bool {
+		if m.Key != "roaming" {
+			return false
+		}
+		r.Roaming = &m.Bool
+		return true
+	}
+	if m.Kind != flatjson.String {
+		return false
+	}
+	switch m.Key {
+	case "to":
+		r.To = m.Str
+	case "channel":
+		r.Channel = verify.Channel(m.Str)
+	case "locale":
+		r.Locale = m.Str
+	case "user_id":
+		r.UserID = m.Str
+	case "call_mode":
+		r.CallMode = verify.CallMode(m.Str)
+	case "client_ip":
+		r.ClientIP = m.Str
+	case "callback_url":
+		r.CallbackURL = m.Str
+	default:
+		return false
+	}
+	return true
 }
 
 // validate checks what verify.Service does not: the free-form fields.
@@ -153,6 +187,31 @@ type checkRequest struct {
 type checkByNumberRequest struct {
 	To   string `json:"to"`
 	Code string `json:"code"`
+}
+
+// SetMember implements flatjson.Setter.
+func (r *checkRequest) SetMember(m flatjson.Member) bool {
+	if m.Kind != flatjson.String || m.Key != "code" {
+		return false
+	}
+	r.Code = m.Str
+	return true
+}
+
+// SetMember implements flatjson.Setter.
+func (r *checkByNumberRequest) SetMember(m flatjson.Member) bool {
+	if m.Kind != flatjson.String {
+		return false
+	}
+	switch m.Key {
+	case "to":
+		r.To = m.Str
+	case "code":
+		r.Code = m.Str
+	default:
+		return false
+	}
+	return true
 }
 
 func (h *handler) check(c echo.Context, tenant string) error {
