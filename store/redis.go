@@ -125,6 +125,14 @@ func micros(t time.Time) string {
 	return strconv.FormatInt(t.UnixMicro(), 10)
 }
 
+// asStored is t as reading it back gives it: fromMicros(micros(t)).
+func asStored(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return time.UnixMicro(t.UnixMicro()).UTC()
+}
+
 func fromMicros(s string) time.Time {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if s == "" || err != nil {
@@ -590,10 +598,10 @@ func startedAs(v *verify.Verification, hash string, created verify.Event) *verif
 	c.Route.Reasons = slices.Clone(v.Route.Reasons)
 	c.Events = append(slices.Clone(v.Events), created)
 	for i := range c.Events {
-		c.Events[i].At = fromMicros(micros(c.Events[i].At))
+		c.Events[i].At = asStored(c.Events[i].At)
 		c.Events[i].Key = ""
 	}
-	c.CreatedAt, c.UpdatedAt, c.ExpiresAt = fromMicros(micros(v.CreatedAt)), fromMicros(micros(v.UpdatedAt)), fromMicros(micros(v.ExpiresAt))
+	c.CreatedAt, c.UpdatedAt, c.ExpiresAt = asStored(v.CreatedAt), asStored(v.UpdatedAt), asStored(v.ExpiresAt)
 	return &c
 }
 

@@ -176,3 +176,17 @@ func FuzzUnmarshalWire(f *testing.F) {
 		decodeAll(t, s)
 	})
 }
+
+func TestAsStored(t *testing.T) {
+	r := mrand.New(mrand.NewPCG(5, 6))
+	times := []time.Time{{}, time.Unix(0, 0), time.Unix(0, 999), time.Unix(-1, 500), time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Now(), time.Now().In(time.FixedZone("X", 3600)), time.Date(2400, 1, 1, 0, 0, 0, 1, time.UTC)}
+	for range 1000 {
+		times = append(times, time.Unix(r.Int64N(1<<34)-1<<33, r.Int64N(1e9)))
+	}
+	for _, tm := range times {
+		if got, want := asStored(tm), fromMicros(micros(tm)); !got.Equal(want) || got.Location() != want.Location() || got.IsZero() != want.IsZero() {
+			t.Fatalf("asStored(%v) = %v, want %v", tm, got, want)
+		}
+	}
+}
