@@ -195,8 +195,8 @@ type wireFixed struct {
 	Created     int64  `json:"created"` // µs since 1970
 }
 
-// appendFields appends v as the hash fields of a new verification, whose
-// route is already encoded.
+// appendFields appends the values of a new verification's hash fields,
+// in viewFields order; its route is already encoded.
 func appendFields(args []any, v *verify.Verification, hash, route string, created verify.Event) ([]any, error) {
 	evs := make([]string, 0, len(v.Events)+1)
 	for _, ev := range v.Events {
@@ -208,19 +208,12 @@ func appendFields(args []any, v *verify.Verification, hash, route string, create
 	if err != nil {
 		return nil, fmt.Errorf("encode verification: %w", err)
 	}
-	return append(args,
-		"fixed", string(fixed), "tenant", v.Tenant,
-		"channel", string(v.Channel), "call_mode", string(v.CallMode), "locale", v.Locale,
-		"status", string(verify.StatusPending), "reason", v.Reason,
-		"attempts", v.Attempts, "max_attempts", v.MaxAttempts, "sends", v.Sends,
-		"hashes", hash, "route", route,
-		"updated", micros(v.UpdatedAt), "expires", micros(v.ExpiresAt),
-		"ev", strings.Join(evs, "\n"),
+	return append(args, // in viewFields order
+		string(fixed), v.Tenant, string(v.Channel), string(v.CallMode), v.Locale,
+		string(verify.StatusPending), v.Reason, v.Attempts, v.MaxAttempts, v.Sends,
+		hash, route, micros(v.UpdatedAt), micros(v.ExpiresAt), strings.Join(evs, "\n"),
 	), nil
 }
-
-// numFields is how many values appendFields appends.
-const numFields = 2 * 15
 
 // viewFields are the hash fields a script returns for a verification, in
 // this order (luaView's HMGET): values only, half the reply HGETALL would
@@ -228,20 +221,16 @@ const numFields = 2 * 15
 var viewFields = [...]string{"fixed", "tenant", "channel", "call_mode", "locale", "status", "reason",
 	"attempts", "max_attempts", "sends", "hashes", "route", "updated", "expires", "ev"}
 
-// luaView defines F, the positions of viewFields, and view(k), which reads
-// them from the hash k.
+// luaView defines FN, viewFields as a Lua list, F, their positions by
+// name, and view(k), which reads them from the hash k.
 var luaView = func() string {
-	var b strings.Builder
-	b.WriteString("local F = {")
+	var names, positions strings.Builder
 	for i, f := range viewFields {
-		fmt.Fprintf(&b, "%s = %d, ", f, i+1)
+		fmt.Fprintf(&names, "'%s', ", f)
+		fmt.Fprintf(&positions, "%s = %d, ", f, i+1)
 	}
-	b.WriteString("}\nlocal function view(k) return redis.call('HMGET', k")
-	for _, f := range viewFields {
-		fmt.Fprintf(&b, ", '%s'", f)
-	}
-	b.WriteString(") end\n")
-	return b.String()
+	return "local FN = {" + names.String() + "}\nlocal F = {" + positions.String() + "}\n" +
+		"local function view(k) return redis.call('HMGET', k, unpack(FN)) end\n"
 }()
 
 // decode turns a script's view(k) reply into a Verification. A check
@@ -337,17 +326,17 @@ end
 
 // luaStartBody: KEYS[1] the number's pointer, KEYS[2] the new
 // verification, KEYS[3] (not in Cluster) the new id key, then the
-// limiter's keys. ARGV: base, now, ttl ms, hash, resent event, channel,
-// call mode, locale, route, tag, new id, max hashes, the number of the
-// limiter's keys and of its arguments (0 and 0 without a limiter), the new
-// verification's fields, then the limiter's arguments. With a limiter the
-// script starts by consuming the send (ratelimit.InlineLua's vg_consume)
-// and stores nothing when that denies.
+// limiter's keys. ARGV: now, ttl ms, hash, resent event, tag, new id, max
+// hashes, the number of the limiter's keys and of its arguments (0 and 0
+// without a limiter), the new verification's field values in viewFields
+// order, then the limiter's arguments. With a limiter the script starts by
+// consuming the send (ratelimit.InlineLua's vg_consume) and stores nothing
+// when that denies.
 var luaStartBody = luaView + `
 local pk, nk = KEYS[1], KEYS[2]
-local base, now, ttl, hash, resent = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local maxh = tonumber(ARGV[12])
-local nlk, nla = tonumber(ARGV[13]), tonumber(ARGV[14])
+local now, ttl, hash, resent, tag, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local maxh, nlk, nla = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local function new(f) return ARGV[9 + F[f]] end
 if nlk > 0 then
   local lk, la = {}, {}
   for i = #KEYS - nlk + 1, #KEYS do lk[#lk + 1] = KEYS[i] end
@@ -357,7 +346,7 @@ if nlk > 0 then
 end
 local cur = redis.call('GET', pk)
 if cur then
-  local ok = base .. 'v:' .. cur
+  local ok = string.sub(pk, 1, -2) .. 'v:' .. cur -- pk is <base>p
   local s = redis.call('HMGET', ok, 'status', 'expires', 'hashes', 'ev')
   if s[1] == 'pending' then
     if tonumber(now) < tonumber(s[2]) then
@@ -365,8 +354,8 @@ if cur then
       for h in string.gmatch(s[3], '%S+') do hs[#hs + 1] = h end
       hs[#hs + 1] = hash
       while #hs > maxh do table.remove(hs, 1) end
-      redis.call('HSET', ok, 'hashes', table.concat(hs, ' '), 'channel', ARGV[6], 'call_mode', ARGV[7],
-        'locale', ARGV[8], 'route', ARGV[9], 'updated', now, 'ev', s[4] .. '\n' .. resent)
+      redis.call('HSET', ok, 'hashes', table.concat(hs, ' '), 'channel', new('channel'), 'call_mode', new('call_mode'),
+        'locale', new('locale'), 'route', new('route'), 'updated', now, 'ev', s[4] .. '\n' .. resent)
       redis.call('HINCRBY', ok, 'sends', 1)
       return {'resent', view(ok)}
     end
@@ -374,10 +363,12 @@ if cur then
       'ev', s[4] .. '\n' .. '{"t":"expired","at":' .. s[2] .. '}')
   end
 end
-redis.call('HSET', nk, unpack(ARGV, 15, #ARGV - nla))
+local hv = {}
+for i, f in ipairs(FN) do hv[2 * i - 1], hv[2 * i] = f, ARGV[9 + i] end
+redis.call('HSET', nk, unpack(hv))
 redis.call('PEXPIRE', nk, ttl)
-redis.call('SET', pk, ARGV[11], 'PX', ttl)
-if #KEYS - nlk >= 3 then redis.call('SET', KEYS[3], ARGV[10], 'PX', ttl) end
+redis.call('SET', pk, id, 'PX', ttl)
+if #KEYS - nlk >= 3 then redis.call('SET', KEYS[3], tag, 'PX', ttl) end
 return {'new'}
 `
 
@@ -551,10 +542,8 @@ func (r *Redis) startWith(ctx context.Context, in *inlineSend, v *verify.Verific
 		keys = append(keys, r.idKey(v.ID))
 	}
 	keys = append(keys, in.keys...)
-	args := make([]any, 0, 14+numFields+len(in.args))
-	args = append(args,
-		base, micros(now), ttl.Milliseconds(), hash, encodeEvent(resent),
-		string(v.Channel), string(v.CallMode), v.Locale, string(route), tag, v.ID, MaxCodeHashes,
+	args := make([]any, 0, 9+len(viewFields)+len(in.args))
+	args = append(args, micros(now), ttl.Milliseconds(), hash, encodeEvent(resent), tag, v.ID, MaxCodeHashes,
 		len(in.keys), len(in.args))
 	args, err = appendFields(args, v, hash, string(route), created)
 	if err != nil {

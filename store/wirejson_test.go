@@ -151,9 +151,12 @@ func TestWireFastPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(args) != len(viewFields) {
+		t.Fatalf("appendFields gave %d values for %d fields", len(args), len(viewFields))
+	}
 	byName := map[string]string{}
-	for i := 0; i < len(args); i += 2 {
-		byName[args[i].(string)] = fmt.Sprint(args[i+1])
+	for i, f := range viewFields {
+		byName[f] = fmt.Sprint(args[i])
 	}
 	if !flatjson.Scan(byName["fixed"], new(wireFixed)) || !flatjson.Scan(byName["route"], new(wireRoute)) || !flatjson.Scan(byName["ev"], new(wireEvent)) {
 		t.Fatalf("the store's own fields miss the fast path: %q %q %q", byName["fixed"], byName["route"], byName["ev"])
