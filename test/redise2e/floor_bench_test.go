@@ -24,7 +24,7 @@ import (
 // generator's.
 func BenchmarkHTTPFloor(b *testing.B) {
 	pair, cpu := floorGateway(b)
-	flatOut(b, pair, cpu)
+	flatOut(b, benchConns, pair, cpu)
 }
 
 // BenchmarkHTTPFloorHalfLoad: p50 and p99 of the floor's pairs at half the

@@ -34,7 +34,7 @@ func (c *capture) Send(_ context.Context, m verify.Message) (string, error) {
 // output that the binary benchmark reads codes from.
 func BenchmarkHTTPInProcessStartCheck(b *testing.B) {
 	pair, cpu := inProcessGateway(b)
-	flatOut(b, pair, cpu)
+	flatOut(b, benchConns, pair, cpu)
 }
 
 // BenchmarkHTTPInProcessStartCheckHalfLoad: p50 and p99 of the pairs of
