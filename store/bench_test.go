@@ -19,9 +19,9 @@ import (
 )
 
 // benchService is a Service on a private redis-server on loopback, with
-// round trips counted; pipelined puts it on store.AutoPipeline, as the
-// gateway does by default.
-func benchService(b *testing.B, pipelined bool) (*verify.Service, *countingSender, *redistest.RoundTrips) {
+// commands counted, and a plain client of that server; pipelined puts the
+// Service on store.AutoPipeline, as the gateway does by default.
+func benchService(b *testing.B, pipelined bool) (*verify.Service, *countingSender, *redistest.RoundTrips, redis.UniversalClient) {
 	b.Helper()
 	srv := redistest.StartServer(b)
 	c := srv.Client(b)
@@ -42,7 +42,7 @@ func benchService(b *testing.B, pipelined bool) (*verify.Service, *countingSende
 		cmds = autoPipelined(b, c)
 	}
 	svc, sender := redisService(b, cmds, "vg:")
-	return svc, sender, rt
+	return svc, sender, rt, c
 }
 
 var benchNumbers atomic.Int64
@@ -66,17 +66,20 @@ func pair(ctx context.Context, b *testing.B, svc *verify.Service, sender *counti
 
 // BenchmarkRedisStartCheck runs start+check pairs through verify.Service
 // as fast as 32 goroutines can, with gateway and Redis on one machine, on
-// a plain and on an auto-pipelined client. Round trips are commands on the
-// plain client, batches on the auto-pipelined one.
+// a plain and on an auto-pipelined client. It reports the commands per
+// pair the client sends (a go-redis hook), and the socket reads Redis made
+// per pair (INFO stats): a round trip each on the plain client, and the
+// commands of many pairs per read on the auto-pipelined one.
 func BenchmarkRedisStartCheck(b *testing.B) {
 	for _, pipelined := range []bool{false, true} {
 		b.Run(map[bool]string{false: "plain", true: "autopipelined"}[pipelined], func(b *testing.B) {
-			svc, sender, rt := benchService(b, pipelined)
+			svc, sender, rt, svcClient := benchService(b, pipelined)
 			ctx := context.Background()
 			if err := pair(ctx, b, svc, sender); err != nil { // loads the scripts
 				b.Fatal(err)
 			}
 			rt.Reset()
+			reads := redisReads(b, svcClient)
 			b.SetParallelism(16)
 			b.ResetTimer()
 			start := time.Now()
@@ -89,7 +92,8 @@ func BenchmarkRedisStartCheck(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pairs/s")
-			b.ReportMetric(float64(rt.Count())/float64(b.N), "roundtrips/pair")
+			b.ReportMetric(float64(rt.Count())/float64(b.N), "commands/pair")
+			b.ReportMetric((redisReads(b, svcClient)-reads)/float64(b.N), "redis_reads/pair")
 		})
 	}
 }
@@ -99,12 +103,34 @@ func BenchmarkRedisStartCheck(b *testing.B) {
 // that rate and reports latency percentiles, measured from each pair's
 // scheduled time so that queueing counts.
 func BenchmarkRedisStartCheckHalfLoad(b *testing.B) {
-	svc, sender, _ := benchService(b, true)
+	svc, sender, _, _ := benchService(b, true)
 	ctx := context.Background()
 	if err := pair(ctx, b, svc, sender); err != nil {
 		b.Fatal(err)
 	}
 	loadtest.HalfLoad(b, func() error { return pair(ctx, b, svc, sender) })
+}
+
+// redisReads is how many times Redis has read from a client socket.
+func redisReads(b *testing.B, c interface {
+	Info(ctx context.Context, section ...string) *redis.StringCmd
+}) float64 {
+	b.Helper()
+	info, err := c.Info(context.Background(), "stats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "total_reads_processed:"); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return f
+		}
+	}
+	b.Fatal("INFO stats has no total_reads_processed")
+	return 0
 }
 
 // redisMicros is the time Redis spent running EVALSHA so far, and how many.

@@ -208,6 +208,8 @@ const MaxQueuedCommands = 10000
 // Callers that need the type of c (IsCluster, RedisHealth) keep using c.
 func AutoPipeline(c redis.UniversalClient) (redis.UniversalClient, error) {
 	opt := redis.DefaultBlockingAutoPipelineOptions()
+	opt.FullDuplex = true
+	opt.FullDuplexWindow = MaxQueuedCommands
 	opt.MaxQueuedCommands = MaxQueuedCommands
 	var (
 		ap  *redis.AutoPipeliner
