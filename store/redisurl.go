@@ -184,25 +184,25 @@ func IsCluster(c redis.UniversalClient) bool {
 	return ok
 }
 
-// MaxQueuedCommands bounds the commands AutoPipeline's client holds while
-// Redis is busy: at a few hundred bytes each a few MB, and at the
-// thousands of scripts per second a gateway runs, seconds of backlog.
+// MaxQueuedCommands bounds the commands AutoPipeline's client has written
+// and not yet seen answered: at a few hundred bytes each a few MB, and at
+// the thousands of scripts per second a gateway runs, seconds of backlog.
 const MaxQueuedCommands = 10000
 
-// AutoPipeline returns a client on c that sends the commands of concurrent
-// callers to Redis together: go-redis's auto-pipelining, which writes
-// every command queued while one batch is in flight as the next batch. Each
-// caller still waits for its own reply, and each of our commands is one
-// whole Lua script, so batching changes no result and no atomicity; it
-// saves the per-command system calls on both ends, which dominate the cost
-// of a script on loopback (docs/BENCHMARKS.md, "Redis").
+// AutoPipeline returns a client on c that streams the commands of
+// concurrent callers to Redis: go-redis's auto-pipelining in its
+// full-duplex mode, one held connection with a writer and a reader apart,
+// so the commands that arrive during a write go out together in the next
+// one without waiting for earlier replies. Each caller still waits for its
+// own reply, and each of our commands is one whole Lua script, so
+// batching changes no result and no atomicity; it saves the per-command
+// system calls on both ends, which dominate the cost of a script on
+// loopback (docs/BENCHMARKS.md, "Redis"; it also measures this mode
+// against go-redis's default, a batch at a time).
 //
-// Batched commands run on the pipeliner's own context, so a request's
-// deadline no longer cuts a queued command short (and the URL's
-// context_timeout_enabled has no effect): a command waits at most for the
-// batch in flight, which the client's read and write timeouts bound. When
-// Redis falls behind by more than MaxQueuedCommands, a new command fails
-// at once (503 unavailable) instead of queueing without end.
+// At most MaxQueuedCommands are in flight; a caller that finds no room
+// waits for it within its context. When Redis goes away the stream fails
+// and its commands answer errors (503 unavailable, nothing sent).
 //
 // Close the returned client before c: closing it flushes what is queued.
 // Callers that need the type of c (IsCluster, RedisHealth) keep using c.
