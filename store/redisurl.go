@@ -200,8 +200,9 @@ const MaxQueuedCommands = 10000
 // loopback (docs/BENCHMARKS.md, "Redis"; it also measures this mode
 // against go-redis's default, a batch at a time).
 //
-// At most MaxQueuedCommands are in flight; a caller that finds no room
-// waits for it within its context. When Redis goes away the stream fails
+// At most MaxQueuedCommands are in flight and as many queued to be
+// written; a caller that finds the queue full waits for room within its
+// context. When Redis goes away the stream fails
 // and its commands answer errors (503 unavailable, nothing sent).
 //
 // Close the returned client before c: closing it flushes what is queued.
