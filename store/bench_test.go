@@ -111,49 +111,49 @@ func BenchmarkRedisStartCheckHalfLoad(b *testing.B) {
 	loadtest.HalfLoad(b, func() error { return pair(ctx, b, svc, sender) })
 }
 
-// redisReads is how many times Redis has read from a client socket.
-func redisReads(b *testing.B, c interface {
+// infoClient is what reads Redis's INFO.
+type infoClient interface {
 	Info(ctx context.Context, section ...string) *redis.StringCmd
-}) float64 {
+}
+
+// infoValue is the value of the line "<key>:<value>" in Redis's INFO
+// section; the benchmark fails without it.
+func infoValue(b *testing.B, c infoClient, section, key string) string {
 	b.Helper()
-	info, err := c.Info(context.Background(), "stats").Result()
+	info, err := c.Info(context.Background(), section).Result()
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, l := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "total_reads_processed:"); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return f
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), key+":"); ok {
+			return v
 		}
 	}
-	b.Fatal("INFO stats has no total_reads_processed")
-	return 0
+	b.Fatalf("INFO %s has no %s", section, key)
+	return ""
+}
+
+// redisReads is how many times Redis has read from a client socket.
+func redisReads(b *testing.B, c infoClient) float64 {
+	b.Helper()
+	f, err := strconv.ParseFloat(infoValue(b, c, "stats", "total_reads_processed"), 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
 }
 
 // redisMicros is the time Redis spent running EVALSHA so far, and how many.
-func redisMicros(b *testing.B, c interface {
-	Info(ctx context.Context, section ...string) *redis.StringCmd
-}) (usec, calls float64) {
+func redisMicros(b *testing.B, c infoClient) (usec, calls float64) {
 	b.Helper()
-	info, err := c.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, l := range strings.Split(info, "\n") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "cmdstat_evalsha:"); ok {
-			for _, kv := range strings.Split(rest, ",") {
-				k, v, _ := strings.Cut(kv, "=")
-				f, _ := strconv.ParseFloat(v, 64)
-				switch k {
-				case "usec":
-					usec = f
-				case "calls":
-					calls = f
-				}
-			}
+	for _, kv := range strings.Split(infoValue(b, c, "commandstats", "cmdstat_evalsha"), ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		f, _ := strconv.ParseFloat(v, 64)
+		switch k {
+		case "usec":
+			usec = f
+		case "calls":
+			calls = f
 		}
 	}
 	return usec, calls
