@@ -94,6 +94,8 @@ func Scan(s string, dst Setter) bool {
 		case c == '[':
 			m.Kind = Strings
 			m.List, i, ok = plainStrings(s, i)
+		default:
+			return false
 		}
 		if !ok || i >= len(s) || !dst.SetMember(m) {
 			return false

@@ -76,6 +76,20 @@ func TestScan(t *testing.T) {
 	}
 }
 
+// lenient takes every member by key, whatever its kind: Scan alone must
+// refuse what is not in the form.
+type lenient struct{ n int }
+
+func (l *lenient) SetMember(flatjson.Member) bool { l.n++; return true }
+
+func TestScanRefusesMissingValues(t *testing.T) {
+	for _, s := range []string{`{"k":}`, `{"k":,"j":"x"}`, `{"k":"x","j":}`, `{"k":n}`, `{"k":-1}`, `{"k":{}}`} {
+		if flatjson.Scan(s, &lenient{}) {
+			t.Errorf("Scan(%q) = true", s)
+		}
+	}
+}
+
 // refusing takes no member: every object but {} goes to encoding/json.
 type refusing struct{ A string }
 
