@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,17 +26,29 @@ func (h *handler) decode(c echo.Context, dst any) error {
 	if r.ContentLength > h.limit {
 		return h.tooLarge()
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, h.limit))
-	if err != nil {
-		return h.decodeError(err, dst)
-	}
-	return h.decodeBody(string(body), dst)
+	return h.decodeFrom(http.MaxBytesReader(c.Response(), r.Body, h.limit), dst)
 }
 
-// decodeBody is decode's work on the whole body. Request types that are
-// flatjson.Setters take the usual bodies without reflection; every other
-// body, and every mistake in one, goes through encoding/json, which also
-// words the errors.
+// decodeFrom reads body whole and decodes it. When reading fails (over
+// the limit, a broken connection) it decodes what arrived and then the
+// error, exactly as a decoder streaming from body would have met them, so
+// the answer names the first thing wrong in the order the client sent it.
+func (h *handler) decodeFrom(body io.Reader, dst any) error {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return h.decodeJSON(io.MultiReader(bytes.NewReader(b), failingReader{err}), dst)
+	}
+	return h.decodeBody(string(b), dst)
+}
+
+// failingReader fails every read with err.
+type failingReader struct{ err error }
+
+func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
+
+// decodeBody decodes a whole body. Request types that are flatjson.Setters
+// take the usual bodies without reflection; every other body, and every
+// mistake in one, goes through encoding/json, which also words the errors.
 func (h *handler) decodeBody(body string, dst any) error {
 	if s, ok := dst.(flatjson.Setter); ok {
 		if flatjson.Scan(body, s) {
@@ -43,17 +56,21 @@ func (h *handler) decodeBody(body string, dst any) error {
 		}
 		reflect.ValueOf(dst).Elem().SetZero()
 	}
-	return h.decodeJSON(body, dst)
+	return h.decodeJSON(strings.NewReader(body), dst)
 }
 
-// decodeJSON decodes body into dst with encoding/json.
-func (h *handler) decodeJSON(body string, dst any) error {
-	dec := json.NewDecoder(strings.NewReader(body))
+// decodeJSON decodes the body r into dst with encoding/json.
+func (h *handler) decodeJSON(r io.Reader, dst any) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return h.decodeError(err, dst)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return h.tooLarge()
+		}
 		return invalidRequest("request body has data after the JSON object: send exactly one object")
 	}
 	return nil

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -20,7 +23,7 @@ func decodeAgrees[T any](t testing.TB, h *handler, body string) (fast bool) {
 		fast = flatjson.Scan(body, s)
 	}
 	gotErr := h.decodeBody(body, &got)
-	wantErr := h.decodeJSON(body, &want)
+	wantErr := h.decodeJSON(strings.NewReader(body), &want)
 	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
 		t.Fatalf("%T %q: error %v, encoding/json: %v", got, body, gotErr, wantErr)
 	}
@@ -84,4 +87,42 @@ func FuzzDecodeBody(f *testing.F) {
 		decodeAgrees[checkRequest](t, h, body)
 		decodeAgrees[checkByNumberRequest](t, h, body)
 	})
+}
+
+// TestDecodeFromMatchesStreaming: a body read whole decodes as a decoder
+// streaming from the request would have decoded it, also when the body runs
+// over the limit without a Content-Length or the connection fails midway:
+// the answer names the first thing wrong in the order the client sent it.
+func TestDecodeFromMatchesStreaming(t *testing.T) {
+	const limit = 64
+	h := &handler{limit: limit}
+	pad := strings.Repeat(" ", 2*limit)
+	bodies := []string{
+		`{"to":"+4915123456789"}`, `{"to":"+4915123456789"}` + pad, `{"to":"+49"}x` + pad, `{"to":x` + pad, `{"nope":1}` + pad,
+		`{"to":` + pad + `"+49"}`, pad, `{"to":"+49","code":"1"}`, `{"to":"` + strings.Repeat("4", 2*limit) + `"}`, ``,
+	}
+	errs := []error{nil, io.ErrUnexpectedEOF, errors.New("read tcp: connection reset by peer")}
+	for _, body := range bodies {
+		for _, cut := range []int{len(body), len(body) / 2, 7} {
+			if cut > len(body) {
+				continue
+			}
+			for _, readErr := range errs {
+				src := func() io.Reader {
+					var r io.Reader = strings.NewReader(body[:cut])
+					if readErr != nil {
+						r = io.MultiReader(r, failingReader{readErr})
+					}
+					return http.MaxBytesReader(nil, io.NopCloser(r), limit)
+				}
+				for _, dst := range []func() any{func() any { return new(startRequest) }, func() any { return new(checkRequest) }} {
+					got, want := dst(), dst()
+					gotErr, wantErr := h.decodeFrom(src(), got), h.decodeJSON(src(), want)
+					if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || (wantErr == nil && !reflect.DeepEqual(got, want)) {
+						t.Fatalf("%T from %q (read error %v): %v %+v, streaming: %v %+v", got, body[:cut], readErr, gotErr, got, wantErr, want)
+					}
+				}
+			}
+		}
+	}
 }
