@@ -115,12 +115,8 @@ local denied, wait = 0, 0
 for i = first, #KEYS do
   local j = 2 + 2 * (i - first + 1)
   local lim, win = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
-  -- Entries past the window only need trimming when they could deny.
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - win)
   local n = redis.call('ZCARD', KEYS[i])
-  if n >= lim then
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - win)
-    n = redis.call('ZCARD', KEYS[i])
-  end
   if n >= lim then
     local o = redis.call('ZRANGE', KEYS[i], n - lim, n - lim, 'WITHSCORES')
     local w = tonumber(o[2]) + win - now
