@@ -48,7 +48,8 @@ func NewID(random io.Reader) (string, error) {
 // Hasher turns codes into the HMACs that are stored instead of them. The
 // HMAC binds the code to its tenant. It does not bind the verification id,
 // so that a check by number and a check by id can both hash before the one
-// store round trip that looks the verification up.
+// store round trip that looks the verification up. Make one with NewHasher;
+// the zero Hasher has no key and cannot hash.
 type Hasher struct {
 	key  []byte
 	macs sync.Pool // of hash.Hash: HMACs under key, reset before reuse
