@@ -184,10 +184,11 @@ func IsCluster(c redis.UniversalClient) bool {
 	return ok
 }
 
-// MaxQueuedCommands bounds the commands AutoPipeline's client has written
-// and not yet seen answered: at a few hundred bytes each a few MB, and at
+// MaxInFlightCommands bounds the commands AutoPipeline's client has
+// written and not yet seen answered (per master on a Cluster), and as many
+// again wait to be written: at a few hundred bytes each a few MB, and at
 // the thousands of scripts per second a gateway runs, seconds of backlog.
-const MaxQueuedCommands = 10000
+const MaxInFlightCommands = 10000
 
 // AutoPipeline returns a client on c that streams the commands of
 // concurrent callers to Redis: go-redis's auto-pipelining in its
@@ -200,18 +201,22 @@ const MaxQueuedCommands = 10000
 // loopback (docs/BENCHMARKS.md, "Redis"; it also measures this mode
 // against go-redis's default, a batch at a time).
 //
-// At most MaxQueuedCommands are in flight and as many queued to be
-// written; a caller that finds the queue full waits for room within its
-// context. When Redis goes away the stream fails
-// and its commands answer errors (503 unavailable, nothing sent).
+// At most MaxInFlightCommands are in flight and as many queued to be
+// written; a caller that finds the queue full waits for room until its
+// context ends: overload queues, it is not shed. A command once queued
+// runs on the pipeliner's context, so the caller's deadline no longer cuts
+// it short; the client's read timeout bounds its wait. When Redis goes
+// away the stream fails and its commands answer errors (503 unavailable,
+// nothing sent). Commands left unanswered by a broken connection may be
+// written again on a new one (go-redis's retries), so a script can run
+// twice, as with any retried command.
 //
 // Close the returned client before c: closing it flushes what is queued.
 // Callers that need the type of c (IsCluster, RedisHealth) keep using c.
 func AutoPipeline(c redis.UniversalClient) (redis.UniversalClient, error) {
 	opt := redis.DefaultBlockingAutoPipelineOptions()
 	opt.FullDuplex = true
-	opt.FullDuplexWindow = MaxQueuedCommands
-	opt.MaxQueuedCommands = MaxQueuedCommands
+	opt.FullDuplexWindow = MaxInFlightCommands
 	var (
 		ap  *redis.AutoPipeliner
 		err error
