@@ -347,20 +347,23 @@ end
 local cur = redis.call('GET', pk)
 if cur then
   local ok = string.sub(pk, 1, -2) .. 'v:' .. cur -- pk is <base>p
-  local s = redis.call('HMGET', ok, 'status', 'expires', 'hashes', 'ev')
-  if s[1] == 'pending' then
-    if tonumber(now) < tonumber(s[2]) then
+  -- One read of every field: a resend answers it with its own changes.
+  local s = view(ok)
+  if s[F.status] == 'pending' then
+    if tonumber(now) < tonumber(s[F.expires]) then
       local hs = {}
-      for h in string.gmatch(s[3], '%S+') do hs[#hs + 1] = h end
+      for h in string.gmatch(s[F.hashes], '%S+') do hs[#hs + 1] = h end
       hs[#hs + 1] = hash
       while #hs > maxh do table.remove(hs, 1) end
-      redis.call('HSET', ok, 'hashes', table.concat(hs, ' '), 'channel', new('channel'), 'call_mode', new('call_mode'),
-        'locale', new('locale'), 'route', new('route'), 'updated', now, 'ev', s[4] .. '\n' .. resent)
-      redis.call('HINCRBY', ok, 'sends', 1)
-      return {'resent', view(ok)}
+      s[F.hashes], s[F.updated], s[F.ev] = table.concat(hs, ' '), now, s[F.ev] .. '\n' .. resent
+      s[F.channel], s[F.call_mode], s[F.locale], s[F.route] = new('channel'), new('call_mode'), new('locale'), new('route')
+      redis.call('HSET', ok, 'hashes', s[F.hashes], 'channel', s[F.channel], 'call_mode', s[F.call_mode],
+        'locale', s[F.locale], 'route', s[F.route], 'updated', now, 'ev', s[F.ev])
+      s[F.sends] = tostring(redis.call('HINCRBY', ok, 'sends', 1))
+      return {'resent', s}
     end
     redis.call('HSET', ok, 'status', 'expired', 'updated', now,
-      'ev', s[4] .. '\n' .. '{"t":"expired","at":' .. s[2] .. '}')
+      'ev', s[F.ev] .. '\n' .. '{"t":"expired","at":' .. s[F.expires] .. '}')
   end
 end
 local hv = {}
@@ -378,9 +381,9 @@ var luaStart = redis.NewScript("local function vg_consume() error('no limiter') 
 
 // luaGet: luaCommon's keys and arguments.
 var luaGet = redis.NewScript(luaCommon + `
-local t = redis.call('HGET', vk, 'tenant')
-if not t or (tenant ~= '' and t ~= tenant) then return {'nf'} end
-return {'ok', view(vk)}
+local v = view(vk)
+if not v[F.tenant] or (tenant ~= '' and v[F.tenant] ~= tenant) then return {'nf'} end
+return {'ok', v}
 `)
 
 // luaCheck: luaCommon's, then ARGV[5] hash, ARGV[6] now µs, ARGV[7] lock
@@ -442,21 +445,23 @@ return {'ok', v}
 // ARGV[7] the event's time µs, ARGV[8] event, ARGV[9] event key.
 var luaTransition = redis.NewScript(luaCommon + `
 local at = ARGV[7]
-local v = redis.call('HMGET', vk, 'tenant', 'status', 'expires', 'ev')
-if not v[1] or (tenant ~= '' and v[1] ~= tenant) then return {'nf'} end
-local evs = v[4]
-if v[2] == 'pending' and at ~= '' and tonumber(at) >= tonumber(v[3]) then
-  redis.call('HSET', vk, 'status', 'expired', 'updated', at, 'ev', app(evs, ev('expired', v[3])))
+-- One read of every field: the answer is v with this transition's changes.
+local v = view(vk)
+if not v[F.tenant] or (tenant ~= '' and v[F.tenant] ~= tenant) then return {'nf'} end
+local evs = v[F.ev]
+if v[F.status] == 'pending' and at ~= '' and tonumber(at) >= tonumber(v[F.expires]) then
+  redis.call('HSET', vk, 'status', 'expired', 'updated', at, 'ev', app(evs, ev('expired', v[F.expires])))
   unpoint()
   return {'np', 'expired'}
 end
-if v[2] ~= 'pending' then return {'np', v[2]} end
+if v[F.status] ~= 'pending' then return {'np', v[F.status]} end
 if ARGV[9] == '' or redis.call('HSETNX', vk, 'k:' .. ARGV[9], '1') == 1 then
   evs = app(evs, ARGV[8])
 end
+v[F.status], v[F.reason], v[F.updated], v[F.ev] = ARGV[5], ARGV[6], at, evs
 redis.call('HSET', vk, 'status', ARGV[5], 'reason', ARGV[6], 'updated', at, 'ev', evs)
 unpoint()
-return {'ok', view(vk)}
+return {'ok', v}
 `)
 
 // luaAddEvent: luaCommon's, then ARGV[5] event, ARGV[6] event key.

@@ -60,6 +60,9 @@ type Config struct {
 type Service struct {
 	cfg Config
 	log *slog.Logger
+	// limiting is cfg.Store when it consumes cfg.Limiter's limits in its
+	// own start (LimitingStore), nil otherwise.
+	limiting LimitingStore
 }
 
 // NewService checks cfg and fills in defaults.
@@ -102,7 +105,11 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, log: cfg.Logger}, nil
+	s := &Service{cfg: cfg, log: cfg.Logger}
+	if ls, ok := cfg.Store.(LimitingStore); ok && ls.ConsumesFor(cfg.Limiter) {
+		s.limiting = ls
+	}
+	return s, nil
 }
 
 // StartRequest asks for a verification (or a resend) of To.
@@ -177,9 +184,7 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Tenant: req.Tenant, To: num.E164, Country: num.Region, Channel: route.Channel,
 		UserID: req.UserID, ClientIP: req.ClientIP,
 	}
-	limiting, together := s.cfg.Store.(LimitingStore)
-	together = together && limiting.ConsumesFor(s.cfg.Limiter)
-	if !together {
+	if s.limiting == nil {
 		if err := s.cfg.Limiter.Consume(ctx, subject); err != nil {
 			return nil, unavailableUnless(err, ErrRateLimited)
 		}
@@ -206,8 +211,8 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		resent bool
 		hash   = s.cfg.Hasher.Hash(req.Tenant, code)
 	)
-	if together {
-		v, resent, err = limiting.StartLimited(ctx, subject, fresh, hash, now)
+	if s.limiting != nil {
+		v, resent, err = s.limiting.StartLimited(ctx, subject, fresh, hash, now)
 		if errors.Is(err, ErrRateLimited) {
 			return nil, err
 		}
