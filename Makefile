@@ -10,8 +10,9 @@ vet:
 build:
 	go build -o bin/verigate ./cmd/verigate
 
-# fuzz runs every fuzz target (the parsers that face the network and the
-# request decoders, the store's wire decoder) for FUZZTIME each (default 30s).
+# fuzz runs every fuzz target (the parsers that face the network, the
+# request and wire decoders, the load client's JSON reader) for FUZZTIME
+# each (default 30s).
 FUZZTIME ?= 30s
 fuzz:
 	@for t in sip:FuzzRFC4733 sip:FuzzParseAnswer sip:FuzzParseINFO route:FuzzParseNumber \
