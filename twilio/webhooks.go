@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/twilio/twilio-go/client"
 
 	"github.com/verigate/verigate/ivr"
 	"github.com/verigate/verigate/prompts"
@@ -31,15 +30,15 @@ type Reporter interface {
 // public URL it was sent to; anything else is refused with 403 before it
 // can change anything.
 type Webhooks struct {
-	cfg       Config
-	rep       Reporter
-	seal      *sealer
-	urls      urls
-	validator client.RequestValidator
-	texts     Texts
-	clips     *clips // nil when no Audio is available
-	log       *slog.Logger
-	now       func() time.Time
+	cfg    Config
+	rep    Reporter
+	seal   *sealer
+	urls   urls
+	signer signer
+	texts  Texts
+	clips  *clips // nil when no Audio is available
+	log    *slog.Logger
+	now    func() time.Time
 }
 
 // NewWebhooks returns the webhooks for cfg (which must pass Validate),
@@ -73,8 +72,8 @@ func NewWebhooks(cfg Config, rep Reporter, opts ...Option) (*Webhooks, error) {
 	}
 	w := &Webhooks{
 		cfg: cfg, rep: rep, seal: s, urls: urls{base: cfg.PublicURL + PathPrefix},
-		validator: client.NewRequestValidator(cfg.AuthToken),
-		texts:     o.texts, log: o.log, now: o.now,
+		signer: signer{key: []byte(cfg.AuthToken)},
+		texts:  o.texts, log: o.log, now: o.now,
 	}
 	if audio != nil {
 		w.clips = newClips(audio, w.urls.base)
@@ -103,6 +102,11 @@ func (w *Webhooks) Register(g *echo.Group) {
 // signs the URL it requested, which is the public one (PublicURL plus the
 // path and query), with the POST parameters; behind a reverse proxy the
 // gateway sees another host, so the URL is rebuilt from PublicURL.
+//
+// Anyone can reach these routes, so a request is bounded before it is
+// parsed (MaxWebhookBody, MaxWebhookParams) and its signature is checked
+// in time linear in its size: a forged request costs microseconds and
+// changes nothing.
 func (w *Webhooks) signed(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -111,16 +115,25 @@ func (w *Webhooks) signed(next echo.HandlerFunc) echo.HandlerFunc {
 			w.log.Warn("twilio webhook without signature", "path", r.URL.Path)
 			return echo.NewHTTPError(http.StatusForbidden, "missing "+SignatureHeader)
 		}
-		if err := r.ParseForm(); err != nil {
+		if len(sig) != signatureLen {
+			w.log.Warn("twilio webhook with a malformed signature", "path", r.URL.Path)
+			return echo.NewHTTPError(http.StatusForbidden, "invalid "+SignatureHeader)
+		}
+		form, err := readForm(c.Response(), r)
+		switch {
+		case errors.Is(err, errTooLarge):
+			w.log.Warn("twilio webhook over the size bounds", "path", r.URL.Path, "content_length", r.ContentLength)
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "webhook request too large")
+		case err != nil:
 			return echo.NewHTTPError(http.StatusBadRequest, "malformed form body")
 		}
-		params := make(map[string]string, len(r.PostForm))
-		for k, v := range r.PostForm {
-			params[k] = v[0]
+		r.PostForm = form
+		if err := r.ParseForm(); err != nil { // the query, into r.Form; the body is already read
+			return echo.NewHTTPError(http.StatusBadRequest, "malformed query")
 		}
 		// The path and query as routed (a proxy may have stripped the
 		// public URL's path prefix), after the public base.
-		if !w.validator.Validate(w.cfg.PublicURL+r.URL.RequestURI(), params, sig) {
+		if !w.signer.valid(w.cfg.PublicURL+r.URL.RequestURI(), form, sig) {
 			w.log.Warn("twilio webhook with a bad signature", "path", r.URL.Path)
 			return echo.NewHTTPError(http.StatusForbidden, "invalid "+SignatureHeader)
 		}
