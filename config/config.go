@@ -74,6 +74,10 @@ type Limits struct {
 	Policies          []ratelimit.Policy `yaml:"policies"`
 	FailedChecks      int                `yaml:"failed_checks"`
 	FailedCheckWindow time.Duration      `yaml:"failed_check_window"`
+	// The long window of the failed-check lock: it bounds the odds of
+	// guessing a code over a month (docs/SECURITY.md).
+	FailedChecksLong      int           `yaml:"failed_checks_long"`
+	FailedCheckWindowLong time.Duration `yaml:"failed_check_window_long"`
 }
 
 // Redis switches state and limits to Redis when URL is set.
@@ -105,10 +109,13 @@ func Default() Config {
 			CodeLength: verify.DefaultCodeLength, Lifetime: verify.DefaultLifetime,
 			MaxAttempts: verify.DefaultMaxAttempts, FraudBlock: verify.DefaultFraudBlock,
 		},
-		Limits: Limits{Policies: ratelimit.DefaultPolicies(), FailedChecks: 10, FailedCheckWindow: time.Hour},
-		SMS:    SMS{AppName: "Verigate"},
-		SIP:    sip.DefaultConfig(),
-		Log:    Log{Level: "info", Format: "text"},
+		Limits: Limits{
+			Policies: ratelimit.DefaultPolicies(), FailedChecks: 10, FailedCheckWindow: time.Hour,
+			FailedChecksLong: 50, FailedCheckWindowLong: 30 * 24 * time.Hour,
+		},
+		SMS: SMS{AppName: "Verigate"},
+		SIP: sip.DefaultConfig(),
+		Log: Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -182,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.FailedChecks < 0 || (c.Limits.FailedChecks > 0 && c.Limits.FailedCheckWindow <= 0) {
 		bad("limits.failed_checks", "needs a positive limits.failed_check_window")
+	}
+	if c.Limits.FailedChecksLong < 0 || (c.Limits.FailedChecksLong > 0 && c.Limits.FailedCheckWindowLong <= 0) {
+		bad("limits.failed_checks_long", "needs a positive limits.failed_check_window_long")
 	}
 	if s := c.Callbacks.Secret; s != "" && len(s) < 16 {
 		bad("callbacks.secret", "must be at least 16 characters")

@@ -19,6 +19,7 @@ type Memory struct {
 	byID      map[string]*memEntry
 	pending   map[string]string      // tenant \x00 number → id of the pending verification
 	failures  map[string][]time.Time // tenant \x00 number → failed check times
+	failKeep  time.Duration          // the longest CheckLock window asked for: failures kept as long
 	lastSweep time.Time
 }
 
@@ -59,7 +60,13 @@ func (m *Memory) Start(_ context.Context, v *verify.Verification, hash string, n
 		e := m.byID[id]
 		if e.v.Status == verify.StatusPending && now.Before(e.v.ExpiresAt) {
 			cur := e.v
-			cur.CodeHashes = appendHash(cur.CodeHashes, hash)
+			if cur.SealedCode == "" {
+				// Stored by an earlier version, which sent a fresh code on
+				// every resend: this code joins them and is the one sent
+				// from now on.
+				cur.CodeHashes = appendHash(cur.CodeHashes, hash)
+				cur.SealedCode = v.SealedCode
+			}
 			cur.Sends++
 			cur.Channel, cur.CallMode, cur.Locale, cur.Route = v.Channel, v.CallMode, v.Locale, v.Route
 			cur.UpdatedAt = now
@@ -78,7 +85,8 @@ func (m *Memory) Start(_ context.Context, v *verify.Verification, hash string, n
 }
 
 // MaxCodeHashes bounds how many codes of one verification stay valid; the
-// oldest is dropped first. Send limits keep real verifications well below it.
+// oldest is dropped first. A verification has one code; only one resent
+// by an earlier version, which sent a fresh code every time, has more.
 const MaxCodeHashes = 10
 
 func appendHash(hashes []string, h string) []string {
@@ -115,7 +123,7 @@ func (m *Memory) sweep(now time.Time) {
 		}
 	}
 	for k, times := range m.failures {
-		if len(times) == 0 || now.Sub(times[len(times)-1]) > Retention {
+		if len(times) == 0 || now.Sub(times[len(times)-1]) > max(Retention, m.failKeep) {
 			delete(m.failures, k)
 		}
 	}
@@ -157,10 +165,11 @@ func (m *Memory) Check(_ context.Context, q verify.CheckQuery) (*verify.Verifica
 	}
 	v := e.v
 	nk := numberKey(v.Tenant, v.To)
-	if q.Lock.Max > 0 {
-		recent := m.recentFailures(nk, q.Now, q.Lock.Window)
-		if len(recent) >= q.Lock.Max {
-			return nil, &verify.LimitError{Policy: "failed_checks", RetryAfter: recent[len(recent)-q.Lock.Max].Add(q.Lock.Window).Sub(q.Now)}
+	keep := q.Lock.Keep()
+	if keep > 0 {
+		m.failKeep = max(m.failKeep, keep)
+		if wait := q.Lock.Wait(m.recentFailures(nk, q.Now, keep), q.Now); wait > 0 {
+			return nil, &verify.LimitError{Policy: "failed_checks", RetryAfter: wait}
 		}
 	}
 	if v.Status != verify.StatusPending {
@@ -179,7 +188,7 @@ func (m *Memory) Check(_ context.Context, q verify.CheckQuery) (*verify.Verifica
 		delete(m.pending, nk)
 	default:
 		v.Events = append(v.Events, verify.Event{Type: verify.EventCheckFailed, At: q.Now})
-		if q.Lock.Max > 0 {
+		if keep > 0 {
 			m.failures[nk] = append(m.failures[nk], q.Now)
 		}
 		if v.Attempts >= v.MaxAttempts {

@@ -211,7 +211,7 @@ func appendFields(args []any, v *verify.Verification, hash, route string, create
 	return append(args, // in viewFields order
 		string(fixed), v.Tenant, string(v.Channel), string(v.CallMode), v.Locale,
 		string(verify.StatusPending), v.Reason, v.Attempts, v.MaxAttempts, v.Sends,
-		hash, route, micros(v.UpdatedAt), micros(v.ExpiresAt), strings.Join(evs, "\n"),
+		hash, route, micros(v.UpdatedAt), micros(v.ExpiresAt), strings.Join(evs, "\n"), v.SealedCode,
 	), nil
 }
 
@@ -219,7 +219,7 @@ func appendFields(args []any, v *verify.Verification, hash, route string, create
 // this order (luaView's HMGET): values only, half the reply HGETALL would
 // be, and without the event keys ("k:…") no reader needs.
 var viewFields = [...]string{"fixed", "tenant", "channel", "call_mode", "locale", "status", "reason",
-	"attempts", "max_attempts", "sends", "hashes", "route", "updated", "expires", "ev"}
+	"attempts", "max_attempts", "sends", "hashes", "route", "updated", "expires", "ev", "sealed"}
 
 // luaView defines FN, viewFields as a Lua list, F, their positions by
 // name, and view(k), which reads them from the hash k.
@@ -276,6 +276,8 @@ func decode(reply any) (*verify.Verification, error) {
 			v.ExpiresAt = fromMicros(val)
 		case "ev":
 			evs = val
+		case "sealed":
+			v.SealedCode = val
 		}
 	}
 	if err := flatjson.Unmarshal(fixedRaw, &fixed); err != nil {
@@ -351,13 +353,19 @@ if cur then
   local s = view(ok)
   if s[F.status] == 'pending' then
     if tonumber(now) < tonumber(s[F.expires]) then
-      local hs = {}
-      for h in string.gmatch(s[F.hashes], '%S+') do hs[#hs + 1] = h end
-      hs[#hs + 1] = hash
-      while #hs > maxh do table.remove(hs, 1) end
-      s[F.hashes], s[F.updated], s[F.ev] = table.concat(hs, ' '), now, s[F.ev] .. '\n' .. resent
+      if not s[F.sealed] or s[F.sealed] == '' then
+        -- Stored by an earlier version, which sent a fresh code on every
+        -- resend: this code joins them and is the one sent from now on.
+        local hs = {}
+        for h in string.gmatch(s[F.hashes], '%S+') do hs[#hs + 1] = h end
+        hs[#hs + 1] = hash
+        while #hs > maxh do table.remove(hs, 1) end
+        s[F.hashes], s[F.sealed] = table.concat(hs, ' '), new('sealed')
+        redis.call('HSET', ok, 'hashes', s[F.hashes], 'sealed', s[F.sealed])
+      end
+      s[F.updated], s[F.ev] = now, s[F.ev] .. '\n' .. resent
       s[F.channel], s[F.call_mode], s[F.locale], s[F.route] = new('channel'), new('call_mode'), new('locale'), new('route')
-      redis.call('HSET', ok, 'hashes', s[F.hashes], 'channel', s[F.channel], 'call_mode', s[F.call_mode],
+      redis.call('HSET', ok, 'channel', s[F.channel], 'call_mode', s[F.call_mode],
         'locale', s[F.locale], 'route', s[F.route], 'updated', now, 'ev', s[F.ev])
       s[F.sends] = tostring(redis.call('HINCRBY', ok, 'sends', 1))
       return {'resent', s}
@@ -387,24 +395,38 @@ return {'ok', v}
 `)
 
 // luaCheck: luaCommon's, then ARGV[5] hash, ARGV[6] now µs, ARGV[7] lock
-// max, ARGV[8] lock window µs.
+// max, ARGV[8] lock window µs, ARGV[9] long lock max, ARGV[10] long lock
+// window µs (a max of 0: that window is off). The lock rule is
+// verify.CheckLock.Wait's.
 var luaCheck = redis.NewScript(luaCommon + `
-local hash, now, lmax, lwin = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local hash, now = ARGV[5], ARGV[6]
+local tiers = {{tonumber(ARGV[7]), tonumber(ARGV[8])}, {tonumber(ARGV[9]), tonumber(ARGV[10])}}
 -- One read of every field: the answer is v with this check's changes.
 local v = view(vk)
 if not v[F.tenant] or (tenant ~= '' and v[F.tenant] ~= tenant) then return {'nf'} end
 local fk = base .. 'fc'
-if lmax > 0 then
-  -- Failures past the window only need trimming when they could lock.
+local keep, least = 0, nil
+for _, w in ipairs(tiers) do
+  if w[1] > 0 then
+    keep = math.max(keep, w[2])
+    if not least or w[1] < least then least = w[1] end
+  end
+end
+if keep > 0 then
+  -- Failures past the longest window only need trimming when they could lock.
   local n = redis.call('ZCARD', fk)
-  if n >= lmax then
-    redis.call('ZREMRANGEBYSCORE', fk, '-inf', tonumber(now) - lwin)
+  if n >= least then
+    redis.call('ZREMRANGEBYSCORE', fk, '-inf', tonumber(now) - keep)
     n = redis.call('ZCARD', fk)
   end
-  if n >= lmax then
-    local o = redis.call('ZRANGE', fk, n - lmax, n - lmax, 'WITHSCORES')
-    return {'lock', tonumber(o[2]) + lwin - tonumber(now)}
+  local wait = 0
+  for _, w in ipairs(tiers) do
+    if w[1] > 0 and n >= w[1] then
+      local o = redis.call('ZRANGE', fk, n - w[1], n - w[1], 'WITHSCORES')
+      wait = math.max(wait, tonumber(o[2]) + w[2] - tonumber(now))
+    end
   end
+  if wait > 0 then return {'lock', wait} end
 end
 if v[F.status] ~= 'pending' then return {'np', v[F.status]} end
 if tonumber(now) >= tonumber(v[F.expires]) then
@@ -426,9 +448,9 @@ if match then
   unpoint()
 else
   evs = app(evs, ev('check_failed', now))
-  if lmax > 0 then
+  if keep > 0 then
     redis.call('ZADD', fk, now, id .. ':' .. att)
-    redis.call('PEXPIRE', fk, math.ceil(lwin / 1000))
+    redis.call('PEXPIRE', fk, math.ceil(keep / 1000))
   end
   if att >= tonumber(v[F.max_attempts]) then
     status = 'max_attempts_reached'
@@ -665,11 +687,15 @@ func (r *Redis) Check(ctx context.Context, q verify.CheckQuery) (*verify.Verific
 		keys = []string{r.base(tag) + "p"}
 		args = []any{r.prefix, "", tag, q.Tenant}
 	}
-	lockMax := q.Lock.Max
-	if q.Lock.Window <= 0 {
-		lockMax = 0
+	on := func(max int, window time.Duration) int {
+		if window <= 0 {
+			return 0
+		}
+		return max
 	}
-	args = append(args, q.Hash, micros(q.Now), lockMax, q.Lock.Window.Microseconds())
+	l := q.Lock
+	args = append(args, q.Hash, micros(q.Now), on(l.Max, l.Window), l.Window.Microseconds(),
+		on(l.LongMax, l.LongWindow), l.LongWindow.Microseconds())
 	res, err := luaCheck.Run(ctx, r.c, keys, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redis store: check: %w", err)

@@ -1,12 +1,15 @@
 package verify
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -45,15 +48,21 @@ func NewID(random io.Reader) (string, error) {
 	return "VE" + hex.EncodeToString(b[:]), nil
 }
 
-// Hasher turns codes into the HMACs that are stored instead of them. The
-// HMAC binds the code to its tenant. It does not bind the verification id,
-// so that a check by number and a check by id can both hash before the one
-// store round trip that looks the verification up. Make one with NewHasher;
-// the zero Hasher has no key and cannot hash.
+// Hasher turns codes into the HMACs that are stored instead of them, and
+// seals a verification's code so that a resend can send the same code
+// again. The HMAC binds the code to its tenant. It does not bind the
+// verification id, so that a check by number and a check by id can both
+// hash before the one store round trip that looks the verification up.
+// Make one with NewHasher; the zero Hasher has no key and cannot hash.
 type Hasher struct {
 	key  []byte
 	macs sync.Pool // of hash.Hash: HMACs under key, reset before reuse
+	seal cipher.AEAD
 }
+
+// sealLabel derives the sealing key from the server secret, so the key
+// that seals codes is never the one that hashes them.
+const sealLabel = "verigate code seal v1"
 
 // NewHasher returns a Hasher under the server secret key.
 func NewHasher(key []byte) (*Hasher, error) {
@@ -64,8 +73,51 @@ func NewHasher(key []byte) (*Hasher, error) {
 	// Every start and every check hashes: reusing the keyed HMACs saves
 	// hashing the key into a new one each time.
 	h.macs.New = func() any { return hmac.New(sha256.New, h.key) }
+	derive := hmac.New(sha256.New, h.key)
+	derive.Write([]byte(sealLabel))
+	block, err := aes.NewCipher(derive.Sum(nil)) // 32 bytes: AES-256
+	if err != nil {
+		return nil, fmt.Errorf("code seal: %w", err)
+	}
+	if h.seal, err = cipher.NewGCM(block); err != nil {
+		return nil, fmt.Errorf("code seal: %w", err)
+	}
 	return h, nil
 }
+
+// ErrUnsealable is a sealed code that does not open under this server's
+// secret for this tenant and verification: tampered with, or sealed under
+// a secret since rotated.
+var ErrUnsealable = errors.New("sealed code does not open")
+
+// SealCode encrypts code for the tenant's verification id (AES-256-GCM
+// under a key derived from the server secret, the tenant and id bound as
+// additional data) with a nonce from random.
+func (h *Hasher) SealCode(random io.Reader, tenant, id, code string) (string, error) {
+	nonce := make([]byte, h.seal.NonceSize(), h.seal.NonceSize()+len(code)+h.seal.Overhead())
+	if _, err := io.ReadFull(random, nonce); err != nil {
+		return "", fmt.Errorf("seal code: %w", err)
+	}
+	out := h.seal.Seal(nonce, nonce, []byte(code), sealAD(tenant, id))
+	return base64.RawURLEncoding.EncodeToString(out), nil
+}
+
+// OpenCode returns the code SealCode sealed for the tenant's verification
+// id, or ErrUnsealable.
+func (h *Hasher) OpenCode(tenant, id, sealed string) (string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil || len(raw) < h.seal.NonceSize()+h.seal.Overhead() {
+		return "", ErrUnsealable
+	}
+	n := h.seal.NonceSize()
+	code, err := h.seal.Open(nil, raw[:n], raw[n:], sealAD(tenant, id))
+	if err != nil {
+		return "", ErrUnsealable
+	}
+	return string(code), nil
+}
+
+func sealAD(tenant, id string) []byte { return []byte(tenant + "\x00" + id) }
 
 // Hash returns the HMAC-SHA256 of code for the tenant, base64url.
 func (h *Hasher) Hash(tenant, code string) string {

@@ -10,12 +10,15 @@ import (
 // read-modify-write across round trips. tenant "" in a method means "any
 // tenant" and is used only by providers reporting on a verification by id.
 type Store interface {
-	// Start stores v, a new pending verification carrying hash, unless
-	// v.Tenant already has a pending, unexpired verification for v.To: then
-	// it resends that one instead (adds hash to its CodeHashes, counts a
-	// send, takes v's Channel, CallMode, Locale and Route, records
-	// EventResent) and returns it with resent true. An expired pending
-	// verification found on the way is marked expired and a new one made.
+	// Start stores v, a new pending verification carrying hash (its code's
+	// HMAC) and v.SealedCode, unless v.Tenant already has a pending,
+	// unexpired verification for v.To: then it resends that one instead
+	// (counts a send, takes v's Channel, CallMode, Locale and Route, records
+	// EventResent, and keeps its own code: hash and v.SealedCode are
+	// ignored, unless it has no SealedCode, as one stored by an earlier
+	// version, when hash is added to its CodeHashes and v.SealedCode taken)
+	// and returns it with resent true. An expired pending verification
+	// found on the way is marked expired and a new one made.
 	Start(ctx context.Context, v *Verification, hash string, now time.Time) (stored *Verification, resent bool, err error)
 
 	// Get returns the verification with id. ErrNotFound if there is none
@@ -57,11 +60,47 @@ type CheckQuery struct {
 	Lock   CheckLock
 }
 
-// CheckLock bounds failed checks per tenant and number across verifications.
-// Max 0 turns the lock off.
+// CheckLock bounds failed checks per tenant and number across
+// verifications, in two sliding windows over the same failures: Max per
+// Window against bursts, and LongMax per LongWindow, which bounds the odds
+// of guessing a code over a month (docs/SECURITY.md). A window whose max or
+// length is 0 is off; both off turn the lock off.
 type CheckLock struct {
-	Max    int
-	Window time.Duration
+	Max        int
+	Window     time.Duration
+	LongMax    int
+	LongWindow time.Duration
+}
+
+// Keep is how long a failure counts: the longest window in force, 0 when
+// the lock is off.
+func (l CheckLock) Keep() time.Duration {
+	var keep time.Duration
+	if l.Max > 0 && l.Window > 0 {
+		keep = l.Window
+	}
+	if l.LongMax > 0 && l.LongWindow > 0 {
+		keep = max(keep, l.LongWindow)
+	}
+	return keep
+}
+
+// Wait is how long checks stay locked after failures (their times, oldest
+// first, none older than Keep before now): until the failure that filled
+// a window leaves it. 0 means not locked. The Redis store's check script
+// applies the same rule.
+func (l CheckLock) Wait(failures []time.Time, now time.Time) time.Duration {
+	var wait time.Duration
+	for _, w := range [...]struct {
+		max    int
+		window time.Duration
+	}{{l.Max, l.Window}, {l.LongMax, l.LongWindow}} {
+		if w.max <= 0 || w.window <= 0 || len(failures) < w.max {
+			continue
+		}
+		wait = max(wait, failures[len(failures)-w.max].Add(w.window).Sub(now))
+	}
+	return wait
 }
 
 // LimitingStore is a Store that can consume a start's send limits in the

@@ -171,7 +171,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, e
 
 // send is the part of Start after routing, shared with the fallback of
 // Report: it consumes the limits for route's channel, stores the
-// verification (or resends the pending one) and delivers a fresh code or a
+// verification (or resends the pending one) and delivers its code or a
 // call.
 func (s *Service) send(ctx context.Context, req StartRequest, num Number, route Route) (*Verification, error) {
 	if route.Channel != ChannelSMS && route.Channel != ChannelCall {
@@ -206,6 +206,9 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Status: StatusPending, MaxAttempts: s.cfg.MaxAttempts, Sends: 1,
 		Route: route, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetime),
 	}
+	if fresh.SealedCode, err = s.cfg.Hasher.SealCode(s.cfg.Random, req.Tenant, id, code); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	var (
 		v      *Verification
 		resent bool
@@ -221,6 +224,14 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store start: %w: %w", ErrUnavailable, err)
+	}
+	if resent && v.SealedCode != fresh.SealedCode {
+		// A resend sends the verification's own code again: one code is
+		// valid per verification, however often it is resent.
+		if code, err = s.cfg.Hasher.OpenCode(v.Tenant, v.ID, v.SealedCode); err != nil {
+			s.log.Error("resend: the verification's code does not open (server secret changed?)", "verification", v.ID, "err", err)
+			return nil, fmt.Errorf("resend: %w: %w", ErrUnavailable, err)
+		}
 	}
 	// The logger carrying the verification's attributes is built on first
 	// use: With (and MaskNumber) allocate for every start even when no
@@ -249,7 +260,7 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		logger().Warn("delivery failed", "err", err)
 		ev := Event{Type: EventSendFailed, At: s.cfg.Now(), Channel: route.Channel, Provider: route.Provider, Detail: err.Error()}
 		if resent {
-			// Earlier codes of this verification were delivered and stay valid.
+			// The code went out before in this verification and stays valid.
 			if _, aerr := s.cfg.Store.AddEvent(ctx, v.ID, ev); aerr != nil {
 				logger().Error("record send failure", "err", aerr)
 			}
@@ -392,8 +403,8 @@ func (s *Service) Cancel(ctx context.Context, tenant, id string) (*Verification,
 // Fallback: when the verification is pending and its Route.Fallback names
 // the other channel, an EventUndelivered for an SMS, or an EventNoAnswer or
 // EventBusy for a call, records ev and then resends the verification on
-// the fallback channel exactly as a Start would (limits consumed, a fresh
-// code, Store.Start resending the pending verification), with a route
+// the fallback channel exactly as a Start would (limits consumed,
+// Store.Start resending the pending verification and its code), with a route
 // whose Fallback is empty so it happens once. A fallback refused by a
 // limit or a missing provider is recorded as EventSendFailed; an
 // approve-mode call then fails as it would have without a fallback.

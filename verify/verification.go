@@ -48,7 +48,8 @@ const (
 func (s Status) Final() bool { return s != StatusPending }
 
 // Verification is one attempt to prove that a person holds a phone number.
-// Codes are never held here in clear: CodeHashes holds their HMACs.
+// The code is never held here in clear: CodeHashes holds its HMAC and
+// SealedCode its encryption.
 type Verification struct {
 	ID       string   `json:"id"`
 	Tenant   string   `json:"tenant"`
@@ -70,9 +71,14 @@ type Verification struct {
 	MaxAttempts int `json:"max_attempts"` // checks allowed
 	Sends       int `json:"sends"`        // codes sent or calls placed
 
-	// CodeHashes are the HMACs of every code sent in this verification,
-	// newest last. Any of them is accepted until the verification ends.
+	// CodeHashes are the HMACs of the verification's code. A verification
+	// has one code, sent again by every resend; more than one hash is
+	// found only in verifications that an earlier version resent with a
+	// fresh code each time. Any of them is accepted until it ends.
 	CodeHashes []string `json:"code_hashes,omitempty"`
+	// SealedCode is the code sealed under the server secret
+	// (Hasher.SealCode), so a resend sends the same code; never shown.
+	SealedCode string `json:"-"`
 
 	Route Route `json:"route"`
 

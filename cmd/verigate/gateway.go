@@ -217,7 +217,10 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		Senders:   senders, DefaultSender: smsProvider,
 		Callers: callers, DefaultCaller: callProvider,
 		CodeLength: cfg.Verify.CodeLength, Lifetime: cfg.Verify.Lifetime, MaxAttempts: cfg.Verify.MaxAttempts,
-		CheckLock:  verify.CheckLock{Max: cfg.Limits.FailedChecks, Window: cfg.Limits.FailedCheckWindow},
+		CheckLock: verify.CheckLock{
+			Max: cfg.Limits.FailedChecks, Window: cfg.Limits.FailedCheckWindow,
+			LongMax: cfg.Limits.FailedChecksLong, LongWindow: cfg.Limits.FailedCheckWindowLong,
+		},
 		FraudBlock: cfg.Verify.FraudBlock,
 		Logger:     log,
 	})

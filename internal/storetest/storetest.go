@@ -44,6 +44,17 @@ var hasher = func() *verify.Hasher {
 
 func hash(tenant, code string) string { return hasher.Hash(tenant, code) }
 
+// sealed is code sealed for the tenant's verification id, as the Service
+// stores it.
+func sealed(t testing.TB, tenant, id, code string) string {
+	t.Helper()
+	s, err := hasher.SealCode(rand.Reader, tenant, id, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // Number returns a German mobile number no other test uses.
 func Number(t testing.TB) string {
 	t.Helper()
@@ -83,7 +94,9 @@ func (f fixture) with(t *testing.T) fixture { f.t = t; return f }
 
 func (f fixture) start(tenant, to, code string, now time.Time) (*verify.Verification, bool) {
 	f.t.Helper()
-	v, resent, err := f.s.Start(f.ctx, NewVerification(f.t, tenant, to, now), hash(tenant, code), now)
+	in := NewVerification(f.t, tenant, to, now)
+	in.SealedCode = sealed(f.t, tenant, in.ID, code)
+	v, resent, err := f.s.Start(f.ctx, in, hash(tenant, code), now)
 	if err != nil {
 		f.t.Fatalf("Start: %v", err)
 	}
@@ -148,6 +161,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"TenantIsolation", testTenantIsolation},
 		{"Check", testCheck},
 		{"CheckLock", testCheckLock},
+		{"CheckLockLongWindow", testCheckLockLongWindow},
 		{"Transition", testTransition},
 		{"AddEvent", testAddEvent},
 		{"ConcurrentChecks", testConcurrentChecks},
@@ -205,16 +219,27 @@ func testStartNew(t *testing.T, f fixture) {
 func testResend(t *testing.T, f fixture) {
 	for _, tc := range []struct {
 		name string
-		code string // checked after the resend
+		// legacy stores the first send as an earlier version did, without
+		// a sealed code: that version sent a fresh code on every resend.
+		legacy bool
+		valid  []string // codes that approve after the resend
+		wrong  []string // codes that do not
 	}{
-		{"earlier code stays valid", "111111"},
-		{"new code is valid", "222222"},
+		{"keeps its one code", false, []string{"111111"}, []string{"222222"}},
+		{"earlier version's verification takes the new code too", true, []string{"111111", "222222"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := f.with(t)
 			to := Number(t)
-			first, _ := f.start(tenantA, to, "111111", T0)
+			first := NewVerification(t, tenantA, to, T0)
+			if !tc.legacy {
+				first.SealedCode = sealed(t, tenantA, first.ID, "111111")
+			}
+			if _, _, err := f.s.Start(f.ctx, first, hash(tenantA, "111111"), T0); err != nil {
+				t.Fatal(err)
+			}
 			in := NewVerification(t, tenantA, to, T0.Add(time.Minute))
+			in.SealedCode = sealed(t, tenantA, in.ID, "222222")
 			in.Channel, in.CallMode, in.Locale = verify.ChannelCall, verify.CallModeCode, "de"
 			in.Route = verify.Route{Channel: verify.ChannelCall, Provider: "sip", Trunk: "pbx"}
 			v, resent, err := f.s.Start(f.ctx, in, hash(tenantA, "222222"), T0.Add(time.Minute))
@@ -228,8 +253,21 @@ func testResend(t *testing.T, f fixture) {
 				v.Route.Provider != "sip" || v.Route.Trunk != "pbx" {
 				t.Errorf("after resend: %+v", v)
 			}
-			if fmt.Sprint(v.CodeHashes) != fmt.Sprint([]string{hash(tenantA, "111111"), hash(tenantA, "222222")}) {
-				t.Errorf("CodeHashes = %v, want both codes, newest last", v.CodeHashes)
+			var wantHashes []string
+			for _, c := range tc.valid {
+				wantHashes = append(wantHashes, hash(tenantA, c))
+			}
+			if fmt.Sprint(v.CodeHashes) != fmt.Sprint(wantHashes) {
+				t.Errorf("CodeHashes = %v, want %v (codes %v)", v.CodeHashes, wantHashes, tc.valid)
+			}
+			// The sealed code is the one resends send: the first one's,
+			// or the new one where the first had none.
+			wantSealed := first.SealedCode
+			if tc.legacy {
+				wantSealed = in.SealedCode
+			}
+			if v.SealedCode != wantSealed || f.get(tenantA, first.ID).SealedCode != wantSealed {
+				t.Errorf("SealedCode = %q, want %q", v.SealedCode, wantSealed)
 			}
 			if !v.ExpiresAt.Equal(first.ExpiresAt) {
 				t.Errorf("ExpiresAt moved from %v to %v on resend", first.ExpiresAt, v.ExpiresAt)
@@ -238,9 +276,30 @@ func testResend(t *testing.T, f fixture) {
 			if _, err := f.s.Get(f.ctx, tenantA, in.ID); !errors.Is(err, verify.ErrNotFound) {
 				t.Errorf("Get(unused id of the resend) err = %v, want ErrNotFound", err)
 			}
-			got := f.check(verify.CheckQuery{Tenant: tenantA, ID: first.ID, Hash: hash(tenantA, tc.code), Now: T0.Add(2 * time.Minute)})
-			if got.Status != verify.StatusApproved {
-				t.Errorf("check of %s after resend: status %s, want approved", tc.code, got.Status)
+			now := T0.Add(2 * time.Minute)
+			for _, c := range tc.wrong {
+				if got := f.check(verify.CheckQuery{Tenant: tenantA, ID: first.ID, Hash: hash(tenantA, c), Now: now}); got.Status != verify.StatusPending {
+					t.Errorf("check of the resend's own code %s: status %s, want pending (one code per verification)", c, got.Status)
+				}
+			}
+			for _, c := range tc.valid {
+				t.Run(c, func(t *testing.T) {
+					// Each valid code on a verification of its own: the
+					// first approval would end the shared one.
+					f := f.with(t)
+					to := Number(t)
+					a := NewVerification(t, tenantA, to, T0)
+					if !tc.legacy {
+						a.SealedCode = sealed(t, tenantA, a.ID, "111111")
+					}
+					f.s.Start(f.ctx, a, hash(tenantA, "111111"), T0)
+					b := NewVerification(t, tenantA, to, T0.Add(time.Minute))
+					b.SealedCode = sealed(t, tenantA, b.ID, "222222")
+					f.s.Start(f.ctx, b, hash(tenantA, "222222"), T0.Add(time.Minute))
+					if got := f.check(verify.CheckQuery{Tenant: tenantA, ID: a.ID, Hash: hash(tenantA, c), Now: now}); got.Status != verify.StatusApproved {
+						t.Errorf("check of %s after resend: status %s, want approved", c, got.Status)
+					}
+				})
 			}
 		})
 	}
@@ -431,6 +490,43 @@ func testCheck(t *testing.T, f fixture) {
 			}
 		}
 	})
+}
+
+// testCheckLockLongWindow: failures spread too thin for the short window
+// still lock the number once LongMax of them fall within LongWindow, for
+// as long as the oldest of those stays in it, across the store's own
+// clean-ups.
+func testCheckLockLongWindow(t *testing.T, f fixture) {
+	const day = 24 * time.Hour
+	lock := verify.CheckLock{Max: 3, Window: time.Hour, LongMax: 4, LongWindow: 30 * day}
+	to := Number(t)
+	wrong := hash(tenantA, "000000")
+	// Four failures two days apart, each on a verification of its own:
+	// never three within an hour.
+	var last *verify.Verification
+	for i := range 4 {
+		at := T0.Add(time.Duration(2*i) * day)
+		last, _ = f.start(tenantA, to, "111111", at)
+		f.check(verify.CheckQuery{Tenant: tenantA, ID: last.ID, Hash: wrong, Now: at.Add(time.Second), Lock: lock})
+	}
+	// Twenty days on (the stores' clean-ups have run: a start sweeps),
+	// the number is still locked until the first failure is 30 days old.
+	now := T0.Add(20 * day)
+	v, _ := f.start(tenantA, to, "222222", now)
+	_, err := f.s.Check(f.ctx, verify.CheckQuery{Tenant: tenantA, ID: v.ID, Hash: hash(tenantA, "222222"), Now: now, Lock: lock})
+	var le *verify.LimitError
+	if !errors.As(err, &le) {
+		t.Fatalf("check after %d failures in %v: err = %v, want *LimitError", lock.LongMax, lock.LongWindow, err)
+	}
+	if want := T0.Add(time.Second + 30*day).Sub(now); le.Policy != "failed_checks" || le.RetryAfter != want {
+		t.Errorf("LimitError = %+v, want policy failed_checks, RetryAfter %v", le, want)
+	}
+	// Once the first failure is 30 days old, checks go through again.
+	later := T0.Add(time.Second + 30*day)
+	v, _ = f.start(tenantA, to, "333333", later)
+	if got := f.check(verify.CheckQuery{Tenant: tenantA, ID: v.ID, Hash: hash(tenantA, "333333"), Now: later, Lock: lock}); got.Status != verify.StatusApproved {
+		t.Errorf("check after the long window: %s, want approved", got.Status)
+	}
 }
 
 func testCheckLock(t *testing.T, f fixture) {
