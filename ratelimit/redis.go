@@ -106,8 +106,13 @@ var luaConsume = redis.NewScript(luaNow + luaConsumeBody)
 
 const luaConsumeBody = `
 local first = 1
-if string.find(ARGV[3], 'b', 1, true) then
-  first = 2
+if string.find(ARGV[3], 'b', 1, true) then first = 2 end
+-- The same consume run twice (go-redis sends a script again when a reply
+-- is late, and Redis may run both) counts once: its member is already in.
+if #KEYS >= first and not string.find(ARGV[3], 'd', 1, true) and redis.call('ZSCORE', KEYS[first], ARGV[2]) then
+  return {0}
+end
+if first == 2 then
   local b = redis.call('GET', KEYS[1])
   if b and tonumber(b) > now then return {-1, tonumber(b) - now} end
 end

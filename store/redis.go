@@ -36,6 +36,13 @@ import (
 // method that starts from an id first GETs vg:id:<id> (two round trips),
 // and Start SETs it before the script.
 //
+// A start is idempotent: go-redis sends a script again on a fresh
+// connection when its reply is late (a stalled server), and Redis may then
+// run both copies. The start script recognises its own second run (the
+// new verification's key exists, or the pending one's "last" field names
+// this start's id) and answers as the first did, and the limiter's consume
+// recognises its send's member, so the send is counted once.
+//
 // Codes are compared inside Lua as strings. That is sound: the stored and
 // the offered values are HMACs under the server key (verify.Hasher), so an
 // attacker cannot choose offered values that share a prefix with a stored
@@ -339,6 +346,17 @@ local pk, nk = KEYS[1], KEYS[2]
 local now, ttl, hash, resent, tag, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local maxh, nlk, nla = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local function new(f) return ARGV[9 + F[f]] end
+-- The same start run twice (go-redis sends a script again on another
+-- connection when a reply is late, and Redis then runs both) must count
+-- once: the new id's hash exists only if this start made it, and a resend
+-- marks the verification with the id of the start that resent it.
+if redis.call('EXISTS', nk) == 1 then return {'new'} end
+local cur = redis.call('GET', pk)
+local ok
+if cur then
+  ok = string.sub(pk, 1, -2) .. 'v:' .. cur -- pk is <base>p
+  if redis.call('HGET', ok, 'last') == id then return {'resent', view(ok)} end
+end
 if nlk > 0 then
   local lk, la = {}, {}
   for i = #KEYS - nlk + 1, #KEYS do lk[#lk + 1] = KEYS[i] end
@@ -346,9 +364,7 @@ if nlk > 0 then
   local d = vg_consume(lk, la)
   if d[1] ~= 0 then return {'limit', d[1], d[2]} end
 end
-local cur = redis.call('GET', pk)
 if cur then
-  local ok = string.sub(pk, 1, -2) .. 'v:' .. cur -- pk is <base>p
   -- One read of every field: a resend answers it with its own changes.
   local s = view(ok)
   if s[F.status] == 'pending' then
@@ -366,7 +382,7 @@ if cur then
       s[F.updated], s[F.ev] = now, s[F.ev] .. '\n' .. resent
       s[F.channel], s[F.call_mode], s[F.locale], s[F.route] = new('channel'), new('call_mode'), new('locale'), new('route')
       redis.call('HSET', ok, 'channel', s[F.channel], 'call_mode', s[F.call_mode],
-        'locale', s[F.locale], 'route', s[F.route], 'updated', now, 'ev', s[F.ev])
+        'locale', s[F.locale], 'route', s[F.route], 'updated', now, 'ev', s[F.ev], 'last', id)
       s[F.sends] = tostring(redis.call('HINCRBY', ok, 'sends', 1))
       return {'resent', s}
     end
