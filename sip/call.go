@@ -217,7 +217,7 @@ func (c *Caller) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	c.log.Warn("sip invite from a stranger rejected", "source", sourceHost(req))
+	c.ep.strangers.Warn("sip invite from a stranger rejected", "source", sourceHost(req))
 	respond(c.log, req, tx, 403, "Forbidden")
 }
 
@@ -234,7 +234,7 @@ func (c *Caller) onBye(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	c.log.Warn("sip bye for no dialog rejected", "source", sourceHost(req))
+	c.ep.strangers.Warn("sip bye for no dialog rejected", "source", sourceHost(req))
 	respond(c.log, req, tx, 481, "Call/Transaction Does Not Exist")
 }
 

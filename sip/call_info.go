@@ -23,7 +23,7 @@ func (c *Caller) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	cl := c.calls[req.CallID().Value()]
 	c.mu.Unlock()
 	if cl == nil || !cl.inDialog(req) {
-		c.log.Debug("sip info for no call rejected", "source", sourceHost(req))
+		c.ep.strangers.Debug("sip info for no call rejected", "source", sourceHost(req))
 		respond(c.log, req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	}
