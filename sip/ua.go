@@ -273,18 +273,31 @@ func (e *endpoint) contact(user, transport string, toward netip.Addr) sip.Contac
 // resolvePeer returns the IP of a trunk's host:port (for choosing the
 // local address that routes to it); the zero Addr when it does not resolve.
 func resolvePeer(ctx context.Context, hostport string) netip.Addr {
+	if ips := resolvePeers(ctx, hostport); len(ips) > 0 {
+		return ips[0]
+	}
+	return netip.Addr{}
+}
+
+// resolvePeers returns every IP of a trunk's host:port (a trunk's name may
+// stand for several hosts, any of which may send in a dialog); none when
+// it does not resolve.
+func resolvePeers(ctx context.Context, hostport string) []netip.Addr {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return netip.Addr{}
+		return nil
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.Unmap()
+		return []netip.Addr{ip.Unmap()}
 	}
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil || len(ips) == 0 {
-		return netip.Addr{}
+	if err != nil {
+		return nil
 	}
-	return ips[0].Unmap()
+	for i := range ips {
+		ips[i] = ips[i].Unmap()
+	}
+	return ips
 }
 
 // respond answers req statelessly within its server transaction, logging a
