@@ -432,7 +432,7 @@ func (cl *call) run() {
 	// its end is ordered with the rest of the call's teardown.
 	ms, err := NewMediaSession(context.WithoutCancel(ctx), MediaConfig{
 		Conn: cl.conn, Remote: ans.Addr, Codec: ans.Codec, DTMFPayloadType: ans.DTMFPayloadType,
-		Symmetric: c.opt.SymmetricRTP, SilenceTimeout: c.opt.SilenceTimeout, Logger: cl.log,
+		Symmetric: c.opt.SymmetricRTP, PeerAddrs: cl.peers.list(), SilenceTimeout: c.opt.SilenceTimeout, Logger: cl.log,
 		DTMF: DTMFMode(cl.trunk.DTMF),
 	})
 	if err != nil {
