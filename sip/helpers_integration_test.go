@@ -200,6 +200,21 @@ func hasInOrder(got []verify.EventType, want ...verify.EventType) bool {
 	return i == len(want)
 }
 
+// waitApproved waits for the call of verification v1 to complete and
+// fails the test unless it was answered and approved by a key press, with
+// exactly keys heard; why says what else the keys would show.
+func waitApproved(t *testing.T, rep *reporter, keys, why string) {
+	t.Helper()
+	rep.waitFor(t, "v1", verify.EventCompleted, 30*time.Second)
+	got := rep.types("v1")
+	if !hasInOrder(got, verify.EventAnswered, verify.EventKeyPressed, verify.EventCallApproved, verify.EventCompleted) {
+		t.Fatalf("events %v, want answered, key_pressed, call_approved, completed", got)
+	}
+	if heard := keysPressed(rep); heard != keys {
+		t.Fatalf("keys %q, want %s (%s)", heard, keys, why)
+	}
+}
+
 // waitIdle waits until caller has no active call and holds no RTP port:
 // a call's goroutine removes itself just after reporting its last event,
 // so a test that saw that event waits for the condition, bounded by d.

@@ -67,14 +67,7 @@ func TestCallerRefusesInDialogRequestsFromStrangers(t *testing.T) {
 			t.Fatalf("the phone's INFO %s: %v %v, want 200", key, res, err)
 		}
 	}
-	rep.waitFor(t, "v1", verify.EventCompleted, 30*time.Second)
-	got := rep.types("v1")
-	if !hasInOrder(got, verify.EventAnswered, verify.EventKeyPressed, verify.EventCallApproved, verify.EventCompleted) {
-		t.Fatalf("events %v, want answered, key_pressed, call_approved, completed", got)
-	}
-	if keys := keysPressed(rep); keys != "1#" {
-		t.Fatalf("keys %q, want 1# (the stranger's # refused)", keys)
-	}
+	waitApproved(t, rep, "1#", "the stranger's # refused")
 	if n := strings.Count(logs.String(), "sip in-dialog request from a stranger refused"); n != 3 {
 		t.Errorf("%d log lines about the stranger, want 3:\n%s", n, logs.String())
 	}
@@ -135,14 +128,7 @@ func TestCallerTakesRTPOnlyFromThePeer(t *testing.T) {
 			}
 			sendAll(t, from, gw, other.key('#'), peer.audio(2), peer.key('1'), peer.audio(2), peer.key('#'), peer.audio(2))
 
-			rep.waitFor(t, "v1", verify.EventCompleted, 30*time.Second)
-			got := rep.types("v1")
-			if !hasInOrder(got, verify.EventAnswered, verify.EventKeyPressed, verify.EventCallApproved, verify.EventCompleted) {
-				t.Fatalf("events %v, want answered, key_pressed, call_approved, completed", got)
-			}
-			if keys := keysPressed(rep); keys != "1#" {
-				t.Fatalf("keys %q, want 1# (the forged # dropped)", keys)
-			}
+			waitApproved(t, rep, "1#", "the forged # dropped")
 			if tc.symmetric {
 				// The goodbye went to where the peer's RTP came from.
 				_ = from.SetReadDeadline(time.Now().Add(5 * time.Second))

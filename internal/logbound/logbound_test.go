@@ -14,25 +14,8 @@ import (
 	"time"
 
 	"github.com/verigate/verigate/internal/logbound"
+	"github.com/verigate/verigate/internal/verifytest"
 )
-
-// clock is a settable time for the rate limit.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // newLogger returns a logger through a Handler over a JSON handler at
 // level, and a function returning the lines logged so far, decoded.
@@ -190,10 +173,10 @@ func TestRateLimit(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{t: time.Unix(1000, 0)}
-			l, lines := newLogger(t, slog.LevelDebug, logbound.Options{Burst: 3, Interval: time.Minute, Now: clk.now})
+			clk := verifytest.NewClock(verifytest.Epoch)
+			l, lines := newLogger(t, slog.LevelDebug, logbound.Options{Burst: 3, Interval: time.Minute, Now: clk.Now})
 			for _, s := range tc.steps {
-				clk.add(s.advance)
+				clk.Add(s.advance)
 				for range s.n {
 					l.Log(context.Background(), s.level, s.msg)
 				}
