@@ -212,17 +212,24 @@ func (c *Caller) Close() error {
 func (c *Caller) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil {
 		if tag, ok := to.Params.Get("tag"); ok && tag != "" {
+			if cl := c.callOf(req); cl != nil && c.refuseStranger(cl, req, tx) {
+				return
+			}
 			// A re-INVITE in one of our dialogs: keep the media as it is.
 			respond(c.log, req, tx, 488, "Not Acceptable Here")
 			return
 		}
 	}
-	c.log.Warn("sip invite from a stranger rejected", "source", sourceHost(req))
+	c.ep.strangers.Warn("sip invite from a stranger rejected", "source", sourceHost(req))
 	respond(c.log, req, tx, 403, "Forbidden")
 }
 
-// onBye ends the call whose dialog the BYE names, or answers 481.
+// onBye ends the call whose dialog the BYE names, or answers 481; a BYE
+// naming a call from elsewhere than its peer gets 403 and ends nothing.
 func (c *Caller) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if cl := c.callOf(req); cl != nil && c.refuseStranger(cl, req, tx) {
+		return
+	}
 	for _, dc := range c.dialogs {
 		err := dc.ReadBye(req, tx)
 		if err == nil {
@@ -234,7 +241,7 @@ func (c *Caller) onBye(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	c.log.Warn("sip bye for no dialog rejected", "source", sourceHost(req))
+	c.ep.strangers.Warn("sip bye for no dialog rejected", "source", sourceHost(req))
 	respond(c.log, req, tx, 481, "Call/Transaction Does Not Exist")
 }
 
@@ -261,7 +268,11 @@ func (c *Caller) Call(ctx context.Context, vc verify.Call) (string, error) {
 		return "", fmt.Errorf("trunk %s address: %w", trunk.Name, err)
 	}
 	port, _ := strconv.Atoi(portStr)
-	peer := resolvePeer(ctx, trunk.Address)
+	peers := resolvePeers(ctx, trunk.Address)
+	var peer netip.Addr
+	if len(peers) > 0 {
+		peer = peers[0]
+	}
 	mediaIP, err := c.ep.mediaAddr(peer)
 	if err != nil {
 		return "", err
@@ -311,6 +322,7 @@ func (c *Caller) Call(ctx context.Context, vc verify.Call) (string, error) {
 		c: c, id: callID, v: vc, trunk: trunk, dialog: sess, conn: conn, started: time.Now(),
 		log: c.log.With("call_id", callID, "verification", vc.VerificationID, "to", verify.MaskNumber(vc.To), "trunk", trunk.Name),
 	}
+	cl.peers.add(peers...)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -338,6 +350,9 @@ type call struct {
 	log     *slog.Logger
 	started time.Time
 	keys    int // keys reported so far, for event de-duplication keys
+	// peers are the trunk's addresses and, once answered, those the
+	// answer shows: in-dialog requests are taken from these only.
+	peers peerAddrs
 
 	msMu sync.Mutex
 	ms   *MediaSession // set once media runs, for SIP INFO
@@ -394,6 +409,7 @@ func (cl *call) run() {
 	if err := cl.dialog.Ack(c.ctx); err != nil {
 		cl.log.Warn("call ack not sent", "error", err)
 	}
+	cl.peers.add(answerPeers(cl.dialog.InviteResponse)...)
 	c.count(func(s *CallerStats) { s.Answered++ })
 	cl.log.Info("call answered", "after", time.Since(cl.started).Round(time.Millisecond))
 	cl.report(verify.EventAnswered, 200, "")
@@ -416,7 +432,7 @@ func (cl *call) run() {
 	// its end is ordered with the rest of the call's teardown.
 	ms, err := NewMediaSession(context.WithoutCancel(ctx), MediaConfig{
 		Conn: cl.conn, Remote: ans.Addr, Codec: ans.Codec, DTMFPayloadType: ans.DTMFPayloadType,
-		Symmetric: c.opt.SymmetricRTP, SilenceTimeout: c.opt.SilenceTimeout, Logger: cl.log,
+		Symmetric: c.opt.SymmetricRTP, PeerAddrs: cl.peers.list(), SilenceTimeout: c.opt.SilenceTimeout, Logger: cl.log,
 		DTMF: DTMFMode(cl.trunk.DTMF),
 	})
 	if err != nil {

@@ -17,14 +17,15 @@ const allowMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
 // body to the call's media session, which keeps it or not by the trunk's
 // DTMF mode and drops repeats by CSeq. Answers: 200 for a key (also one
 // the mode ignores), 415 for a body that is not DTMF, 400 for a malformed
-// one, 481 outside a call.
+// one, 481 outside a call, 403 from anywhere but the call's peer.
 func (c *Caller) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	c.mu.Lock()
-	cl := c.calls[req.CallID().Value()]
-	c.mu.Unlock()
-	if cl == nil || !cl.inDialog(req) {
-		c.log.Debug("sip info for no call rejected", "source", sourceHost(req))
+	cl := c.callOf(req)
+	if cl == nil {
+		c.ep.strangers.Debug("sip info for no call rejected", "source", sourceHost(req))
 		respond(c.log, req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if c.refuseStranger(cl, req, tx) {
 		return
 	}
 	ct := ""

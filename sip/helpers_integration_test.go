@@ -1,15 +1,23 @@
 package sip_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"net"
+	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
 
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/prompts"
@@ -192,6 +200,21 @@ func hasInOrder(got []verify.EventType, want ...verify.EventType) bool {
 	return i == len(want)
 }
 
+// waitApproved waits for the call of verification v1 to complete and
+// fails the test unless it was answered and approved by a key press, with
+// exactly keys heard; why says what else the keys would show.
+func waitApproved(t *testing.T, rep *reporter, keys, why string) {
+	t.Helper()
+	rep.waitFor(t, "v1", verify.EventCompleted, 30*time.Second)
+	got := rep.types("v1")
+	if !hasInOrder(got, verify.EventAnswered, verify.EventKeyPressed, verify.EventCallApproved, verify.EventCompleted) {
+		t.Fatalf("events %v, want answered, key_pressed, call_approved, completed", got)
+	}
+	if heard := keysPressed(rep); heard != keys {
+		t.Fatalf("keys %q, want %s (%s)", heard, keys, why)
+	}
+}
+
 // waitIdle waits until caller has no active call and holds no RTP port:
 // a call's goroutine removes itself just after reporting its last event,
 // so a test that saw that event waits for the condition, bounded by d.
@@ -203,5 +226,195 @@ func waitIdle(t *testing.T, caller *sip.Caller, d time.Duration) {
 			t.Fatalf("%d calls still active, %d rtp ports held %s after the call ended", caller.ActiveCalls(), caller.RTPPortsInUse(), d)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// barePhone is a phone made of sipgo alone whose media socket the test
+// holds: it answers one call with an SDP answer naming that socket, and
+// the test sends the RTP and in-dialog requests it wants, forged ones
+// included, and reads what the gateway plays.
+type barePhone struct {
+	// addr is its SIP address (UDP) on loopback.
+	addr   netip.AddrPort
+	client *sipgo.Client
+	// media is the RTP socket its answer names.
+	media *net.UDPConn
+	// dialogs delivers the answered call's dialog; offers the gateway's
+	// RTP address read from its offer.
+	dialogs chan *sipgo.DialogServerSession
+	offers  chan netip.AddrPort
+	// heard is closed when the gateway's first RTP packet arrives.
+	heard chan struct{}
+}
+
+// newBarePhone starts a bare phone; dtmfPT is the telephone-event payload
+// type of its answer, -1 for none (a phone sending SIP INFO).
+func newBarePhone(t *testing.T, dtmfPT int) *barePhone {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("bare-phone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ua.Close() })
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	media, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { media.Close() })
+	p := &barePhone{
+		addr: pc.LocalAddr().(*net.UDPAddr).AddrPort(), client: client, media: media,
+		dialogs: make(chan *sipgo.DialogServerSession, 1), offers: make(chan netip.AddrPort, 1),
+		heard: make(chan struct{}),
+	}
+	go func() {
+		buf := make([]byte, 1500)
+		for first := true; ; first = false {
+			if _, _, err := media.ReadFrom(buf); err != nil {
+				return
+			}
+			if first {
+				close(p.heard)
+			}
+		}
+	}()
+	contact := sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: "phone", Host: "127.0.0.1", Port: int(p.addr.Port())}}
+	dua := &sipgo.DialogUA{Client: client, ContactHDR: contact, RewriteContact: true}
+	var current atomic.Pointer[sipgo.DialogServerSession]
+	srv.OnInvite(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		d, err := dua.ReadInvite(req, tx)
+		if err != nil {
+			t.Errorf("ReadInvite: %v", err)
+			return
+		}
+		current.Store(d)
+		answer, neg, err := sip.BuildAnswer(req.Body(), sip.OfferParams{
+			Addr: netip.MustParseAddr("127.0.0.1"), Port: media.LocalAddr().(*net.UDPAddr).Port, DTMFPayloadType: dtmfPT})
+		if err != nil {
+			t.Errorf("BuildAnswer: %v", err)
+			return
+		}
+		if err := d.RespondSDP(answer); err != nil {
+			t.Errorf("answer: %v", err)
+			return
+		}
+		p.offers <- neg.Addr
+		p.dialogs <- d
+		<-d.Context().Done()
+	})
+	srv.OnAck(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		if d := current.Load(); d != nil {
+			_ = d.ReadAck(req, tx)
+		}
+	})
+	srv.OnBye(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	// Handlers first: sipgo's server reads its handler map unlocked.
+	go srv.ServeUDP(pc)
+	return p
+}
+
+// answered waits for the call to be answered and the gateway's media to
+// run (its first RTP packet), and returns the dialog and the gateway's
+// RTP address.
+func (p *barePhone) answered(t *testing.T) (*sipgo.DialogServerSession, netip.AddrPort) {
+	t.Helper()
+	var d *sipgo.DialogServerSession
+	var gw netip.AddrPort
+	select {
+	case d = <-p.dialogs:
+		gw = <-p.offers
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gateway's call did not arrive")
+	}
+	// Keys count once the gateway's media runs: wait for its first packet.
+	select {
+	case <-p.heard:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gateway sent no audio")
+	}
+	return d, gw
+}
+
+// newINFO returns an INFO in the dialog d (the phone's side) with body.
+func newINFO(d *sipgo.DialogServerSession, contentType, body string) *sipmsg.Request {
+	req := sipmsg.NewRequest(sipmsg.INFO, d.InviteRequest.Contact().Address)
+	req.AppendHeader(sipmsg.NewHeader("Content-Type", contentType))
+	req.SetBody([]byte(body))
+	return req
+}
+
+// rtpStream builds the packets of one RTP stream (one SSRC): G.711
+// silence frames and RFC 4733 keys as sipp sends them.
+type rtpStream struct {
+	ssrc uint32
+	seq  uint16
+	ts   uint32
+}
+
+func (s *rtpStream) packet(pt uint8, marker bool, payload []byte) []byte {
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, Marker: marker, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: s.ssrc}, Payload: payload}
+	s.seq++
+	b, err := p.Marshal()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// audio returns n frames of PCMU silence.
+func (s *rtpStream) audio(n int) [][]byte {
+	var out [][]byte
+	for range n {
+		out = append(out, s.packet(0, false, bytes.Repeat([]byte{0xFF}, 160)))
+		s.ts += 160
+	}
+	return out
+}
+
+// key returns one RFC 4733 event on payload type 101: a first packet with
+// the marker, two more, and three end packets sharing a sequence number.
+func (s *rtpStream) key(k rune) [][]byte {
+	ev, ok := sip.DigitEvent(k)
+	if !ok {
+		panic("not a key")
+	}
+	var out [][]byte
+	for i := range 3 {
+		out = append(out, s.packet(101, i == 0, sip.DTMFEvent{Event: ev, Volume: 10, Duration: uint16(160 * (i + 1))}.Marshal(nil)))
+	}
+	for i := range 3 {
+		if i > 0 {
+			s.seq-- // retransmitted end packets reuse the number
+		}
+		out = append(out, s.packet(101, false, sip.DTMFEvent{Event: ev, End: true, Volume: 10, Duration: 480}.Marshal(nil)))
+	}
+	s.ts += 480
+	return out
+}
+
+// sendAll sends packets from conn to to, in order.
+func sendAll(t *testing.T, conn interface {
+	WriteToUDPAddrPort([]byte, netip.AddrPort) (int, error)
+}, to netip.AddrPort, packets ...[][]byte) {
+	t.Helper()
+	for _, ps := range packets {
+		for _, p := range ps {
+			if _, err := conn.WriteToUDPAddrPort(p, to); err != nil {
+				t.Fatalf("send rtp: %v", err)
+			}
+		}
 	}
 }

@@ -3,6 +3,7 @@ package sip
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
@@ -16,16 +17,36 @@ var ErrNoPorts = errors.New("no free rtp port")
 
 // PortAllocator hands out even RTP ports from the configured range (the odd
 // port above each is left for RTCP, as RFC 3550 §11 expects, so firewalls
-// opened for the range see conventional pairs). A port returns to the pool
-// when the connection Listen gave is closed. It is safe for concurrent use.
+// opened for the range see conventional pairs). Each port is drawn at
+// random among the free ones, so a stranger cannot tell which port the
+// next call's media will use and spray RTP at it. A port returns to the
+// pool when the connection Listen gave is closed, after the ports freed
+// before it: a late packet of an ended call must not land on the next one.
+// It is safe for concurrent use.
 type PortAllocator struct {
 	mu    sync.Mutex
 	first int // first even port
 	count int // number of even ports
-	used  []bool
-	next  int // round-robin cursor: a port freed now is reused last
-	inUse int
+	state []portState
+	// cooling holds the ports freed most recently, oldest first; they are
+	// handed out again only when no other port is free.
+	cooling []int
+	coolMax int
+	inUse   int
+	// intn draws a random index below n; tests replace it.
+	intn func(n int) int
 }
+
+type portState uint8
+
+const (
+	portFree portState = iota
+	portHeld
+	portCooling
+)
+
+// maxCooling bounds the ports kept out of the draw after their call ended.
+const maxCooling = 64
 
 // ParsePortRange reads a range such as "20000-20999".
 func ParsePortRange(s string) (lo, hi int, err error) {
@@ -50,7 +71,10 @@ func NewPortAllocator(spec string) (*PortAllocator, error) {
 		return nil, fmt.Errorf("rtp port range %q holds no even port", spec)
 	}
 	n := (hi-first)/2 + 1
-	return &PortAllocator{first: first, count: n, used: make([]bool, n)}, nil
+	// math/rand/v2's generator is seeded by the runtime from the system's
+	// random source, so the draws are not predictable from outside.
+	return &PortAllocator{first: first, count: n, state: make([]portState, n),
+		coolMax: min(n/4, maxCooling), intn: rand.IntN}, nil
 }
 
 // Size returns how many ports the allocator can hand out at once.
@@ -90,27 +114,45 @@ func (a *PortAllocator) Listen(ip netip.Addr) (*PortConn, error) {
 	return nil, ErrNoPorts
 }
 
+// take marks a port held and returns its index: the first free one from
+// a random start (so the draw finds the last free port of a nearly full
+// range in one pass), else the one that has cooled longest.
 func (a *PortAllocator) take() (int, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for range a.count {
-		i := a.next
-		a.next = (a.next + 1) % a.count
-		if !a.used[i] {
-			a.used[i] = true
+	start := a.intn(a.count)
+	for i := range a.count {
+		idx := (start + i) % a.count
+		if a.state[idx] == portFree {
+			a.state[idx] = portHeld
 			a.inUse++
-			return i, true
+			return idx, true
 		}
+	}
+	if len(a.cooling) > 0 {
+		idx := a.cooling[0]
+		a.cooling = a.cooling[1:]
+		a.state[idx] = portHeld
+		a.inUse++
+		return idx, true
 	}
 	return 0, false
 }
 
+// release gives a held port back: it cools, and the port that has cooled
+// longest becomes free when more than coolMax are cooling.
 func (a *PortAllocator) release(idx int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.used[idx] {
-		a.used[idx] = false
-		a.inUse--
+	if a.state[idx] != portHeld {
+		return
+	}
+	a.inUse--
+	a.state[idx] = portCooling
+	a.cooling = append(a.cooling, idx)
+	if len(a.cooling) > a.coolMax {
+		a.state[a.cooling[0]] = portFree
+		a.cooling = a.cooling[1:]
 	}
 }
 

@@ -142,3 +142,113 @@ func TestPortAllocatorConcurrent(t *testing.T) {
 		t.Fatalf("in use %d after all closed", a.InUse())
 	}
 }
+
+// TestPortAllocatorDraw pins the draw with a fixed random index: the first
+// free port from there, wrapping at the top; a port freed recently only
+// when nothing else is free, the one freed longest ago first.
+func TestPortAllocatorDraw(t *testing.T) {
+	// Even ports 41000-41008: indices 0-4. coolMax is 1 (5/4).
+	for _, tc := range []struct {
+		name    string
+		held    []int // ports held by calls
+		cooling []int // ports freed recently, oldest first
+		draw    int   // the random index
+		want    int   // port handed out, 0 for none
+	}{
+		{name: "fresh range, bottom drawn", draw: 0, want: 41000},
+		{name: "fresh range, middle drawn", draw: 3, want: 41006},
+		{name: "drawn port held: the next free", held: []int{41006}, draw: 3, want: 41008},
+		{name: "wraps at the top", held: []int{41008}, draw: 4, want: 41000},
+		{name: "nearly full: the last free port", held: []int{41000, 41004, 41006, 41008}, draw: 4, want: 41002},
+		{name: "a cooling port is skipped while another is free", cooling: []int{41006}, draw: 3, want: 41008},
+		{name: "full but cooling: the one freed longest ago", held: []int{41002, 41006, 41008}, cooling: []int{41004, 41000}, draw: 0, want: 41004},
+		{name: "full", held: []int{41000, 41002, 41004, 41006, 41008}, draw: 2, want: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := allocatorForTest(t, "41000-41009")
+			a.coolMax = len(tc.cooling) // keep them all cooling while set up
+			for _, p := range append(append([]int{}, tc.cooling...), tc.held...) {
+				a.state[(p-41000)/2] = portHeld
+				a.inUse++
+			}
+			for _, p := range tc.cooling {
+				a.release((p - 41000) / 2)
+			}
+			a.intn = func(n int) int {
+				if n != 5 {
+					t.Fatalf("draw among %d ports, want 5", n)
+				}
+				return tc.draw
+			}
+			idx, ok := a.take()
+			got := 0
+			if ok {
+				got = a.first + 2*idx
+			}
+			if got != tc.want {
+				t.Fatalf("port %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPortAllocatorCooling: a freed port stays out of the draw until
+// coolMax ports freed after it have been.
+func TestPortAllocatorCooling(t *testing.T) {
+	a := allocatorForTest(t, "41000-41015") // 8 ports, coolMax 2
+	if a.coolMax != 2 {
+		t.Fatalf("coolMax %d, want 2", a.coolMax)
+	}
+	for i := range 8 {
+		a.state[i] = portHeld
+		a.inUse++
+	}
+	for _, i := range []int{5, 1, 6} {
+		a.release(i)
+	}
+	want := []portState{portHeld, portCooling, portHeld, portHeld, portHeld, portFree, portCooling, portHeld}
+	for i, st := range want {
+		if a.state[i] != st {
+			t.Errorf("port index %d state %d, want %d", i, a.state[i], st)
+		}
+	}
+	if a.InUse() != 5 {
+		t.Errorf("in use %d, want 5", a.InUse())
+	}
+	a.release(5) // not held: nothing changes
+	if a.InUse() != 5 || len(a.cooling) != 2 {
+		t.Errorf("releasing a free port: in use %d, cooling %v", a.InUse(), a.cooling)
+	}
+}
+
+// TestPortAllocatorRandomOrder: the ports of a fresh range come in no
+// predictable order, so a stranger cannot aim RTP at the next call's port
+// (they used to come in order from the bottom). Twenty ports drawn all
+// from the lowest tenth of 250 happens by chance once in 10^20.
+func TestPortAllocatorRandomOrder(t *testing.T) {
+	a := allocatorForTest(t, "41500-41999")
+	var conns []*PortConn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	low := 0
+	for range 20 {
+		c, err := a.Listen(loopback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if c.Port() < 41550 {
+			low++
+		}
+	}
+	if low == len(conns) {
+		var ports []int
+		for _, c := range conns {
+			ports = append(ports, c.Port())
+		}
+		t.Fatalf("ports %v all from the bottom of the range", ports)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,12 @@ const (
 	// maxGapFill bounds the silence the recorder gets for a timestamp jump,
 	// so a peer's timestamp reset cannot make it write minutes of zeros.
 	maxGapFill = 10 * 8000
+	// ssrcSwitchAfter is how long the peer's stream must have been silent
+	// before a new SSRC from its address takes over: PBXs start a new
+	// stream when they re-bridge a call (and early media may leave another
+	// stream's packets queued), while a packet of another SSRC amid the
+	// running stream can only be forged.
+	ssrcSwitchAfter = time.Second
 )
 
 // ErrSessionClosed is returned by Play, Silence and SendDTMF once the
@@ -71,10 +78,18 @@ type MediaConfig struct {
 	// when DTMFPayloadType is 0.
 	LocalDTMFPayloadType int
 	// Symmetric latches the peer to the source address of the first valid
-	// packet (symmetric RTP, RFC 4961, for peers behind NAT): packets are
-	// then sent there and accepted only from there. Without it packets are
-	// accepted only from Remote.
+	// packet from Remote's IP address or one of PeerAddrs, on any port
+	// (symmetric RTP, RFC 4961, for peers behind NAT): packets are then
+	// sent there and accepted only from there. Without it packets are
+	// accepted only from Remote. Either way the SSRC of the first packet
+	// accepted is the only one taken while that stream runs.
 	Symmetric bool
+	// PeerAddrs are the addresses besides Remote's that Symmetric may latch
+	// to: the peer's signalling addresses (a phone behind NAT sends SIP
+	// and RTP from one public address while its SDP names a private one).
+	// A packet from elsewhere is never latched to, so a stranger who sends
+	// to the port first does not take the call's media.
+	PeerAddrs []netip.Addr
 	// SilenceTimeout fires Timeout() after this long without an accepted
 	// RTP packet. 0 means DefaultSilenceTimeout; negative disables it.
 	SilenceTimeout time.Duration
@@ -107,7 +122,10 @@ type MediaSession struct {
 
 	remoteMu sync.Mutex
 	remote   netip.AddrPort
-	latched  bool
+	latched  bool      // the first valid packet from the peer was accepted
+	peerSSRC uint32    // the SSRC of the peer's stream once latched
+	peerLast time.Time // when the last packet of peerSSRC was accepted
+	warned   bool      // a stranger's packet was logged
 
 	playMu sync.Mutex // one Play or Silence at a time
 
@@ -552,12 +570,15 @@ func (s *MediaSession) receive() {
 		}
 		pt := pkt.PayloadType
 		isDTMF := dtmfPT != 0 && (int(pt) == dtmfPT || int(pt) == s.cfg.LocalDTMFPayloadType)
-		if (pt != codecPT && !isDTMF) || !s.acceptFrom(src) {
+		now := s.now()
+		// Packets from anyone but the peer's stream stop here, before any
+		// detector hears them.
+		if (pt != codecPT && !isDTMF) || !s.acceptFrom(src, pkt.SSRC, now) {
 			s.dropped.Add(1)
 			continue
 		}
 		s.received.Add(1)
-		s.lastRx.Store(s.now().UnixNano())
+		s.lastRx.Store(now.UnixNano())
 		if isDTMF {
 			d, ok, err := dtmf.Read(pkt.Timestamp, pkt.Payload)
 			if err != nil {
@@ -711,17 +732,57 @@ type injection struct {
 	sent  bool
 }
 
-// acceptFrom reports whether a packet from src belongs to the peer,
-// latching the peer's address on the first packet under symmetric RTP.
-func (s *MediaSession) acceptFrom(src netip.AddrPort) bool {
+// acceptFrom reports whether a packet from src with ssrc belongs to the
+// peer's stream. The first one accepted latches the stream: under
+// symmetric RTP its source address (which must be on Remote's IP or one
+// of PeerAddrs), always its SSRC. After that only that address is taken,
+// and another SSRC only once the latched one has been silent for
+// ssrcSwitchAfter.
+func (s *MediaSession) acceptFrom(src netip.AddrPort, ssrc uint32, now time.Time) bool {
 	src = unmapPort(src)
 	s.remoteMu.Lock()
 	defer s.remoteMu.Unlock()
-	if s.cfg.Symmetric && !s.latched {
-		s.remote, s.latched = src, true
+	if !s.latched {
+		if s.cfg.Symmetric && s.latchable(src.Addr()) {
+			s.remote = src
+		}
+		if src != s.remote {
+			s.stranger("rtp from a stranger dropped", src, ssrc)
+			return false
+		}
+		s.latched, s.peerSSRC, s.peerLast = true, ssrc, now
 		return true
 	}
-	return src == s.remote
+	if src != s.remote {
+		s.stranger("rtp from a stranger dropped", src, ssrc)
+		return false
+	}
+	if ssrc != s.peerSSRC {
+		if now.Sub(s.peerLast) < ssrcSwitchAfter {
+			s.stranger("rtp of another ssrc dropped", src, ssrc)
+			return false
+		}
+		s.log.Info("rtp ssrc changed", "ssrc", ssrc, "previous", s.peerSSRC)
+		s.peerSSRC = ssrc
+	}
+	s.peerLast = now
+	return true
+}
+
+// latchable reports whether symmetric RTP may latch to a source on ip.
+func (s *MediaSession) latchable(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip == s.cfg.Remote.Addr().Unmap() || slices.ContainsFunc(s.cfg.PeerAddrs, func(a netip.Addr) bool { return a.Unmap() == ip })
+}
+
+// stranger logs the first packet of the session dropped for its source
+// or SSRC; the rest are only counted (Stats().PacketsDropped), so a flood
+// makes one line per call.
+func (s *MediaSession) stranger(msg string, src netip.AddrPort, ssrc uint32) {
+	if !s.warned {
+		s.warned = true
+		s.log.Info(msg, "source", src.String(), "ssrc", ssrc)
+	}
 }
 
 // checkSilence runs on the watchdog timer: it fires Timeout when the last

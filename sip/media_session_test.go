@@ -545,3 +545,124 @@ func TestMediaSessionDTMFEitherPayloadNumber(t *testing.T) {
 		t.Fatalf("digits %q, stats %+v; want 12, 2 received, the stray dropped", string(got), st)
 	}
 }
+
+// TestMediaSessionAcceptsOnlyThePeersStream walks the receiver's source
+// rules packet by packet over loopback: which address it takes (the SDP's,
+// or under symmetric RTP the first from the SDP's IP or a peer address),
+// which SSRC (the first accepted, until it has been silent for
+// ssrcSwitchAfter on the session's clock), and that a stranger at another
+// address is never latched to, even when it sends first.
+func TestMediaSessionAcceptsOnlyThePeersStream(t *testing.T) {
+	const (
+		peer     = "peer"     // the SDP's address and port
+		nat      = "nat"      // the SDP's address, another port
+		trunk    = "trunk"    // a signalling address of the peer (127.0.0.3)
+		stranger = "stranger" // 127.0.0.2
+	)
+	type step struct {
+		from    string
+		ssrc    uint32
+		advance time.Duration // session clock moved before sending
+		accept  bool
+	}
+	for _, tc := range []struct {
+		name      string
+		symmetric bool
+		sdpPeer   bool // the SDP names the peer socket; else an unused port on 127.0.0.1
+		steps     []step
+		latched   string // where the session sends at the end
+	}{
+		{
+			name: "negotiated address and ssrc", sdpPeer: true, latched: peer,
+			steps: []step{
+				{stranger, 1, 0, false},
+				{nat, 1, 0, false},
+				{peer, 1, 0, true},
+				{peer, 2, 0, false},
+				{stranger, 1, 0, false},
+				{peer, 1, ssrcSwitchAfter / 2, true},
+				{peer, 2, ssrcSwitchAfter / 2, false}, // silent for less than ssrcSwitchAfter
+				{peer, 2, ssrcSwitchAfter, true},      // a new stream after a silence
+				{peer, 1, 0, false},
+			},
+		},
+		{
+			name: "symmetric latches to the sdp's address on another port", symmetric: true, latched: nat,
+			steps: []step{
+				{stranger, 1, 0, false}, // first, and still not latched to
+				{nat, 1, 0, true},
+				{peer, 1, 0, false},
+				{stranger, 1, 0, false},
+				{nat, 2, 0, false},
+				{nat, 1, 0, true},
+			},
+		},
+		{
+			name: "symmetric latches to a signalling address", symmetric: true, latched: trunk,
+			steps: []step{
+				{stranger, 1, 0, false},
+				{trunk, 7, 0, true},
+				{nat, 7, 0, false},
+				{trunk, 7, 0, true},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			socks := map[string]*net.UDPConn{peer: listenLoopback(t), nat: listenLoopback(t)}
+			for name, ip := range map[string]string{trunk: "127.0.0.3", stranger: "127.0.0.2"} {
+				c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				socks[name] = c
+			}
+			for _, c := range socks {
+				defer c.Close()
+			}
+			remote := netip.AddrPortFrom(loopback, 9)
+			if tc.sdpPeer {
+				remote = addrOf(socks[peer])
+			}
+			clk := &fakeClock{}
+			clk.Set(0)
+			var now time.Duration
+			s, err := NewMediaSession(t.Context(), MediaConfig{
+				Conn: listenLoopback(t), Remote: remote, Codec: audio.PCMU, DTMFPayloadType: 101,
+				Symmetric: tc.symmetric, PeerAddrs: []netip.Addr{netip.MustParseAddr("127.0.0.3")}, Now: clk.Now,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			to := s.LocalAddr().(*net.UDPAddr).AddrPort()
+			for i, st := range tc.steps {
+				now += st.advance
+				clk.Set(now)
+				before := s.Stats()
+				pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(160 * i), SSRC: st.ssrc}, Payload: make([]byte, FrameSamples)}
+				b, err := pkt.Marshal()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := socks[st.from].WriteToUDPAddrPort(b, to); err != nil {
+					t.Fatal(err)
+				}
+				deadline := time.Now().Add(5 * time.Second)
+				after := s.Stats()
+				for after.PacketsReceived+after.PacketsDropped == before.PacketsReceived+before.PacketsDropped {
+					if time.Now().After(deadline) {
+						t.Fatalf("step %d: packet not handled", i)
+					}
+					time.Sleep(time.Millisecond)
+					after = s.Stats()
+				}
+				if got := after.PacketsReceived > before.PacketsReceived; got != st.accept {
+					t.Fatalf("step %d (%s, ssrc %d): accepted %v, want %v", i, st.from, st.ssrc, got, st.accept)
+				}
+			}
+			if got, want := s.Remote(), addrOf(socks[tc.latched]); got != want {
+				t.Errorf("sends to %v, want %v (%s)", got, want, tc.latched)
+			}
+		})
+	}
+}

@@ -185,7 +185,9 @@ func TestRFC4733SippPcap(t *testing.T) {
 // TestMediaSessionReceivesSippPcapAndBaresip replays both senders' packets
 // over loopback into a session, mixed with packets it must drop: a stray
 // payload type 1 (as linphone sends) from the peer and a valid event from
-// a stranger's address.
+// a stranger's address. The two captures carry different SSRCs: baresip's
+// stream is taken once sipp's has been silent for ssrcSwitchAfter on the
+// session's clock, as a PBX's new stream after a re-bridge would be.
 func TestMediaSessionReceivesSippPcapAndBaresip(t *testing.T) {
 	udp, err := rtptest.ReadPcapFile(rtptest.SippPoundPcap)
 	if err != nil {
@@ -194,7 +196,9 @@ func TestMediaSessionReceivesSippPcapAndBaresip(t *testing.T) {
 	peer, stranger, local := listenLoopback(t), listenLoopback(t), listenLoopback(t)
 	defer peer.Close()
 	defer stranger.Close()
-	s, err := NewMediaSession(t.Context(), MediaConfig{Conn: local, Remote: addrOf(peer), Codec: audio.PCMU, DTMFPayloadType: 101})
+	clk := &fakeClock{}
+	clk.Set(0)
+	s, err := NewMediaSession(t.Context(), MediaConfig{Conn: local, Remote: addrOf(peer), Codec: audio.PCMU, DTMFPayloadType: 101, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +216,8 @@ func TestMediaSessionReceivesSippPcapAndBaresip(t *testing.T) {
 	for _, u := range udp {
 		send(peer, u.Payload)
 	}
+	waitReceived(t, s, uint64(len(udp)))
+	clk.Set(ssrcSwitchAfter)
 	for _, p := range rawAll(t, baresipOneOne) {
 		send(peer, p)
 	}

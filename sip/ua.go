@@ -26,8 +26,11 @@ const userAgentName = "Verigate"
 // bind made while dialling concurrently).
 type endpoint struct {
 	log *slog.Logger
-	ua  *sipgo.UserAgent
-	srv *sipgo.Server
+	// strangers logs what others send unasked (an INVITE nobody placed, a
+	// request from outside a dialog's peer), rate-limited per message.
+	strangers *slog.Logger
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
 	// udp sends from the listen address itself (WithClientConnectionAddr):
 	// without it sipgo sends the first INVITE from an ephemeral port while
 	// Via names the listener, and trunks that admit calls by source
@@ -121,11 +124,22 @@ func newEndpoint(ec endpointConfig, log *slog.Logger) (*endpoint, error) {
 		ap := e.tlsLn.Addr().(*net.TCPAddr).AddrPort()
 		e.tlsAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
-	sipgoLog := log.With("component", "sipgo")
+	// Everything sipgo logs goes through the gateway's handler, bounded:
+	// each datagram a stranger sends can make it log a line.
+	sipgoLog := stackLogger(log).With("component", "sipgo")
+	e.strangers = boundedLogger(log, nil)
 	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(userAgentName), sipgo.WithUserAgentHostname(hostname),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipgoLog)),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipgoLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(sipgoLog),
+			// sipgo's default logs each one at INFO through its package
+			// logger; a stray response (a retransmitted 200, or anyone's
+			// datagram) is worth a debug line.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(res *sip.Response) {
+				sipgoLog.Debug("sip response for no transaction ignored", "status", res.StatusCode, "source", res.Source())
+			}),
+		),
 	}
 	if ec.tlsClient != nil {
 		opts = append(opts, sipgo.WithUserAgenTLSConfig(ec.tlsClient))
@@ -135,12 +149,12 @@ func newEndpoint(ec endpointConfig, log *slog.Logger) (*endpoint, error) {
 		e.closeListeners()
 		return nil, fmt.Errorf("sip user agent: %w", err)
 	}
-	e.srv, err = sipgo.NewServer(e.ua, sipgo.WithServerLogger(log))
+	e.srv, err = sipgo.NewServer(e.ua, sipgo.WithServerLogger(sipgoLog))
 	if err == nil {
-		e.udp, err = sipgo.NewClient(e.ua, sipgo.WithClientLogger(log), sipgo.WithClientConnectionAddr(e.addr.String()))
+		e.udp, err = sipgo.NewClient(e.ua, sipgo.WithClientLogger(sipgoLog), sipgo.WithClientConnectionAddr(e.addr.String()))
 	}
 	if err == nil {
-		e.stream, err = sipgo.NewClient(e.ua, sipgo.WithClientLogger(log))
+		e.stream, err = sipgo.NewClient(e.ua, sipgo.WithClientLogger(sipgoLog))
 	}
 	if err != nil {
 		e.ua.Close()
@@ -259,18 +273,31 @@ func (e *endpoint) contact(user, transport string, toward netip.Addr) sip.Contac
 // resolvePeer returns the IP of a trunk's host:port (for choosing the
 // local address that routes to it); the zero Addr when it does not resolve.
 func resolvePeer(ctx context.Context, hostport string) netip.Addr {
+	if ips := resolvePeers(ctx, hostport); len(ips) > 0 {
+		return ips[0]
+	}
+	return netip.Addr{}
+}
+
+// resolvePeers returns every IP of a trunk's host:port (a trunk's name may
+// stand for several hosts, any of which may send in a dialog); none when
+// it does not resolve.
+func resolvePeers(ctx context.Context, hostport string) []netip.Addr {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return netip.Addr{}
+		return nil
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.Unmap()
+		return []netip.Addr{ip.Unmap()}
 	}
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil || len(ips) == 0 {
-		return netip.Addr{}
+	if err != nil {
+		return nil
 	}
-	return ips[0].Unmap()
+	for i := range ips {
+		ips[i] = ips[i].Unmap()
+	}
+	return ips
 }
 
 // respond answers req statelessly within its server transaction, logging a

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/verigate/verigate/config"
+	"github.com/verigate/verigate/sip"
 )
 
 // serveFlags are the flags of `verigate serve`.
@@ -109,6 +110,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	// sipgo's package-wide lines in the gateway's format, bounded.
+	sip.SetStackLogger(log)
 	tuneGC(os.LookupEnv)
 	gw, err := buildGateway(ctx, cfg, f.dev, stdout, log)
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package peertest starts real SIP peers from Debian packages (kamailio as a
 // registrar and proxy demanding digest auth, baresip as an auto-answering
-// softphone, sipp scenarios) on loopback for tests, and makes the throwaway
-// certificates and WAV files they need.
+// softphone, sipp scenarios) on loopback for tests, makes the throwaway
+// certificates and WAV files they need, and plays a stranger at another
+// loopback address that forges SIP and RTP (stranger.go).
 //
 // Every peer is a child process in its own process group, stopped by
 // t.Cleanup; every wait is bounded. A missing binary fails the test loudly,
