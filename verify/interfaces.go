@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"net/url"
 	"time"
 )
 
@@ -202,4 +203,13 @@ type Notifier interface {
 	// Notify queues a notice of v's current status. It must not block:
 	// delivery, signing and retries happen on the Notifier's own time.
 	Notify(v *Verification)
+}
+
+// CallbackChecker is a Notifier that refuses some destinations (the
+// callback package refuses the gateway's own networks); Start asks it, so
+// a client gets invalid_request at once rather than callbacks that never
+// come. Optional.
+type CallbackChecker interface {
+	// CheckCallbackURL says why callbacks cannot go to u, or returns nil.
+	CheckCallbackURL(u *url.URL) error
 }

@@ -152,8 +152,14 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, e
 		if s.cfg.Notifier == nil {
 			return nil, Invalid(ErrInvalidRequest, "callback_url cannot be used: status callbacks are not configured on this gateway")
 		}
-		if u, err := url.Parse(req.CallbackURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		u, err := url.Parse(req.CallbackURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
 			return nil, Invalid(ErrInvalidRequest, "callback_url must be an absolute https:// (or http://) URL without credentials")
+		}
+		if c, ok := s.cfg.Notifier.(CallbackChecker); ok {
+			if err := c.CheckCallbackURL(u); err != nil {
+				return nil, Invalid(ErrInvalidRequest, "callback_url refused: %v; callbacks go to public addresses unless the gateway's operator allows private networks", err)
+			}
 		}
 	}
 	num, err := s.cfg.Parser.ParseNumber(req.To)
