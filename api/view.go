@@ -85,6 +85,10 @@ func appendView(b []byte, v *verify.Verification) []byte {
 				b = appendString(b, f.value)
 			}
 		}
+		if e.Attempt != 0 {
+			b = append(b, `,"attempt":`...)
+			b = strconv.AppendInt(b, int64(e.Attempt), 10)
+		}
 		b = append(b, '}')
 	}
 	return append(b, "]}"...)

@@ -42,12 +42,13 @@ type eventView struct {
 	Provider  string           `json:"provider,omitempty"`
 	ErrorCode string           `json:"error_code,omitempty"`
 	Detail    string           `json:"detail,omitempty"`
+	Attempt   int              `json:"attempt,omitempty"`
 }
 
 func viewOf(v *verify.Verification) verificationView {
 	events := make([]eventView, len(v.Events))
 	for i, e := range v.Events {
-		events[i] = eventView{Type: e.Type, At: e.At, Channel: e.Channel, Provider: e.Provider, ErrorCode: e.ErrorCode, Detail: e.Detail}
+		events[i] = eventView{Type: e.Type, At: e.At, Channel: e.Channel, Provider: e.Provider, ErrorCode: e.ErrorCode, Detail: e.Detail, Attempt: e.Attempt}
 	}
 	return verificationView{
 		ID: v.ID, Status: v.Status, Reason: v.Reason, Channel: v.Channel, CallMode: callMode(v),

@@ -18,7 +18,7 @@ func sampleVerification(s string) *verify.Verification {
 		CreatedAt:  at, UpdatedAt: at.Add(time.Second), ExpiresAt: at.Add(10 * time.Minute).UTC(),
 		Events: []verify.Event{
 			{Type: verify.EventCreated, At: at, Channel: verify.ChannelSMS},
-			{Type: verify.EventFailed, At: at, Provider: s, ErrorCode: "486", Detail: s, ProviderRef: "hidden", Key: "k"},
+			{Type: verify.EventFailed, At: at, Provider: s, ErrorCode: "486", Detail: s, ProviderRef: "hidden", Key: "k", Attempt: 2},
 		},
 	}
 }

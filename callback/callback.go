@@ -1,6 +1,10 @@
 // Package callback delivers status changes to the client's callback_url:
 // JSON, signed with `Verigate-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
-// "t.body">`, retried with exponential back-off.
+// "t.body">`, retried with exponential back-off. Destinations on the
+// gateway's own networks (loopback, private, link-local, CGNAT, ...) and
+// cloud metadata endpoints are refused unless the operator allows private
+// networks, checked on the URL at start and on every address dialled;
+// redirects are not followed.
 package callback
 
 import (
@@ -13,7 +17,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -31,6 +37,17 @@ type Config struct {
 	Backoff     time.Duration `yaml:"backoff"`              // first retry delay, doubled each time (default 1s)
 	Timeout     time.Duration `yaml:"timeout"`              // per request (default 5s)
 	QueueSize   int           `yaml:"queue_size"`           // notices waiting; more are dropped and logged (default 1024)
+	// AllowPrivateNetworks lets callbacks reach loopback, private (RFC
+	// 1918, RFC 4193), link-local, CGNAT, unspecified, multicast and
+	// reserved addresses: an IdP on the gateway's own network. Cloud
+	// metadata endpoints stay refused. Unset means false; `serve --dev`
+	// makes unset mean true.
+	AllowPrivateNetworks *bool `yaml:"allow_private_networks"`
+}
+
+// PrivateNetworksAllowed reports the effective AllowPrivateNetworks.
+func (c Config) PrivateNetworksAllowed() bool {
+	return c.AllowPrivateNetworks != nil && *c.AllowPrivateNetworks
 }
 
 // Notice is the JSON body of a callback.
@@ -45,6 +62,7 @@ type Notice struct {
 }
 
 type job struct {
+	id   string // the verification's, for the log
 	url  string
 	body []byte
 }
@@ -53,15 +71,23 @@ type job struct {
 // workers; Run owns them.
 type Notifier struct {
 	cfg    Config
+	policy policy
 	client *http.Client
 	log    *slog.Logger
 	now    func() time.Time
 	queue  chan job
 }
 
-var _ verify.Notifier = (*Notifier)(nil)
+var (
+	_ verify.Notifier        = (*Notifier)(nil)
+	_ verify.CallbackChecker = (*Notifier)(nil)
+)
 
-// New returns a Notifier; client may be nil for a default one.
+// New returns a Notifier. client may be nil for the default one, which
+// refuses the addresses cfg does not allow on every connection it makes
+// (net.Dialer.Control, after name resolution), uses no proxy from the
+// environment (the check is about the IdP's address, not a proxy's) and
+// follows no redirect. A client given is used as it is: tests only.
 func New(cfg Config, client *http.Client, log *slog.Logger) (*Notifier, error) {
 	if len(cfg.Secret) < 16 {
 		return nil, errors.New("callback: secret must be at least 16 characters")
@@ -78,13 +104,45 @@ func New(cfg Config, client *http.Client, log *slog.Logger) (*Notifier, error) {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 1024
 	}
+	p := policy{allowPrivate: cfg.PrivateNetworksAllowed()}
 	if client == nil {
-		client = &http.Client{Timeout: cfg.Timeout}
+		client = guardedClient(p, cfg.Timeout)
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Notifier{cfg: cfg, client: client, log: log, now: time.Now, queue: make(chan job, cfg.QueueSize)}, nil
+	return &Notifier{cfg: cfg, policy: p, client: client, log: log, now: time.Now, queue: make(chan job, cfg.QueueSize)}, nil
+}
+
+// guardedClient is the callback client: p checks every address it dials,
+// and a redirect is returned as the response instead of followed (a
+// redirect would turn the signed POST into a GET to wherever the IdP, or
+// whoever answers for it, points).
+func guardedClient(p policy, timeout time.Duration) *http.Client {
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: p.control}
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                  nil,
+			DialContext:            dialer.DialContext,
+			ForceAttemptHTTP2:      true,
+			MaxIdleConns:           64,
+			IdleConnTimeout:        90 * time.Second,
+			TLSHandshakeTimeout:    timeout,
+			ResponseHeaderTimeout:  timeout,
+			MaxResponseHeaderBytes: 64 << 10,
+		},
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// CheckCallbackURL implements verify.CallbackChecker: it refuses, before
+// any connection, a callback_url whose host is an address this Notifier
+// would not dial, a numeric host written in a form resolvers disagree on,
+// or a name that is the machine itself or a cloud metadata service. Names
+// are resolved only when dialled, and checked again there.
+func (n *Notifier) CheckCallbackURL(u *url.URL) error {
+	return n.policy.checkURL(u)
 }
 
 // Notify implements verify.Notifier. It never blocks: a full queue drops
@@ -98,7 +156,7 @@ func (n *Notifier) Notify(v *verify.Verification) {
 		return
 	}
 	select {
-	case n.queue <- job{url: v.CallbackURL, body: body}:
+	case n.queue <- job{id: v.ID, url: v.CallbackURL, body: body}:
 	default:
 		n.log.Warn("callback queue full, notice dropped", "verification", v.ID, "status", v.Status)
 	}
@@ -123,19 +181,37 @@ func (n *Notifier) Run(ctx context.Context, workers int) {
 }
 
 // deliver tries j until a 2xx, a 4xx other than 408/429 (the IdP refused
-// it for good), the attempts run out, or ctx ends.
+// it for good), a 3xx (not followed), a refused destination, the attempts
+// run out, or ctx ends.
 func (n *Notifier) deliver(ctx context.Context, j job) {
+	log := n.log.With("verification", j.id)
+	if u, err := url.Parse(j.url); err != nil {
+		log.Warn("callback undeliverable: bad url", "err", err)
+		return
+	} else if err := n.policy.checkURL(u); err != nil {
+		// Stored before the gateway refused it (or under another setting).
+		log.Warn("callback destination not allowed", "err", err)
+		return
+	}
 	delay := n.cfg.Backoff
 	for attempt := 1; ; attempt++ {
 		status, err := n.post(ctx, j)
 		switch {
 		case err == nil && status/100 == 2:
 			return
+		case err == nil && status/100 == 3:
+			log.Warn("callback redirected: not followed, not delivered", "status", status)
+			return
 		case err == nil && status/100 == 4 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
-			n.log.Warn("callback refused", "status", status)
+			log.Warn("callback refused", "status", status)
+			return
+		case errors.Is(err, ErrForbiddenAddress):
+			var ae *AddressError
+			errors.As(err, &ae)
+			log.Warn("callback destination not allowed", "host", ae.Host, "class", ae.Class)
 			return
 		case attempt >= n.cfg.MaxAttempts:
-			n.log.Warn("callback undelivered", "attempts", attempt, "status", status, "err", err)
+			log.Warn("callback undelivered", "attempts", attempt, "status", status, "err", err)
 			return
 		}
 		t := time.NewTimer(delay)

@@ -15,13 +15,16 @@ import (
 
 const testSecret = "callback-secret-0123456789"
 
+func ptr[T any](v T) *T { return &v }
+
 type received struct {
 	mu      sync.Mutex
 	notices []Notice
 	calls   int
 }
 
-// idp is a fake IdP that answers each callback with the next status in
+// idp is a fake IdP on loopback (so its Notifier must allow private
+// networks) that answers each callback with the next status in
 // replies (the last one repeats) and verifies every signature.
 func idp(t *testing.T, replies ...int) (*httptest.Server, *received, chan struct{}) {
 	t.Helper()
@@ -73,7 +76,7 @@ func verification(url string) *verify.Verification {
 
 func TestDeliversSignedAndRetries(t *testing.T) {
 	srv, got, done := idp(t, 500, 503, 200)
-	n, err := New(Config{Secret: testSecret, Backoff: time.Millisecond}, nil, nil)
+	n, err := New(Config{Secret: testSecret, Backoff: time.Millisecond, AllowPrivateNetworks: ptr(true)}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +95,7 @@ func TestDeliversSignedAndRetries(t *testing.T) {
 
 func TestClientErrorIsNotRetried(t *testing.T) {
 	srv, got, done := idp(t, 400, 200)
-	n, err := New(Config{Secret: testSecret, Backoff: time.Millisecond}, nil, nil)
+	n, err := New(Config{Secret: testSecret, Backoff: time.Millisecond, AllowPrivateNetworks: ptr(true)}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

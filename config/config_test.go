@@ -133,3 +133,23 @@ func TestRedisAutoPipeline(t *testing.T) {
 		})
 	}
 }
+
+func TestOptionalBool(t *testing.T) {
+	none := envFrom(nil)
+	cfg, err := Load("", none)
+	if err != nil || cfg.Callbacks.AllowPrivateNetworks != nil {
+		t.Fatalf("unset: %v, %v; want nil (not set)", cfg.Callbacks.AllowPrivateNetworks, err)
+	}
+	path := writeFile(t, "c.yaml", "callbacks:\n  allow_private_networks: true\n")
+	if cfg, err = Load(path, none); err != nil || !cfg.Callbacks.PrivateNetworksAllowed() {
+		t.Fatalf("yaml true: %v, %v", cfg.Callbacks.AllowPrivateNetworks, err)
+	}
+	cfg, err = Load(path, envFrom(map[string]string{"VERIGATE_CALLBACKS_ALLOW_PRIVATE_NETWORKS": "false"}))
+	if err != nil || cfg.Callbacks.AllowPrivateNetworks == nil || *cfg.Callbacks.AllowPrivateNetworks {
+		t.Fatalf("env false over yaml true: %v, %v; want set to false", cfg.Callbacks.AllowPrivateNetworks, err)
+	}
+	_, err = Load("", envFrom(map[string]string{"VERIGATE_CALLBACKS_ALLOW_PRIVATE_NETWORKS": "maybe"}))
+	if err == nil || !strings.Contains(err.Error(), "callbacks.allow_private_networks") {
+		t.Fatalf("bad value: %v, want an error naming the key", err)
+	}
+}

@@ -74,6 +74,16 @@ func walkEnv(v reflect.Value, env, key string, lookup func(string) (string, bool
 
 func setScalar(v reflect.Value, raw string) error {
 	raw = strings.TrimSpace(raw)
+	if v.Kind() == reflect.Pointer {
+		// An optional setting (nil: not set, so a default such as --dev's
+		// may apply): the variable sets it.
+		p := reflect.New(v.Type().Elem())
+		if err := setScalar(p.Elem(), raw); err != nil {
+			return err
+		}
+		v.Set(p)
+		return nil
+	}
 	switch {
 	case v.Type() == durationType:
 		d, err := time.ParseDuration(raw)

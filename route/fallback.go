@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,7 +24,8 @@ type Reporter interface {
 
 // SMSWatch turns "no delivery report within FallbackConfig.SMSTimeout" into
 // an EventUndelivered, which makes verify.Service.Report fall back to a
-// call. It learns of SMS through the Sender it wraps (Wrap) and checks on a
+// call (unless a resend has superseded that SMS: the event carries its
+// attempt). It learns of SMS through the Sender it wraps (Wrap) and checks on a
 // ticker it owns: Start it once the Service exists, Close it on shutdown.
 // Watched messages live in this process only: a gateway that restarts
 // forgets them (their verifications then wait for a provider report).
@@ -43,6 +45,7 @@ type SMSWatch struct {
 
 type watched struct {
 	id, ref string
+	attempt int // verify.Message.Attempt
 	sentAt  time.Time
 }
 
@@ -80,7 +83,7 @@ func (s watchedSender) Send(ctx context.Context, m verify.Message) (string, erro
 	ref, err := s.next.Send(ctx, m)
 	if err == nil {
 		s.w.mu.Lock()
-		s.w.pending = append(s.w.pending, watched{id: m.VerificationID, ref: ref, sentAt: s.w.now()})
+		s.w.pending = append(s.w.pending, watched{id: m.VerificationID, ref: ref, attempt: m.Attempt, sentAt: s.w.now()})
 		s.w.mu.Unlock()
 	}
 	return ref, err
@@ -158,9 +161,9 @@ func (w *SMSWatch) Check(ctx context.Context) {
 			continue
 		}
 		ev := verify.Event{
-			Type: verify.EventUndelivered, At: now, Channel: verify.ChannelSMS, ProviderRef: p.ref,
+			Type: verify.EventUndelivered, At: now, Channel: verify.ChannelSMS, ProviderRef: p.ref, Attempt: p.attempt,
 			Detail: fmt.Sprintf("no delivery report within %s", w.timeout),
-			Key:    "route:sms-timeout:" + p.id + ":" + p.ref,
+			Key:    "route:sms-timeout:" + p.id + ":" + p.ref + ":" + strconv.Itoa(p.attempt),
 		}
 		if err := rep.Report(ctx, p.id, ev); err != nil {
 			w.log.Warn("sms watch: report undelivered", "verification", p.id, "err", err)
@@ -176,12 +179,16 @@ func (w *SMSWatch) Watching() int {
 }
 
 // settled reports whether v has a delivery outcome for the watched SMS:
-// matched by provider reference, or by time when the provider gave none.
+// matched by provider reference, or by time when the provider gave none;
+// an outcome of another attempt is another message's.
 func settled(v *verify.Verification, p watched) bool {
 	for _, ev := range v.Events {
 		switch ev.Type {
 		case verify.EventDelivered, verify.EventUndelivered, verify.EventFailed, verify.EventSendFailed:
 		default:
+			continue
+		}
+		if p.attempt > 0 && ev.Attempt > 0 && ev.Attempt != p.attempt {
 			continue
 		}
 		if p.ref != "" && ev.ProviderRef == p.ref {

@@ -500,7 +500,7 @@ func (cl *call) report(t verify.EventType, status int, detail string) {
 	// At is left to the Reporter: the Service stamps events with its clock.
 	ev := verify.Event{
 		Type: t, Channel: verify.ChannelCall, Provider: Provider,
-		ProviderRef: cl.id, Detail: detail, Key: cl.id + "/" + string(t),
+		ProviderRef: cl.id, Detail: detail, Attempt: cl.v.Attempt, Key: cl.id + "/" + string(t),
 	}
 	if status != 0 {
 		ev.ErrorCode = strconv.Itoa(status)

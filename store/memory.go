@@ -227,6 +227,9 @@ func (m *Memory) Transition(_ context.Context, tenant, id string, status verify.
 	if v.Status != verify.StatusPending {
 		return nil, &verify.NotPendingError{Status: v.Status}
 	}
+	if status == verify.StatusFailed && ev.Attempt > 0 && ev.Attempt < v.Sends {
+		return nil, verify.ErrSuperseded
+	}
 	v.Status, v.Reason, v.UpdatedAt = status, reason, ev.At
 	m.record(e, ev)
 	delete(m.pending, numberKey(v.Tenant, v.To))

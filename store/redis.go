@@ -159,10 +159,12 @@ type wireEvent struct {
 	ProviderRef string           `json:"r,omitempty"`
 	ErrorCode   string           `json:"e,omitempty"`
 	Detail      string           `json:"d,omitempty"`
+	Attempt     int64            `json:"a,omitempty"`
 }
 
 func encodeEvent(ev verify.Event) string {
-	w := wireEvent{Type: ev.Type, Channel: ev.Channel, Provider: ev.Provider, ProviderRef: ev.ProviderRef, ErrorCode: ev.ErrorCode, Detail: ev.Detail}
+	w := wireEvent{Type: ev.Type, Channel: ev.Channel, Provider: ev.Provider, ProviderRef: ev.ProviderRef, ErrorCode: ev.ErrorCode, Detail: ev.Detail,
+		Attempt: int64(ev.Attempt)}
 	if !ev.At.IsZero() {
 		w.At = ev.At.UnixMicro()
 	}
@@ -180,7 +182,8 @@ func decodeEvents(s string) ([]verify.Event, error) {
 		if err := flatjson.Unmarshal(l, &w); err != nil {
 			return nil, fmt.Errorf("decode event: %w", err)
 		}
-		ev := verify.Event{Type: w.Type, Channel: w.Channel, Provider: w.Provider, ProviderRef: w.ProviderRef, ErrorCode: w.ErrorCode, Detail: w.Detail}
+		ev := verify.Event{Type: w.Type, Channel: w.Channel, Provider: w.Provider, ProviderRef: w.ProviderRef, ErrorCode: w.ErrorCode, Detail: w.Detail,
+			Attempt: int(w.Attempt)}
 		if w.At != 0 {
 			ev.At = time.UnixMicro(w.At).UTC()
 		}
@@ -480,7 +483,8 @@ return {'ok', v}
 `)
 
 // luaTransition: luaCommon's, then ARGV[5] status, ARGV[6] reason,
-// ARGV[7] the event's time µs, ARGV[8] event, ARGV[9] event key.
+// ARGV[7] the event's time µs, ARGV[8] event, ARGV[9] event key, ARGV[10]
+// the event's attempt (0 for none).
 var luaTransition = redis.NewScript(luaCommon + `
 local at = ARGV[7]
 -- One read of every field: the answer is v with this transition's changes.
@@ -493,6 +497,9 @@ if v[F.status] == 'pending' and at ~= '' and tonumber(at) >= tonumber(v[F.expire
   return {'np', 'expired'}
 end
 if v[F.status] ~= 'pending' then return {'np', v[F.status]} end
+-- The end of an attempt that a later send replaced fails nothing.
+local att = tonumber(ARGV[10])
+if ARGV[5] == 'failed' and att > 0 and att < tonumber(v[F.sends]) then return {'sup'} end
 if ARGV[9] == '' or redis.call('HSETNX', vk, 'k:' .. ARGV[9], '1') == 1 then
   evs = app(evs, ARGV[8])
 end
@@ -664,6 +671,8 @@ func reply(res []any) (*verify.Verification, error) {
 	case "np":
 		s, _ := res[1].(string)
 		return nil, &verify.NotPendingError{Status: verify.Status(s)}
+	case "sup":
+		return nil, verify.ErrSuperseded
 	case "lock":
 		us, _ := res[1].(int64)
 		return nil, &verify.LimitError{Policy: "failed_checks", RetryAfter: time.Duration(us) * time.Microsecond}
@@ -725,7 +734,7 @@ func (r *Redis) Transition(ctx context.Context, tenant, id string, status verify
 	if err != nil {
 		return nil, err
 	}
-	args = append(args, string(status), reason, micros(ev.At), encodeEvent(ev), ev.Key)
+	args = append(args, string(status), reason, micros(ev.At), encodeEvent(ev), ev.Key, ev.Attempt)
 	res, err := luaTransition.Run(ctx, r.c, keys, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redis store: transition: %w", err)

@@ -14,10 +14,14 @@ import (
 // SetMember implements flatjson.Setter.
 func (w *wireEvent) SetMember(m flatjson.Member) bool {
 	if m.Kind == flatjson.Int {
-		if m.Key != "at" {
+		switch m.Key {
+		case "at":
+			w.At = m.Int
+		case "a":
+			w.Attempt = m.Int
+		default:
 			return false
 		}
-		w.At = m.Int
 		return true
 	}
 	if m.Kind != flatjson.String {

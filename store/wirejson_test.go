@@ -48,7 +48,7 @@ func TestUnmarshalWireEdges(t *testing.T) {
 		`{"t":"x","t":"y"}`, `{"T":"x"}`, `{"t":"x","T":"y"}`, `{"t":null}`, `{"t":1}`, `{"t":true}`, `{"t":["a"]}`,
 		`{"t":"a\"b"}`, `{"t":"a\\b"}`, `{"t":"\u00e9"}`, `{"t":"é"}`, "{\"t\":\"\x7f\"}", "{\"t\":\"\xff\"}", "{\"t\":\"a\tb\"}",
 		`{"t":"x", "at":1}`, `{"at":0}`, `{"at":00}`, `{"at":01}`, `{"at":-1}`, `{"at":1.5}`, `{"at":1e3}`, `{"at":"1"}`,
-		`{"at":123456789012345678}`, `{"at":9223372036854775807}`, `{"at":9223372036854775808}`, `{"at":99999999999999999999}`, `{"at":1,"at":"x"}`,
+		`{"at":123456789012345678}`, `{"at":9223372036854775807}`, `{"at":9223372036854775808}`, `{"at":99999999999999999999}`, `{"at":1,"at":"x"}`, `{"t":"no_answer","a":2}`, `{"a":0}`, `{"a":-1}`, `{"a":"2"}`,
 		`{"x":"y"}`, `{"id":"VE1","to":"+4915112345678","created":1}`, `{"created":-5}`, `{"callback_url":"https://a/b?c=1&d=2"}`,
 		`{"callback_url":"https://a/b?c=1\u0026d=2"}`, `{"channel":"sms","reasons":[]}`, `{"reasons":["a","b"]}`, `{"reasons":[`,
 		`{"reasons":["a",]}`, `{"reasons":["a" ]}`, `{"reasons":[1]}`, `{"reasons":null}`, `{"reasons":["a"],"reasons":["b","c"]}`,
@@ -83,7 +83,8 @@ func TestUnmarshalWireRoundTrip(t *testing.T) {
 	fastSeen := 0
 	for range 5000 {
 		ev := wireEvent{Type: verify.EventType(randomText(r)), At: r.Int64(), Channel: verify.Channel(randomText(r)),
-			Provider: randomText(r), ProviderRef: randomText(r), ErrorCode: randomText(r), Detail: randomText(r)}
+			Provider: randomText(r), ProviderRef: randomText(r), ErrorCode: randomText(r), Detail: randomText(r),
+			Attempt: r.Int64N(3)}
 		fx := wireFixed{ID: randomText(r), To: randomText(r), Country: randomText(r), UserID: randomText(r),
 			ClientIP: randomText(r), CallbackURL: randomText(r), Created: r.Int64()}
 		rt := wireRoute{Channel: verify.Channel(randomText(r)), Provider: randomText(r), Trunk: randomText(r),

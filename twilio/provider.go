@@ -119,7 +119,8 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 func (p *Provider) Close() { p.close() }
 
 // Send implements verify.Sender: one message through the Messages API,
-// with a status callback that carries the verification id. twilio-go
+// with a status callback that carries the verification id and the
+// message's attempt number. twilio-go
 // takes no context: ctx is checked before the request, and
 // Config.RequestTimeout bounds the request itself.
 func (p *Provider) Send(ctx context.Context, m verify.Message) (string, error) {
@@ -137,7 +138,7 @@ func (p *Provider) Send(ctx context.Context, m verify.Message) (string, error) {
 	default:
 		params.SetFrom(p.cfg.From)
 	}
-	params.SetStatusCallback(p.urls.smsStatus(m.VerificationID))
+	params.SetStatusCallback(p.urls.smsStatus(m.VerificationID, m.Attempt))
 	msg, err := p.rest.CreateMessage(params)
 	if err != nil {
 		return "", fmt.Errorf("twilio create message: %w", restError(err))
@@ -163,7 +164,7 @@ func (p *Provider) Call(ctx context.Context, c verify.Call) (string, error) {
 		return "", errors.New("twilio call: no caller id (twilio.from)")
 	}
 	token, err := p.seal.seal(callContext{
-		ID: c.VerificationID, Mode: c.Mode, Locale: c.Locale, Code: c.Code,
+		ID: c.VerificationID, Mode: c.Mode, Locale: c.Locale, Code: c.Code, Attempt: c.Attempt,
 		Expires: p.now().Add(DefaultCallTTL).Unix(),
 	})
 	if err != nil {
@@ -174,7 +175,7 @@ func (p *Provider) Call(ctx context.Context, c verify.Call) (string, error) {
 	params.SetFrom(from)
 	params.SetUrl(p.urls.voice(token))
 	params.SetMethod(http.MethodPost)
-	params.SetStatusCallback(p.urls.callStatus(c.VerificationID))
+	params.SetStatusCallback(p.urls.callStatus(c.VerificationID, c.Attempt))
 	params.SetStatusCallbackMethod(http.MethodPost)
 	params.SetStatusCallbackEvent([]string{"initiated", "ringing", "answered", "completed"})
 	params.SetTimeout(int(p.cfg.RingTimeout / time.Second))

@@ -31,7 +31,8 @@ type callContext struct {
 	Mode    verify.CallMode `json:"m"`
 	Locale  string          `json:"l,omitempty"`
 	Code    string          `json:"c,omitempty"`
-	Expires int64           `json:"x"` // unix seconds
+	Attempt int             `json:"a,omitempty"` // verify.Call.Attempt, set on the call's outcome
+	Expires int64           `json:"x"`           // unix seconds
 }
 
 // sealLabel separates this key from every other use of the server secret.

@@ -2,6 +2,7 @@ package twilio
 
 import (
 	"net/url"
+	"strconv"
 
 	"github.com/verigate/verigate/ivr"
 )
@@ -24,6 +25,10 @@ const (
 	paramContext = "c" // the sealed call context
 	paramState   = "s" // the encoded ivr.State
 	paramID      = "v" // the verification id, for status callbacks
+	// paramAttempt numbers the send a status callback is about (see
+	// verify.Event.Attempt). Twilio signs the URL with the rest, so it
+	// cannot be altered.
+	paramAttempt = "a"
 )
 
 // urls builds the absolute public webhook URLs Twilio is given.
@@ -41,10 +46,18 @@ func (u urls) silence(token string, st ivr.State) string {
 	return u.base + RouteSilence + "?" + url.Values{paramContext: {token}, paramState: {st.Encode()}}.Encode()
 }
 
-func (u urls) callStatus(id string) string {
-	return u.base + RouteCallStatus + "?" + url.Values{paramID: {id}}.Encode()
+func (u urls) callStatus(id string, attempt int) string {
+	return u.base + RouteCallStatus + "?" + statusQuery(id, attempt)
 }
 
-func (u urls) smsStatus(id string) string {
-	return u.base + RouteSMSStatus + "?" + url.Values{paramID: {id}}.Encode()
+func (u urls) smsStatus(id string, attempt int) string {
+	return u.base + RouteSMSStatus + "?" + statusQuery(id, attempt)
+}
+
+func statusQuery(id string, attempt int) string {
+	q := url.Values{paramID: {id}}
+	if attempt > 0 {
+		q.Set(paramAttempt, strconv.Itoa(attempt))
+	}
+	return q.Encode()
 }

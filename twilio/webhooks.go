@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -233,7 +234,7 @@ func (w *Webhooks) respond(c echo.Context, cl call, st ivr.State, acts []ivr.Act
 func (w *Webhooks) report(ctx context.Context, log *slog.Logger, cl call, r ivr.Report) bool {
 	ev := verify.Event{
 		Type: r.Event, Channel: verify.ChannelCall, Provider: ProviderName, ProviderRef: cl.sid,
-		Detail: r.Reason, Key: ProviderName + ":" + cl.sid + ":" + string(r.Event),
+		Detail: r.Reason, Attempt: cl.cc.Attempt, Key: ProviderName + ":" + cl.sid + ":" + string(r.Event),
 	}
 	err := w.rep.Report(ctx, cl.cc.ID, ev)
 	if err == nil {
@@ -281,6 +282,14 @@ func (w *Webhooks) status(c echo.Context, ok bool, ev verify.Event) error {
 	id := c.QueryParam(paramID)
 	if id == "" || ev.ProviderRef == "" {
 		return echo.NewHTTPError(http.StatusBadRequest, "missing verification or provider reference")
+	}
+	// URLs given to Twilio before attempts were numbered carry none: 0.
+	if a := c.QueryParam(paramAttempt); a != "" {
+		n, err := strconv.Atoi(a)
+		if err != nil || n < 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, "bad attempt")
+		}
+		ev.Attempt = n
 	}
 	if !ok {
 		return c.NoContent(http.StatusNoContent)

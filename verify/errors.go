@@ -21,6 +21,13 @@ var (
 	ErrChecksLocked      = errors.New("too many failed checks")
 )
 
+// ErrSuperseded is returned by Store.Transition when an event of an earlier
+// attempt (a call or message that a resend or fallback has replaced) asks
+// to fail the verification: the end of a superseded attempt does not end
+// the verification. Service.Report records such an event as history
+// instead; the error never reaches the REST API.
+var ErrSuperseded = errors.New("attempt superseded by a later send")
+
 // Error codes of the REST API (DESIGN.md §3).
 const (
 	CodeInvalidRequest    = "invalid_request"

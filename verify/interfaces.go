@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"net/url"
 	"time"
 )
 
@@ -33,6 +34,12 @@ type Store interface {
 	// Transition moves a pending verification to status with reason and
 	// records ev. *NotPendingError if it is no longer pending (an expired
 	// one is marked expired on the way); ErrNotFound if missing.
+	// ErrSuperseded, changing nothing, when status is StatusFailed and ev
+	// belongs to an earlier attempt (0 < ev.Attempt < Sends): a late end of
+	// a call or message that a resend replaced must not fail the
+	// verification, even when the resend lands between the caller's read
+	// and this step. Other statuses are not conditioned: a # or a fraud
+	// report on any call of the verification counts.
 	Transition(ctx context.Context, tenant, id string, status Status, reason string, ev Event) (*Verification, error)
 
 	// AddEvent records ev. It reports added false, and changes nothing,
@@ -177,6 +184,11 @@ type Message struct {
 	Body           string
 	Locale         string
 	SenderID       string // from the route; empty for the provider's default
+	// Attempt numbers this send within the verification (its Sends after
+	// storing the send). The provider sets it on every Event it reports
+	// about this message, so a late report of a superseded message does
+	// not end the verification or start its fallback.
+	Attempt int
 }
 
 // Sender delivers text messages.
@@ -197,6 +209,10 @@ type Call struct {
 	Code     string
 	Trunk    string // SIP trunk from the route, if any
 	CallerID string
+	// Attempt numbers this call within the verification, as
+	// Message.Attempt does; the Caller sets it on every Event it reports
+	// about the call.
+	Attempt int
 }
 
 // Caller places verification calls. The call runs on after Call returns;
@@ -226,4 +242,13 @@ type Notifier interface {
 	// Notify queues a notice of v's current status. It must not block:
 	// delivery, signing and retries happen on the Notifier's own time.
 	Notify(v *Verification)
+}
+
+// CallbackChecker is a Notifier that refuses some destinations (the
+// callback package refuses the gateway's own networks); Start asks it, so
+// a client gets invalid_request at once rather than callbacks that never
+// come. Optional.
+type CallbackChecker interface {
+	// CheckCallbackURL says why callbacks cannot go to u, or returns nil.
+	CheckCallbackURL(u *url.URL) error
 }

@@ -152,8 +152,14 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, e
 		if s.cfg.Notifier == nil {
 			return nil, Invalid(ErrInvalidRequest, "callback_url cannot be used: status callbacks are not configured on this gateway")
 		}
-		if u, err := url.Parse(req.CallbackURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		u, err := url.Parse(req.CallbackURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
 			return nil, Invalid(ErrInvalidRequest, "callback_url must be an absolute https:// (or http://) URL without credentials")
+		}
+		if c, ok := s.cfg.Notifier.(CallbackChecker); ok {
+			if err := c.CheckCallbackURL(u); err != nil {
+				return nil, Invalid(ErrInvalidRequest, "callback_url refused: %v; callbacks go to public addresses unless the gateway's operator allows private networks", err)
+			}
 		}
 	}
 	num, err := s.cfg.Parser.ParseNumber(req.To)
@@ -306,12 +312,12 @@ func (s *Service) deliver(ctx context.Context, v *Verification, route Route, cod
 	if route.Channel == ChannelSMS {
 		return s.cfg.Senders[name].Send(ctx, Message{
 			VerificationID: v.ID, To: v.To, Locale: v.Locale, SenderID: route.SenderID,
-			Body: s.cfg.Formatter.SMSBody(v.Locale, code),
+			Body: s.cfg.Formatter.SMSBody(v.Locale, code), Attempt: v.Sends,
 		})
 	}
 	call := Call{
 		VerificationID: v.ID, Tenant: v.Tenant, To: v.To, Locale: v.Locale, Mode: v.CallMode,
-		Trunk: route.Trunk, CallerID: route.SenderID,
+		Trunk: route.Trunk, CallerID: route.SenderID, Attempt: v.Sends,
 	}
 	if v.CallMode == CallModeCode {
 		call.Code = code
@@ -400,6 +406,14 @@ func (s *Service) Cancel(ctx context.Context, tenant, id string) (*Verification,
 // number). An approve-mode call that ends any other way fails the
 // verification. Reports are idempotent when ev.Key is set.
 //
+// Attempts: an event whose Attempt is older than the verification's
+// current one (Sends) is about a call or message that a resend or a
+// fallback has replaced. It is recorded and observed, but it neither ends
+// the verification nor starts a fallback; the verification waits for its
+// current attempt. EventCallApproved and EventFraudReported count from
+// any attempt: the person answered a call of this verification. Events
+// with no Attempt (0) are taken as about the current attempt.
+//
 // Fallback: when the verification is pending and its Route.Fallback names
 // the other channel, an EventUndelivered for an SMS, or an EventNoAnswer or
 // EventBusy for a call, records ev and then resends the verification on
@@ -437,6 +451,9 @@ func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 	if err != nil {
 		return unavailableUnless(err, ErrNotFound)
 	}
+	if superseded(v, ev) {
+		return s.history(ctx, v, ev)
+	}
 	if s.fallbackDue(v, ev) {
 		return s.fallback(ctx, v, ev)
 	}
@@ -450,6 +467,29 @@ func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 		return unavailableUnless(err, ErrNotFound)
 	}
 	if added {
+		s.observe(ctx, v, ev)
+	}
+	return nil
+}
+
+// superseded reports whether ev belongs to an attempt that a later send
+// of v replaced.
+func superseded(v *Verification, ev Event) bool {
+	return ev.Attempt > 0 && ev.Attempt < v.Sends
+}
+
+// history records ev, of a superseded attempt of v, without acting on it:
+// the routing statistics still learn how that send ended.
+func (s *Service) history(ctx context.Context, v *Verification, ev Event) error {
+	added, err := s.cfg.Store.AddEvent(ctx, v.ID, ev)
+	if err != nil {
+		return unavailableUnless(err, ErrNotFound)
+	}
+	if added {
+		if v.Status == StatusPending {
+			s.log.Info("event of a superseded attempt recorded", "verification", v.ID, "event", ev.Type,
+				"attempt", ev.Attempt, "current", v.Sends)
+		}
 		s.observe(ctx, v, ev)
 	}
 	return nil
@@ -471,7 +511,7 @@ func (t EventType) deliveryOutcome() bool {
 
 // fallbackDue reports whether ev on v starts v's fallback: v is pending and
 // unexpired, has a fallback to the other channel, and ev is the failure of
-// v's current channel.
+// v's current channel (and attempt: Report has set superseded events aside).
 func (s *Service) fallbackDue(v *Verification, ev Event) bool {
 	fb := v.Route.Fallback
 	if v.Status != StatusPending || fb == "" || fb == v.Channel || !s.cfg.Now().Before(v.ExpiresAt) {
@@ -519,11 +559,13 @@ func (s *Service) fallback(ctx context.Context, v *Verification, ev Event) error
 		return nil
 	}
 	log.Warn("fallback not sent", "err", err)
-	failed := Event{Type: EventSendFailed, At: s.cfg.Now(), Channel: route.Channel, Detail: "fallback: " + err.Error()}
+	// The failure belongs to ev's attempt: should a resend have come in
+	// meanwhile, the store refuses to fail the verification for it.
+	failed := Event{Type: EventSendFailed, At: s.cfg.Now(), Channel: route.Channel, Detail: "fallback: " + err.Error(), Attempt: ev.Attempt}
 	if v.Channel == ChannelCall && v.CallMode == CallModeApprove {
 		// Without its fallback the approve-mode call has ended unapproved.
 		ended, terr := s.cfg.Store.Transition(ctx, "", v.ID, StatusFailed, string(ev.Type), failed)
-		if terr != nil && !errors.Is(terr, ErrNotPending) {
+		if terr != nil && !errors.Is(terr, ErrNotPending) && !errors.Is(terr, ErrSuperseded) {
 			return unavailableUnless(terr, ErrNotFound)
 		}
 		if terr == nil {
@@ -573,13 +615,18 @@ func (s *Service) notify(v *Verification) {
 }
 
 // recordInstead keeps ev in the history when the transition it asked for
-// could not happen because the verification had already ended.
+// could not happen because the verification had already ended, or because
+// a resend superseded ev's attempt after Report read the verification (then
+// the report has done all it should, and succeeds).
 func (s *Service) recordInstead(ctx context.Context, id string, ev Event, err error) error {
-	if !errors.Is(err, ErrNotPending) {
+	if !errors.Is(err, ErrNotPending) && !errors.Is(err, ErrSuperseded) {
 		return unavailableUnless(err, ErrNotFound)
 	}
 	if _, aerr := s.cfg.Store.AddEvent(ctx, id, ev); aerr != nil {
 		return unavailableUnless(aerr, ErrNotFound)
+	}
+	if errors.Is(err, ErrSuperseded) {
+		return nil
 	}
 	return err
 }

@@ -161,6 +161,13 @@ type Event struct {
 	// ErrorCode is the provider's error code or SIP status, if any.
 	ErrorCode string `json:"error_code,omitempty"`
 	Detail    string `json:"detail,omitempty"`
+	// Attempt is the send that ev belongs to: the verification's Sends
+	// when that message was sent or that call placed (1 for the first, 2
+	// for the first resend or fallback, ...). Providers copy it from
+	// Message.Attempt and Call.Attempt. 0 when unknown: events the core and
+	// the stores write themselves, and reports of sends made before
+	// attempts were numbered.
+	Attempt int `json:"attempt,omitempty"`
 	// Key de-duplicates provider retries: a store records an event whose
 	// non-empty Key it has already seen for this verification only once.
 	Key string `json:"-"`

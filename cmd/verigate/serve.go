@@ -43,7 +43,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 }
 
 // loadServeConfig reads the configuration and fills in what --dev provides:
-// a generated secret and development API key where none is set. Explicit
+// a generated secret and development API key where none is set, the
+// console SMS provider, callbacks allowed to private networks. Explicit
 // settings always win.
 func loadServeConfig(f serveFlags, lookup func(string) (string, bool), random io.Reader) (config.Config, string, error) {
 	cfg, err := config.Load(f.configPath, lookup)
@@ -70,6 +71,11 @@ func loadServeConfig(f serveFlags, lookup func(string) (string, bool), random io
 		}
 		if cfg.SMS.Provider == "" && !cfg.Twilio.Configured() {
 			cfg.SMS.Provider = "console"
+		}
+		if cfg.Callbacks.AllowPrivateNetworks == nil {
+			// A development IdP runs on this machine or the local network.
+			allow := true
+			cfg.Callbacks.AllowPrivateNetworks = &allow
 		}
 		return cfg, devKey, nil
 	}

@@ -77,3 +77,30 @@ func TestTuneGC(t *testing.T) {
 		})
 	}
 }
+
+func TestServeConfigCallbacksToPrivateNetworks(t *testing.T) {
+	tests := []struct {
+		name string
+		dev  bool
+		env  map[string]string
+		want bool
+	}{
+		{"default", false, nil, false},
+		{"--dev allows", true, nil, true},
+		{"explicit false wins over --dev", true, map[string]string{"VERIGATE_CALLBACKS_ALLOW_PRIVATE_NETWORKS": "false"}, false},
+		{"explicit true", false, map[string]string{"VERIGATE_CALLBACKS_ALLOW_PRIVATE_NETWORKS": "true"}, true},
+	}
+	for _, tt := range tests {
+		env := map[string]string{"VERIGATE_SECRET": "an-explicit-secret-of-enough-length", "VERIGATE_API_KEYS": "acme:k1"}
+		for k, v := range tt.env {
+			env[k] = v
+		}
+		cfg, _, err := loadServeConfig(serveFlags{dev: tt.dev}, lookupFrom(env), bytes.NewReader(make([]byte, 64)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Callbacks.PrivateNetworksAllowed(); got != tt.want {
+			t.Errorf("%s: callbacks to private networks allowed %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

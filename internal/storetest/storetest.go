@@ -644,6 +644,64 @@ func testTransition(t *testing.T, f fixture) {
 		}
 		wantEvents(t, got, verify.EventCreated, verify.EventExpired)
 	})
+	t.Run("attempts", func(t *testing.T) {
+		// After one resend (Sends 2) only the end of attempt 2 (or of an
+		// unnumbered one) fails the verification; a # or a fraud report
+		// on any call ends it.
+		for _, tc := range []struct {
+			status     verify.Status
+			ev         verify.EventType
+			attempt    int
+			superseded bool
+		}{
+			{verify.StatusFailed, verify.EventNoAnswer, 1, true},
+			{verify.StatusFailed, verify.EventNoAnswer, 2, false},
+			{verify.StatusFailed, verify.EventNoAnswer, 0, false},
+			{verify.StatusApproved, verify.EventCallApproved, 1, false},
+			{verify.StatusDenied, verify.EventFraudReported, 1, false},
+		} {
+			t.Run(fmt.Sprintf("%s by attempt %d", tc.status, tc.attempt), func(t *testing.T) {
+				f := f.with(t)
+				to := Number(t)
+				v, _ := f.start(tenantA, to, "111111", T0)
+				if r, resent := f.start(tenantA, to, "222222", T0.Add(time.Second)); !resent || r.Sends != 2 {
+					t.Fatalf("resend: resent %v, sends %d", resent, r.Sends)
+				}
+				ev := verify.Event{Type: tc.ev, At: T0.Add(2 * time.Second), Channel: verify.ChannelCall, Provider: "sip",
+					ProviderRef: "call-1", Attempt: tc.attempt, Key: "call-1/" + string(tc.ev)}
+				got, err := f.s.Transition(f.ctx, "", v.ID, tc.status, string(tc.ev), ev)
+				if tc.superseded {
+					if !errors.Is(err, verify.ErrSuperseded) {
+						t.Fatalf("err = %v, want ErrSuperseded", err)
+					}
+					after := f.get(tenantA, v.ID)
+					if after.Status != verify.StatusPending || after.Reason != "" {
+						t.Errorf("a refused transition left %s (%q)", after.Status, after.Reason)
+					}
+					wantEvents(t, after, verify.EventCreated, verify.EventResent)
+					// The refusal kept nothing, not even the event's key:
+					// the event can be recorded as history.
+					if added, err := f.s.AddEvent(f.ctx, v.ID, ev); err != nil || !added {
+						t.Errorf("AddEvent after the refusal: added %v, err %v", added, err)
+					}
+					if e := f.get(tenantA, v.ID).Events; len(e) != 3 || e[2].Attempt != tc.attempt {
+						t.Errorf("recorded %+v, want the event with attempt %d last", e, tc.attempt)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Status != tc.status {
+					t.Errorf("status %s, want %s", got.Status, tc.status)
+				}
+				wantEvents(t, got, verify.EventCreated, verify.EventResent, tc.ev)
+				if e := f.get(tenantA, v.ID).Events; len(e) == 3 && e[2].Attempt != tc.attempt {
+					t.Errorf("stored attempt %d, want %d", e[2].Attempt, tc.attempt)
+				}
+			})
+		}
+	})
 	t.Run("unknown", func(t *testing.T) {
 		f := f.with(t)
 		if _, err := f.s.Transition(f.ctx, "", "VE00000000000000000000000000000000", verify.StatusCanceled, "", verify.Event{Type: verify.EventCanceled, At: T0}); !errors.Is(err, verify.ErrNotFound) {
@@ -656,7 +714,7 @@ func testAddEvent(t *testing.T, f fixture) {
 	v, _ := f.start(tenantA, Number(t), "111111", T0)
 	at := T0.Add(1500 * time.Millisecond)
 	full := verify.Event{Type: verify.EventDelivered, At: at, Channel: verify.ChannelSMS, Provider: "twilio",
-		ProviderRef: "SM123", ErrorCode: "30003", Detail: "line 1\nline \"2\"", Key: "SM123:delivered"}
+		ProviderRef: "SM123", ErrorCode: "30003", Detail: "line 1\nline \"2\"", Attempt: 1, Key: "SM123:delivered"}
 	steps := []struct {
 		ev    verify.Event
 		added bool

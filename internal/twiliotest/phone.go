@@ -21,6 +21,7 @@ type phoneCall struct {
 	method    string
 	statusURL string
 	events    map[string]bool
+	hold      <-chan struct{}
 	seq       int
 }
 
@@ -61,6 +62,13 @@ func (p *phoneCall) run(answer string) {
 		return
 	}
 	p.status("ringing", "ringing", nil)
+	if p.hold != nil {
+		select {
+		case <-p.hold:
+		case <-p.s.ctx.Done():
+			return
+		}
+	}
 	switch answer {
 	case "busy":
 		p.status("completed", "busy", url.Values{"SipResponseCode": {"486"}, "CallDuration": {"0"}})

@@ -104,6 +104,10 @@ type Phone struct {
 	// is a gather that times out with no key. When they run out, every
 	// further gather times out.
 	Keys string
+	// Hold, when set, keeps a call ringing until it is closed; then the
+	// call goes on as Answer says. Tests use it to order the outcomes of
+	// several calls (WaitCall waits for one to end).
+	Hold <-chan struct{}
 }
 
 // Call is one call the fake placed, as the phone experienced it.
@@ -121,6 +125,10 @@ type Call struct {
 	Gathers []Gather
 	// Requests are the TwiML documents fetched, in order.
 	Requests []Request
+	// StatusCallback is the URL the call's status callbacks go to.
+	StatusCallback string
+
+	done chan struct{} // closed when the phone has played the call
 }
 
 // Say is one <Say>.
@@ -224,6 +232,25 @@ func (s *Server) Calls() []Call {
 		out[i].Requests = append([]Request(nil), c.Requests...)
 	}
 	return out
+}
+
+// WaitCall blocks until the call sid has ended and its last status
+// callback was answered (or the server closed). It reports false when no
+// such call was placed.
+func (s *Server) WaitCall(sid string) bool {
+	s.mu.Lock()
+	var done chan struct{}
+	for _, c := range s.calls {
+		if c.Sid == sid {
+			done = c.done
+		}
+	}
+	s.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	<-done
+	return true
 }
 
 // Callbacks returns the status callbacks posted so far, in order.
@@ -524,7 +551,7 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request) {
 		restError(w, http.StatusBadRequest, 21205, fmt.Sprintf("Url is not a valid URL: %s", u))
 		return
 	}
-	c := &Call{Sid: newSid("CA"), To: to, From: from, URL: u, Status: "queued"}
+	c := &Call{Sid: newSid("CA"), To: to, From: from, URL: u, Status: "queued", StatusCallback: f.Get("StatusCallback"), done: make(chan struct{})}
 	now := rfc2822(time.Now())
 	uri := fmt.Sprintf("/2010-04-01/Accounts/%s/Calls/%s.json", s.cfg.AccountSID, c.Sid)
 	s.mu.Lock()
@@ -551,11 +578,12 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request) {
 	}
 	pc := &phoneCall{
 		s: s, c: c, keys: phone.Keys, method: methodOr(f.Get("Method")),
-		statusURL: f.Get("StatusCallback"), events: events,
+		statusURL: f.Get("StatusCallback"), events: events, hold: phone.Hold,
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(c.done)
 		pc.run(phone.Answer)
 	}()
 }
