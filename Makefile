@@ -17,7 +17,7 @@ FUZZTIME ?= 30s
 fuzz:
 	@for t in sip:FuzzRFC4733 sip:FuzzParseAnswer sip:FuzzParseINFO route:FuzzParseNumber \
 	  twilio:FuzzInputEvent twilio:FuzzOpenContext twilio:FuzzSigner twilio:FuzzReadForm api:FuzzAppendString api:FuzzStartBody api:FuzzDecodeBody \
-	  ivr:FuzzDecodeState internal/loadtest:FuzzStringField internal/flatjson:FuzzScan store:FuzzUnmarshalWire; do \
+	  ivr:FuzzDecodeState config:FuzzLoadYAML internal/loadtest:FuzzStringField internal/flatjson:FuzzScan store:FuzzUnmarshalWire; do \
 	  echo "fuzz: $$t"; \
 	  go test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
 	done
