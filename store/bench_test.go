@@ -173,6 +173,8 @@ func BenchmarkRedisScripts(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// A start as the gateway runs it: the limits consumed in the start script.
+	limited := store.NewRedis(c, store.RedisOptions{Limits: lim})
 	now := time.Now()
 	newV := func(i int) *verify.Verification {
 		return &verify.Verification{ID: fmt.Sprintf("VE%032d", i), Tenant: "bench", To: fmt.Sprintf("+49151%08d", i), Country: "DE",
@@ -191,6 +193,11 @@ func BenchmarkRedisScripts(b *testing.B) {
 			return lim.Consume(ctx, verify.SendSubject{Tenant: "bench", To: fmt.Sprintf("+49152%08d", i), Country: "DE", Channel: verify.ChannelSMS})
 		}},
 		{"start", nil, func(i int) error { _, _, err := st.Start(ctx, newV(i), "hash", now); return err }},
+		{"start_limited", nil, func(i int) error {
+			v := newV(i)
+			_, _, err := limited.StartLimited(ctx, verify.SendSubject{Tenant: v.Tenant, To: v.To, Country: v.Country, Channel: v.Channel}, v, "hash", now)
+			return err
+		}},
 		{"check", func(i int) { _, _, _ = st.Start(ctx, newV(i), "hash", now) }, func(i int) error {
 			_, err := st.Check(ctx, verify.CheckQuery{Tenant: "bench", ID: fmt.Sprintf("VE%032d", i), Hash: "hash", Now: now, Lock: lock})
 			return err
