@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verigate/verigate/ratelimit"
 )
 
 func envFrom(m map[string]string) func(string) (string, bool) {
@@ -29,7 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 	if cfg.HTTP.Addr != "127.0.0.1:8080" || cfg.Verify.CodeLength != 6 || cfg.Verify.Lifetime != 10*time.Minute || cfg.Verify.MaxAttempts != 5 {
 		t.Fatalf("defaults wrong: %+v", cfg)
 	}
-	if len(cfg.Limits.Policies) != 2 || cfg.Limits.FailedChecks != 10 {
+	if len(cfg.Limits.Policies) != len(ratelimit.DefaultPolicies()) || cfg.Limits.FailedChecks != 10 {
 		t.Fatalf("limit defaults wrong: %+v", cfg.Limits)
 	}
 }
