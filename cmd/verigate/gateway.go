@@ -17,6 +17,7 @@ import (
 	"github.com/verigate/verigate/callback"
 	"github.com/verigate/verigate/config"
 	"github.com/verigate/verigate/prompts"
+	"github.com/verigate/verigate/pumping"
 	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/sip"
@@ -116,7 +117,26 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		log.Info("state and limits in Redis")
 	}
 
-	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: rc, Logger: log})
+	// The SMS-pumping watch: counts in Redis when the state is there, so
+	// that every gateway judges the same prefixes; routing reads its blocks.
+	var pumps *pumping.Watch
+	var blocks route.PrefixBlocks
+	if pc := cfg.Limits.SMSPumping; !pc.Off {
+		if pc.Maturity == 0 {
+			pc.Maturity = cfg.Verify.Lifetime
+		}
+		var ps pumping.Store = pumping.NewMemory()
+		if rc != nil {
+			ps = pumping.NewRedis(rc, "")
+		}
+		if pumps, err = pumping.New(pc, ps, pumping.Options{Logger: log}); err != nil {
+			return nil, err
+		}
+		g.goBackground(bg, pumps.Run)
+		blocks = pumps
+	}
+
+	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: rc, Blocks: blocks, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +216,14 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		callProvider = sip.Provider
 	}
 
+	if pumps != nil {
+		// Every SMS a provider accepts is counted; SMS to a blocked prefix
+		// are refused even where routing did not see the block.
+		for name, sender := range senders {
+			senders[name] = pumps.Wrap(sender)
+		}
+	}
+
 	var notifier verify.Notifier
 	if cfg.Callbacks.Secret != "" {
 		n, err := callback.New(cfg.Callbacks, nil, log)
@@ -212,7 +240,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			DefaultRegion: cfg.Verify.DefaultRegion, Carrier: cfg.Route.Carrier, CacheSize: cfg.Route.CacheSize,
 		}),
 		Router:    engine,
-		Observer:  engine.Observer(),
+		Observer:  newObserver(engine.Observer(), pumps),
 		Formatter: catalogue,
 		Senders:   senders, DefaultSender: smsProvider,
 		Callers: callers, DefaultCaller: callProvider,
@@ -229,6 +257,11 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if pumps != nil {
+		if err := pumps.Register(reg); err != nil {
+			return nil, err
+		}
+	}
 	e, err := api.New(api.Config{
 		Service: svc, APIKeys: keys, Idempotency: idem, Ready: ready,
 		Registry: reg, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
@@ -246,4 +279,34 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	}
 	g.handler = e
 	return g, nil
+}
+
+// newObserver is the Service's Observer: routing's delivery history hears
+// of delivery outcomes, the SMS-pumping watch of approvals. Either may be
+// nil; with neither there is no Observer (Report then reads no
+// verification back to tell one).
+func newObserver(events verify.EventObserver, approvals *pumping.Watch) verify.EventObserver {
+	if events == nil && approvals == nil {
+		return nil
+	}
+	return observers{events, approvals}
+}
+
+type observers struct {
+	events    verify.EventObserver
+	approvals *pumping.Watch
+}
+
+// Observe implements verify.EventObserver.
+func (o observers) Observe(ctx context.Context, v *verify.Verification, ev verify.Event) {
+	if o.events != nil {
+		o.events.Observe(ctx, v, ev)
+	}
+}
+
+// Approved implements verify.ApprovalObserver.
+func (o observers) Approved(ctx context.Context, v *verify.Verification) {
+	if o.approvals != nil {
+		o.approvals.Approved(ctx, v)
+	}
 }
