@@ -9,13 +9,22 @@
 // a bucket never holds more than Limit entries.
 //
 // That last point is what the log costs: a bucket is a sorted set of up to
-// Limit members in Redis (about 100 bytes each), and a consume does a
-// constant number of O(log n) commands on each bucket that applies. The
-// aggregate caps among the defaults (tenant, prefix, country, global) have
-// limits in the thousands, so they count per minute, not per hour: the
-// same protection against a burst, sets of at most a few thousand members,
-// and a Retry-After of seconds (docs/ROUTING.md, "Send caps", has the
-// numbers and the reasoning).
+// Limit members in Redis (127 bytes each, measured), and a consume runs
+// four O(log n) commands on each bucket that applies. The aggregate caps
+// among the defaults (tenant, prefix, country, global) have limits in the
+// thousands, so they count per minute, not per hour: the same protection
+// against a burst, sets of at most 20,000 members (2.5 MB for a full
+// global bucket), and a Retry-After of seconds. Each costs 8 to 12 µs of
+// Redis time per send, the size of its set hardly mattering (a 100 ms
+// window cost the same). A sliding-window counter would cost about half
+// and answer only approximately, up to twice its limit across a window
+// edge. The caps keep the log, one exact algorithm in both implementations
+// and on Cluster: at real verification rates (tens of starts a second) the
+// cost does not show, and at benchmark rates the four caps lower the most
+// start+check pairs one Redis serves by a fifth to two fifths, which a
+// deployment that close to Redis's limit avoids by dropping the caps it
+// does not need. docs/ROUTING.md ("Send caps") has the defaults and why,
+// docs/BENCHMARKS.md the measurements.
 //
 // Per-person policies (number, user, ip) answer with the contract's limit
 // messages ("You've reached our limit on text verification codes.");

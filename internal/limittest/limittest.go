@@ -392,3 +392,20 @@ func testScopes(t *testing.T, newLimiter NewLimiter) {
 		})
 	}
 }
+
+// Unbounded returns ps with the limits of its aggregate policies (tenant,
+// prefix, country, global) raised out of reach, for benchmarks that send
+// one tenant's traffic at machine speed into one prefix: the same buckets,
+// so the same commands per send, and no denial.
+func Unbounded(ps []ratelimit.Policy) []ratelimit.Policy {
+	out := append([]ratelimit.Policy(nil), ps...)
+	for i := range out {
+		if out[i].Scope.Aggregate() {
+			out[i].Limit = UnboundedLimit
+		}
+	}
+	return out
+}
+
+// UnboundedLimit is the limit Unbounded gives aggregate policies.
+const UnboundedLimit = 1_000_000_000
