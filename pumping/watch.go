@@ -272,8 +272,13 @@ func (w *Watch) Flush(ctx context.Context) error {
 
 	sums, blocks, err := w.store.Add(ctx, b)
 	if err != nil {
+		// Kept for the next flush, but not beyond the window: a long
+		// outage of the store must not grow them without bound.
 		w.mu.Lock()
 		for k, t := range counts {
+			if k.slot < from {
+				continue
+			}
 			c := w.counts[k]
 			c.Sent += t.Sent
 			c.Approved += t.Approved

@@ -106,3 +106,43 @@ func TestApprovedCountsSMSOnly(t *testing.T) {
 		t.Error("20 SMS whose verifications ended by call or not at all: not blocked")
 	}
 }
+
+// flaky is a Store whose Add fails while down.
+type flaky struct {
+	pumping.Store
+	down bool
+}
+
+func (f *flaky) Add(ctx context.Context, b pumping.Batch) (map[string]pumping.Tally, map[string]time.Time, error) {
+	if f.down {
+		return nil, nil, errors.New("store down")
+	}
+	return f.Store.Add(ctx, b)
+}
+
+// TestFlushKeepsCountsWhileTheStoreIsDown: counts of a failed flush go
+// with the next one.
+func TestFlushKeepsCountsWhileTheStoreIsDown(t *testing.T) {
+	now := pumpingtest.T0
+	st := &flaky{Store: pumping.NewMemory(), down: true}
+	w, err := pumping.New(pumpingtest.Config(), st, pumping.Options{Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 20 {
+		w.Sent(fmt.Sprintf("+26932%07d", i))
+	}
+	now = now.Add(time.Minute)
+	if err := w.Flush(ctx); err == nil {
+		t.Fatal("a flush to a store that is down succeeded")
+	}
+	st.down = false
+	now = now.Add(15 * time.Minute)
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.Blocked("+269320999999", verify.ChannelSMS); !ok {
+		t.Error("the counts of the failed flush were lost")
+	}
+}

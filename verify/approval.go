@@ -21,3 +21,30 @@ func (s *Service) approved(ctx context.Context, v *Verification) {
 		o.Approved(ctx, v)
 	}
 }
+
+// ObserveApprovals returns an Observer that tells events (if not nil) of
+// the events Report records and approvals (if not nil) of every approval by
+// a check, or nil when both are nil.
+func ObserveApprovals(events EventObserver, approvals ApprovalObserver) EventObserver {
+	if events == nil && approvals == nil {
+		return nil
+	}
+	return observers{events, approvals}
+}
+
+type observers struct {
+	events    EventObserver
+	approvals ApprovalObserver
+}
+
+func (o observers) Observe(ctx context.Context, v *Verification, ev Event) {
+	if o.events != nil {
+		o.events.Observe(ctx, v, ev)
+	}
+}
+
+func (o observers) Approved(ctx context.Context, v *Verification) {
+	if o.approvals != nil {
+		o.approvals.Approved(ctx, v)
+	}
+}

@@ -61,3 +61,16 @@ func TestApprovalObserver(t *testing.T) {
 		t.Errorf("approvals seen %v, want %v", got, want)
 	}
 }
+
+func TestObserveApprovals(t *testing.T) {
+	if o := verify.ObserveApprovals(nil, nil); o != nil {
+		t.Errorf("ObserveApprovals(nil, nil) = %v, want nil", o)
+	}
+	a := &approvals{}
+	o := verify.ObserveApprovals(nil, a)
+	o.Observe(context.Background(), &verify.Verification{}, verify.Event{Type: verify.EventDelivered})
+	o.(verify.ApprovalObserver).Approved(context.Background(), &verify.Verification{ID: "VE1", Status: verify.StatusApproved})
+	if got := a.seen(); len(got) != 1 || got[0] != "VE1:approved" {
+		t.Errorf("approvals %v, want VE1", got)
+	}
+}

@@ -240,7 +240,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			DefaultRegion: cfg.Verify.DefaultRegion, Carrier: cfg.Route.Carrier, CacheSize: cfg.Route.CacheSize,
 		}),
 		Router:    engine,
-		Observer:  newObserver(engine.Observer(), pumps),
+		Observer:  observer(engine.Observer(), pumps),
 		Formatter: catalogue,
 		Senders:   senders, DefaultSender: smsProvider,
 		Callers: callers, DefaultCaller: callProvider,
@@ -281,32 +281,11 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	return g, nil
 }
 
-// newObserver is the Service's Observer: routing's delivery history hears
-// of delivery outcomes, the SMS-pumping watch of approvals. Either may be
-// nil; with neither there is no Observer (Report then reads no
-// verification back to tell one).
-func newObserver(events verify.EventObserver, approvals *pumping.Watch) verify.EventObserver {
-	if events == nil && approvals == nil {
-		return nil
+// observer is the Service's Observer: routing's delivery history hears of
+// delivery outcomes, the SMS-pumping watch (when on) of approvals.
+func observer(events verify.EventObserver, pumps *pumping.Watch) verify.EventObserver {
+	if pumps == nil {
+		return events // not a nil *Watch in an interface
 	}
-	return observers{events, approvals}
-}
-
-type observers struct {
-	events    verify.EventObserver
-	approvals *pumping.Watch
-}
-
-// Observe implements verify.EventObserver.
-func (o observers) Observe(ctx context.Context, v *verify.Verification, ev verify.Event) {
-	if o.events != nil {
-		o.events.Observe(ctx, v, ev)
-	}
-}
-
-// Approved implements verify.ApprovalObserver.
-func (o observers) Approved(ctx context.Context, v *verify.Verification) {
-	if o.approvals != nil {
-		o.approvals.Approved(ctx, v)
-	}
+	return verify.ObserveApprovals(events, pumps)
 }
