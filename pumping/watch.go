@@ -231,9 +231,13 @@ func (w *Watch) Run(ctx context.Context) {
 			cancel()
 			return
 		case <-t.C:
-			if err := w.Flush(ctx); err != nil && ctx.Err() == nil {
+			// A flush waits for the store no longer than a few seconds:
+			// through an outage the counts wait for the next one instead.
+			fctx, cancel := context.WithTimeout(ctx, max(w.cfg.FlushEvery, 2*time.Second))
+			if err := w.Flush(fctx); err != nil && ctx.Err() == nil {
 				w.log.Warn("sms pumping watch: flush failed; counts kept for the next", "err", err)
 			}
+			cancel()
 		}
 	}
 }

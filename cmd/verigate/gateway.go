@@ -90,6 +90,9 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		idem api.IdempotencyStore = store.NewIdempotencyMemory(nil)
 	)
 	var rc redis.UniversalClient
+	// The SMS-pumping watch's counts and blocks: in Redis when the state is
+	// there, so that every gateway judges the same prefixes.
+	var pumpStore pumping.Store = pumping.NewMemory()
 	if cfg.Redis.URL != "" {
 		// State, limits and idempotency records in Redis, shared by every
 		// gateway on it. The client connects lazily and reconnects by
@@ -113,23 +116,21 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		// The store consumes the limits inside its start script: one round trip per start.
 		st = store.NewRedis(cmds, store.RedisOptions{Cluster: cluster, Limits: redisLimiter})
 		lim, idem = redisLimiter, store.NewIdempotencyRedis(cmds)
+		pumpStore = pumping.NewRedis(cmds, "")
+		// The client of the health check runs nothing else, so its pool
+		// reflects Redis alone and not the failures of other callers.
 		ready["redis"] = store.RedisHealth(rc)
 		log.Info("state and limits in Redis")
 	}
 
-	// The SMS-pumping watch: counts in Redis when the state is there, so
-	// that every gateway judges the same prefixes; routing reads its blocks.
+	// The SMS-pumping watch; routing reads its blocks.
 	var pumps *pumping.Watch
 	var blocks route.PrefixBlocks
 	if pc := cfg.Limits.SMSPumping; !pc.Off {
 		if pc.Maturity == 0 {
 			pc.Maturity = cfg.Verify.Lifetime
 		}
-		var ps pumping.Store = pumping.NewMemory()
-		if rc != nil {
-			ps = pumping.NewRedis(rc, "")
-		}
-		if pumps, err = pumping.New(pc, ps, pumping.Options{Logger: log}); err != nil {
+		if pumps, err = pumping.New(pc, pumpStore, pumping.Options{Logger: log}); err != nil {
 			return nil, err
 		}
 		g.goBackground(bg, pumps.Run)
