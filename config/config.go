@@ -16,6 +16,7 @@ import (
 
 	"github.com/verigate/verigate/callback"
 	"github.com/verigate/verigate/prompts"
+	"github.com/verigate/verigate/pumping"
 	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/sip"
@@ -69,8 +70,11 @@ type Verify struct {
 	DefaultRegion string        `yaml:"default_region"` // ISO 3166 region for national-format numbers
 }
 
-// Limits configures the send limits and the failed-check lock.
+// Limits configures the send limits, the failed-check lock and the
+// SMS-pumping watch.
 type Limits struct {
+	// Policies replace ratelimit.DefaultPolicies as a whole when given:
+	// a list that leaves out the aggregate caps has none.
 	Policies          []ratelimit.Policy `yaml:"policies"`
 	FailedChecks      int                `yaml:"failed_checks"`
 	FailedCheckWindow time.Duration      `yaml:"failed_check_window"`
@@ -78,6 +82,8 @@ type Limits struct {
 	// guessing a code over a month (docs/SECURITY.md).
 	FailedChecksLong      int           `yaml:"failed_checks_long"`
 	FailedCheckWindowLong time.Duration `yaml:"failed_check_window_long"`
+	// SMSPumping blocks destination prefixes whose SMS are not approved.
+	SMSPumping pumping.Config `yaml:"sms_pumping"`
 }
 
 // Redis switches state and limits to Redis when URL is set.
@@ -112,6 +118,7 @@ func Default() Config {
 		Limits: Limits{
 			Policies: ratelimit.DefaultPolicies(), FailedChecks: 10, FailedCheckWindow: time.Hour,
 			FailedChecksLong: 50, FailedCheckWindowLong: 30 * 24 * time.Hour,
+			SMSPumping: pumping.DefaultConfig(),
 		},
 		SMS: SMS{AppName: "Verigate"},
 		SIP: sip.DefaultConfig(),
@@ -192,6 +199,14 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.FailedChecksLong < 0 || (c.Limits.FailedChecksLong > 0 && c.Limits.FailedCheckWindowLong <= 0) {
 		bad("limits.failed_checks_long", "needs a positive limits.failed_check_window_long")
+	}
+	if p := c.Limits.SMSPumping; !p.Off {
+		if p.Maturity == 0 {
+			p.Maturity = c.Verify.Lifetime // what the gateway will use
+		}
+		if err := p.Validate("limits.sms_pumping"); err != nil {
+			errs = append(errs, fmt.Errorf("config: %w", err))
+		}
 	}
 	if s := c.Callbacks.Secret; s != "" && len(s) < 16 {
 		bad("callbacks.secret", "must be at least 16 characters")

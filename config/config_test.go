@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verigate/verigate/ratelimit"
 )
 
 func envFrom(m map[string]string) func(string) (string, bool) {
@@ -29,7 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 	if cfg.HTTP.Addr != "127.0.0.1:8080" || cfg.Verify.CodeLength != 6 || cfg.Verify.Lifetime != 10*time.Minute || cfg.Verify.MaxAttempts != 5 {
 		t.Fatalf("defaults wrong: %+v", cfg)
 	}
-	if len(cfg.Limits.Policies) != 2 || cfg.Limits.FailedChecks != 10 {
+	if len(cfg.Limits.Policies) != len(ratelimit.DefaultPolicies()) || cfg.Limits.FailedChecks != 10 {
 		t.Fatalf("limit defaults wrong: %+v", cfg.Limits)
 	}
 }
@@ -71,6 +73,12 @@ func TestInvalidNamesTheKey(t *testing.T) {
 		{"policy", "limits:\n  policies:\n    - {name: x, scope: planet, limit: 1, window: 1m}\n", nil, "limits.policies[0]"},
 		{"log level", "", map[string]string{"VERIGATE_LOG_LEVEL": "loud"}, "log.level"},
 		{"public url", "", map[string]string{"VERIGATE_PUBLIC_URL": "example.com"}, "public_url"},
+		{"prefix digits", "limits:\n  policies:\n    - {name: p, scope: prefix, limit: 1, window: 1m, prefix_digits: 20}\n", nil, "limits.policies[0]"},
+		{"pumping ratio", "", map[string]string{"VERIGATE_LIMITS_SMS_PUMPING_MIN_RATIO": "1.5"}, "limits.sms_pumping.min_ratio"},
+		{"pumping window", "limits:\n  sms_pumping:\n    window: 1m\n", nil, "limits.sms_pumping.window"},
+		{"pumping maturity from a long lifetime", "verify:\n  lifetime: 2h\n", nil, "limits.sms_pumping.maturity"},
+		{"high risk", "", map[string]string{"VERIGATE_ROUTE_GEO_HIGH_RISK": "Comoros"}, "route.geo.high_risk[0]"},
+		{"permission", "route:\n  geo:\n    permissions:\n      - {channels: [fax], allow: [KM]}\n", nil, "route.geo.permissions[0].channels[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,5 +159,41 @@ func TestOptionalBool(t *testing.T) {
 	_, err = Load("", envFrom(map[string]string{"VERIGATE_CALLBACKS_ALLOW_PRIVATE_NETWORKS": "maybe"}))
 	if err == nil || !strings.Contains(err.Error(), "callbacks.allow_private_networks") {
 		t.Fatalf("bad value: %v, want an error naming the key", err)
+	}
+}
+
+// TestCapsFromYAMLAndEnv: the send caps, the destination permissions and
+// the SMS-pumping watch are set from the file and the environment.
+func TestCapsFromYAMLAndEnv(t *testing.T) {
+	path := writeFile(t, "caps.yaml", `
+limits:
+  sms_pumping:
+    window: 2h
+    min_sends: 50
+route:
+  geo:
+    high_risk: [default, JM]
+    permissions:
+      - {tenants: [bank], channels: [sms], allow: [KM, "+8816"]}
+`)
+	cfg, err := Load(path, envFrom(map[string]string{
+		"VERIGATE_LIMITS_SMS_PUMPING_MIN_RATIO":  "0.1",
+		"VERIGATE_LIMITS_SMS_PUMPING_BLOCK":      "6h",
+		"VERIGATE_LIMITS_SMS_PUMPING_OFF":        "false",
+		"VERIGATE_LIMITS_POLICIES_2_LIMIT":       "9000", // the tenant cap, by index
+		"VERIGATE_ROUTE_GEO_PERMISSIONS_0_ALLOW": "KM",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Limits.SMSPumping
+	if p.Window != 2*time.Hour || p.MinSends != 50 || p.MinRatio != 0.1 || p.Block != 6*time.Hour || p.FlushEvery != 5*time.Second {
+		t.Errorf("sms_pumping %+v", p)
+	}
+	if tc := cfg.Limits.Policies[2]; tc.Name != "tenant" || tc.Limit != 9000 {
+		t.Errorf("policies[2] %+v, want the tenant cap at 9000", tc)
+	}
+	if g := cfg.Route.Geo; len(g.HighRisk) != 2 || len(g.Permissions) != 1 || len(g.Permissions[0].Allow) != 1 {
+		t.Errorf("route.geo %+v", g)
 	}
 }

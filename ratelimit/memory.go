@@ -44,7 +44,7 @@ func (m *Memory) Consume(_ context.Context, s verify.SendSubject) error {
 	m.sweep(now)
 	if until, ok := m.blocked[s.To]; ok {
 		if now.Before(until) {
-			return denial(s, "blocked", until.Sub(now))
+			return denial(s, Policy{Name: blockedPolicy, Scope: ScopeNumber}, until.Sub(now))
 		}
 		delete(m.blocked, s.To)
 	}
@@ -53,9 +53,9 @@ func (m *Memory) Consume(_ context.Context, s verify.SendSubject) error {
 		times  []time.Time
 	}
 	hits := make([]hit, 0, len(m.policies))
-	var denied string
+	var denied *Policy
 	var retry time.Duration
-	for _, p := range m.policies {
+	for pi, p := range m.policies {
 		b, ok := p.Bucket(s)
 		if !ok {
 			continue
@@ -67,14 +67,14 @@ func (m *Memory) Consume(_ context.Context, s verify.SendSubject) error {
 		}
 		times = times[i:]
 		if len(times) >= p.Limit {
-			if wait := times[len(times)-p.Limit].Add(p.Window).Sub(now); wait > retry || denied == "" {
-				denied, retry = p.Name, wait
+			if wait := times[len(times)-p.Limit].Add(p.Window).Sub(now); wait > retry || denied == nil {
+				denied, retry = &m.policies[pi], wait
 			}
 		}
 		hits = append(hits, hit{b, times})
 	}
-	if denied != "" {
-		return denial(s, denied, retry)
+	if denied != nil {
+		return denial(s, *denied, retry)
 	}
 	for _, h := range hits {
 		m.log[h.bucket] = append(h.times, now)

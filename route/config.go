@@ -29,6 +29,10 @@ type Config struct {
 	// reached. Both apply before any rule.
 	AllowCountries []string `yaml:"allow_countries"`
 	DenyCountries  []string `yaml:"deny_countries"`
+	// Geo are the destination permissions per tenant and channel, and the
+	// high-risk destinations refused unless enabled. They apply after the
+	// channel is chosen.
+	Geo GeoConfig `yaml:"geo"`
 	// GeoIPDB is the path of a MaxMind MMDB country database (GeoLite2-Country
 	// or compatible). The client IP's country differing from the number's
 	// is a roaming signal. Empty: no GeoIP.
@@ -162,6 +166,7 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("deny_countries[%d]", i), "%q is not an upper-case ISO 3166 country code such as DE", cc)
 		}
 	}
+	errs = append(errs, c.Geo.validate()...)
 	names := map[string]bool{}
 	for i, r := range c.Rules {
 		key := fmt.Sprintf("rules[%d]", i)

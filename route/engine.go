@@ -25,7 +25,11 @@ const (
 	ReasonSharedCost    = "shared cost"
 	ReasonUAN           = "universal access number"
 	ReasonCountry       = "country not allowed"
-	reasonRulePrefix    = "rule "
+	// ReasonNotPermitted and ReasonPumping follow the channel that gave
+	// way to the other: "sms not permitted to this destination".
+	ReasonNotPermitted = "not permitted to this destination"
+	ReasonPumping      = "paused for this prefix (suspected SMS pumping)"
+	reasonRulePrefix   = "rule "
 )
 
 // refused are line types no verification is sent to: they bill the caller
@@ -41,8 +45,10 @@ type Deps struct {
 	GeoIP   CountryLocator
 	Lookup  NumberLookup // put a CachedLookup here to cache results
 	History DeliveryHistory
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Blocks are the destinations blocked for a while (the SMS-pumping watch).
+	Blocks PrefixBlocks
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Engine is the routing decision: a verify.Router whose every decision can
@@ -51,6 +57,7 @@ type Engine struct {
 	cfg           Config
 	deps          Deps
 	allow, deny   map[string]bool
+	geo           geoRules
 	rulesAskRoam  bool
 	lookupTimeout time.Duration
 	historyWindow time.Duration
@@ -70,7 +77,7 @@ func NewEngine(cfg Config, deps Deps) (*Engine, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	e := &Engine{cfg: cfg, deps: deps, allow: set(cfg.AllowCountries), deny: set(cfg.DenyCountries)}
+	e := &Engine{cfg: cfg, deps: deps, allow: set(cfg.AllowCountries), deny: set(cfg.DenyCountries), geo: compileGeo(cfg.Geo)}
 	for _, r := range cfg.Rules {
 		if r.Match.Roaming != nil {
 			e.rulesAskRoam = true
@@ -254,7 +261,7 @@ func (e *Engine) decide(ctx context.Context, r verify.RouteRequest, ex *Explanat
 	}
 	route.Channel = channel
 	route.Fallback = e.fallbackFor(r, rule, channel, fixed)
-	return route, nil
+	return e.permit(r, route, r.Channel == verify.ChannelAuto && !ruleChose, fixed)
 }
 
 // fallbackFor is the channel tried when channel fails: the rule's, or by

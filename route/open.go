@@ -24,8 +24,11 @@ type OpenOptions struct {
 	// NoHistory leaves the history out (a one-shot tool such as
 	// `route explain` has none: it lives in the serving gateway).
 	NoHistory bool
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Blocks are the destinations blocked for a while: the SMS-pumping
+	// watch. None if nil.
+	Blocks PrefixBlocks
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Open builds the Engine cfg describes: it opens the GeoIP database, makes
@@ -36,7 +39,7 @@ func Open(cfg Config, opts OpenOptions) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	deps := Deps{History: opts.History, Logger: opts.Logger, Now: opts.Now}
+	deps := Deps{History: opts.History, Blocks: opts.Blocks, Logger: opts.Logger, Now: opts.Now}
 	if deps.History == nil && !opts.NoHistory {
 		deps.History = NewMemoryHistory(cfg.CacheSize)
 	}

@@ -53,7 +53,13 @@ func (s *countingSender) code(t testing.TB, to string) string {
 // wires it, with a sender that counts.
 func redisService(t testing.TB, c redis.UniversalClient, prefix string) (*verify.Service, *countingSender) {
 	t.Helper()
-	lim, err := ratelimit.NewRedis(c, ratelimit.DefaultPolicies(), ratelimit.RedisOptions{Prefix: prefix})
+	return redisServiceWith(t, c, prefix, ratelimit.DefaultPolicies())
+}
+
+// redisServiceWith is redisService enforcing policies.
+func redisServiceWith(t testing.TB, c redis.UniversalClient, prefix string, policies []ratelimit.Policy) (*verify.Service, *countingSender) {
+	t.Helper()
+	lim, err := ratelimit.NewRedis(c, policies, ratelimit.RedisOptions{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,12 +47,25 @@ const (
 	MessageCallLimit = "You've reached our limit on verification calls."
 )
 
+// Messages of an aggregate limit (LimitError.Aggregate): the gateway's
+// caps on many people's sends together, or an SMS-pumping block of the
+// destination's prefix. The person did nothing wrong, so the words do not
+// say "your limit".
+const (
+	MessageSMSPaused  = "We can't send text verification codes right now. This is not because of anything you did."
+	MessageCallPaused = "We can't place verification calls right now. This is not because of anything you did."
+)
+
 // LimitError is returned (wrapping ErrRateLimited) when a limit denies a send
 // or a check. RetryAfter says when the same request would next be allowed.
 type LimitError struct {
 	Channel    Channel       // the channel whose limit was hit; empty for check locks
 	Policy     string        // the policy that denied, e.g. "number_channel"
 	RetryAfter time.Duration // how long until a retry can succeed
+	// Aggregate is set when the limit counts many people's sends together
+	// (a tenant, country, prefix or global cap, or an SMS-pumping block),
+	// not this person's: the message then does not blame the person.
+	Aggregate bool
 }
 
 func (e *LimitError) Error() string { return e.Message() }
@@ -63,10 +76,14 @@ func (e *LimitError) Unwrap() error { return ErrRateLimited }
 // Message is the sentence shown to the person: the limit, then when to try again.
 func (e *LimitError) Message() string {
 	var limit string
-	switch e.Channel {
-	case ChannelSMS:
+	switch {
+	case e.Aggregate && e.Channel == ChannelSMS:
+		limit = MessageSMSPaused
+	case e.Aggregate && e.Channel == ChannelCall:
+		limit = MessageCallPaused
+	case e.Channel == ChannelSMS:
 		limit = MessageSMSLimit
-	case ChannelCall:
+	case e.Channel == ChannelCall:
 		limit = MessageCallLimit
 	default:
 		limit = "You've reached our limit on verification attempts."

@@ -173,7 +173,9 @@ type RouteRequest struct {
 // Router chooses the channel and provider for a send.
 type Router interface {
 	// Route returns a Route whose Channel is sms or call, or an
-	// *InputError wrapping ErrUnsupportedNumber or ErrCountryNotAllowed.
+	// *InputError wrapping ErrUnsupportedNumber or ErrCountryNotAllowed, or
+	// a *LimitError when sends there are paused for a while (an aggregate
+	// one: an SMS-pumping block of the destination's prefix).
 	Route(ctx context.Context, r RouteRequest) (Route, error)
 }
 

@@ -48,7 +48,8 @@ type Config struct {
 	FraudBlock  time.Duration // how long a fraud report blocks the number; DefaultFraudBlock if 0
 
 	// Observer, if set, is told of every delivery outcome Report records
-	// (delivered, undelivered, no answer, busy, failed...).
+	// (delivered, undelivered, no answer, busy, failed...), and of every
+	// approval by a code check when it is an ApprovalObserver.
 	Observer EventObserver
 
 	Logger *slog.Logger
@@ -365,6 +366,7 @@ func (s *Service) check(ctx context.Context, q CheckQuery, code string) (*Verifi
 	}
 	if v.Status != StatusPending {
 		s.notify(v)
+		s.approved(ctx, v)
 	}
 	return v, nil
 }

@@ -205,9 +205,16 @@ func TestLimitErrorMessages(t *testing.T) {
 		{verify.ChannelSMS, 90 * time.Minute, "You've reached our limit on text verification codes. Please try again in 1 hour."},
 		{verify.ChannelSMS, 24 * time.Hour, "You've reached our limit on text verification codes. Please try again in 24 hours."},
 		{"", time.Hour, "You've reached our limit on verification attempts. Please try again in 1 hour."},
+		// Aggregate caps are no one person's doing: other words, same shape.
+		{"sms aggregate", 40 * time.Second, "We can't send text verification codes right now. This is not because of anything you did. Please try again in 40 seconds."},
+		{"call aggregate", 12 * time.Hour, "We can't place verification calls right now. This is not because of anything you did. Please try again in 12 hours."},
 	}
 	for _, c := range cases {
-		err := error(&verify.LimitError{Channel: c.ch, RetryAfter: c.after})
+		le := &verify.LimitError{Channel: c.ch, RetryAfter: c.after}
+		if ch, ok := strings.CutSuffix(string(c.ch), " aggregate"); ok {
+			le.Channel, le.Aggregate = verify.Channel(ch), true
+		}
+		err := error(le)
 		if err.Error() != c.want {
 			t.Errorf("%s after %s: %q, want %q", c.ch, c.after, err.Error(), c.want)
 		}

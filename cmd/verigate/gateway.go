@@ -17,6 +17,7 @@ import (
 	"github.com/verigate/verigate/callback"
 	"github.com/verigate/verigate/config"
 	"github.com/verigate/verigate/prompts"
+	"github.com/verigate/verigate/pumping"
 	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/sip"
@@ -89,6 +90,9 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		idem api.IdempotencyStore = store.NewIdempotencyMemory(nil)
 	)
 	var rc redis.UniversalClient
+	// The SMS-pumping watch's counts and blocks: in Redis when the state is
+	// there, so that every gateway judges the same prefixes.
+	var pumpStore pumping.Store = pumping.NewMemory()
 	if cfg.Redis.URL != "" {
 		// State, limits and idempotency records in Redis, shared by every
 		// gateway on it. The client connects lazily and reconnects by
@@ -112,11 +116,28 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		// The store consumes the limits inside its start script: one round trip per start.
 		st = store.NewRedis(cmds, store.RedisOptions{Cluster: cluster, Limits: redisLimiter})
 		lim, idem = redisLimiter, store.NewIdempotencyRedis(cmds)
+		pumpStore = pumping.NewRedis(cmds, "")
+		// The client of the health check runs nothing else, so its pool
+		// reflects Redis alone and not the failures of other callers.
 		ready["redis"] = store.RedisHealth(rc)
 		log.Info("state and limits in Redis")
 	}
 
-	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: rc, Logger: log})
+	// The SMS-pumping watch; routing reads its blocks.
+	var pumps *pumping.Watch
+	var blocks route.PrefixBlocks
+	if pc := cfg.Limits.SMSPumping; !pc.Off {
+		if pc.Maturity == 0 {
+			pc.Maturity = cfg.Verify.Lifetime
+		}
+		if pumps, err = pumping.New(pc, pumpStore, pumping.Options{Logger: log}); err != nil {
+			return nil, err
+		}
+		g.goBackground(bg, pumps.Run)
+		blocks = pumps
+	}
+
+	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: rc, Blocks: blocks, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +217,14 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		callProvider = sip.Provider
 	}
 
+	if pumps != nil {
+		// Every SMS a provider accepts is counted; SMS to a blocked prefix
+		// are refused even where routing did not see the block.
+		for name, sender := range senders {
+			senders[name] = pumps.Wrap(sender)
+		}
+	}
+
 	var notifier verify.Notifier
 	if cfg.Callbacks.Secret != "" {
 		n, err := callback.New(cfg.Callbacks, nil, log)
@@ -212,7 +241,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			DefaultRegion: cfg.Verify.DefaultRegion, Carrier: cfg.Route.Carrier, CacheSize: cfg.Route.CacheSize,
 		}),
 		Router:    engine,
-		Observer:  engine.Observer(),
+		Observer:  observer(engine.Observer(), pumps),
 		Formatter: catalogue,
 		Senders:   senders, DefaultSender: smsProvider,
 		Callers: callers, DefaultCaller: callProvider,
@@ -232,6 +261,11 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if pumps != nil {
+		if err := pumps.Register(reg); err != nil {
+			return nil, err
+		}
+	}
 	e, err := api.New(api.Config{
 		Service: svc, APIKeys: keys, Idempotency: idem, Ready: ready,
 		Registry: reg, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
@@ -249,4 +283,13 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	}
 	g.handler = e
 	return g, nil
+}
+
+// observer is the Service's Observer: routing's delivery history hears of
+// delivery outcomes, the SMS-pumping watch (when on) of approvals.
+func observer(events verify.EventObserver, pumps *pumping.Watch) verify.EventObserver {
+	if pumps == nil {
+		return events // not a nil *Watch in an interface
+	}
+	return verify.ObserveApprovals(events, pumps)
 }

@@ -89,6 +89,23 @@ func (f fixture) deny(what string, s verify.SendSubject, policy string, retry ti
 	return le
 }
 
+// wording fails unless le speaks as an aggregate cap (aggregate) or as the
+// person's own limit.
+func wording(t *testing.T, what string, le *verify.LimitError, aggregate bool) {
+	t.Helper()
+	personal, paused := verify.MessageSMSLimit, verify.MessageSMSPaused
+	if le.Channel == verify.ChannelCall {
+		personal, paused = verify.MessageCallLimit, verify.MessageCallPaused
+	}
+	want := personal
+	if aggregate {
+		want = paused
+	}
+	if le.Aggregate != aggregate || !strings.HasPrefix(le.Message(), want+" ") {
+		t.Errorf("%s: Aggregate %v, message %q; want Aggregate %v and %q first", what, le.Aggregate, le.Message(), aggregate, want)
+	}
+}
+
 // Run runs the whole contract against the limiters newLimiter makes.
 func Run(t *testing.T, newLimiter NewLimiter) {
 	tests := []struct {
@@ -115,6 +132,11 @@ func Run(t *testing.T, newLimiter NewLimiter) {
 			{Name: "two", Scope: ratelimit.ScopeNumber, Limit: 2, Window: time.Hour},
 		}, testBlock},
 		{"NoPolicies", nil, testNoPolicies},
+		{"AggregateCaps", []ratelimit.Policy{
+			{Name: "per_number", Scope: ratelimit.ScopeNumber, Limit: 2, Window: time.Hour},
+			{Name: "per_tenant", Scope: ratelimit.ScopeTenant, Limit: 3, Window: time.Minute},
+			{Name: "per_prefix", Scope: ratelimit.ScopePrefix, Limit: 4, Window: time.Minute, PrefixDigits: 3},
+		}, testAggregateCaps},
 		{"Concurrent", ratelimit.DefaultPolicies(), testConcurrent},
 	}
 	for _, tc := range tests {
@@ -220,6 +242,46 @@ func testBlock(f fixture) {
 	f.deny("third", s, "two", time.Hour)
 }
 
+// testAggregateCaps: a tenant sending to many numbers, and many tenants
+// sending into one prefix, reach caps that are no one person's: the denial
+// does not blame the person, and the per-number limit still speaks as
+// before.
+func testAggregateCaps(f fixture) {
+	s := subject(f.t, verify.ChannelSMS)
+	for i := range 3 {
+		other := s
+		other.To = unique(f.t, "+4917")
+		f.allow(fmt.Sprintf("tenant's send %d, to a number of its own", i+1), other)
+	}
+	other := s
+	other.To = unique(f.t, "+4917")
+	wording(f.t, "4th send of the tenant", f.at(20*time.Second).deny("4th send of the tenant", other, "per_tenant", 40*time.Second), true)
+	other.Channel = verify.ChannelCall
+	wording(f.t, "and a call", f.deny("and a call", other, "per_tenant", 40*time.Second), true)
+
+	// Other tenants into one prefix (the country code and three digits
+	// more: +49 152): the fifth send there is refused, whoever sends it,
+	// while another prefix is open.
+	f = f.at(2 * time.Minute)
+	for i := range 4 {
+		t := s
+		t.Tenant, t.To = unique(f.t, "tenant-"), unique(f.t, "+49152")
+		f.allow(fmt.Sprintf("send %d into +49152", i+1), t)
+	}
+	t := s
+	t.Tenant, t.To = unique(f.t, "tenant-"), unique(f.t, "+49152")
+	wording(f.t, "5th send into the prefix", f.deny("5th send into the prefix", t, "per_prefix", time.Minute), true)
+	t.To = unique(f.t, "+49162")
+	f.allow("the same tenant into another prefix", t)
+
+	// The per-number limit is the person's own.
+	n := s
+	n.Tenant, n.To = unique(f.t, "tenant-"), unique(f.t, "+4930")
+	f.allow("1st to a number", n)
+	f.allow("2nd to it", n)
+	wording(f.t, "3rd to the number", f.deny("3rd to the number", n, "per_number", time.Hour), false)
+}
+
 func testNoPolicies(f fixture) {
 	s := subject(f.t, verify.ChannelSMS)
 	for i := range 20 {
@@ -286,6 +348,12 @@ func testScopes(t *testing.T, newLimiter NewLimiter) {
 			same:  func(t testing.TB, s *verify.SendSubject) { s.To, s.Tenant = unique(t, "+49160"), unique(t, "tenant-") },
 			other: func(t testing.TB, s *verify.SendSubject) { s.Country = "AT" },
 			unset: func(s *verify.SendSubject) { s.Country = "" }},
+		{scope: ratelimit.ScopePrefix,
+			same: func(t testing.TB, s *verify.SendSubject) {
+				s.To, s.Tenant = unique(t, "+49151"), unique(t, "tenant-") // +49 151: the prefix of subject's numbers
+			},
+			other: func(t testing.TB, s *verify.SendSubject) { s.To = unique(t, "+49160") },
+			unset: func(s *verify.SendSubject) { s.To = "" }},
 		{scope: ratelimit.ScopeGlobal,
 			same: func(t testing.TB, s *verify.SendSubject) {
 				s.To, s.Tenant, s.Country, s.ClientIP = unique(t, "+1202"), unique(t, "tenant-"), "US", "203.0.113.9"
@@ -324,3 +392,20 @@ func testScopes(t *testing.T, newLimiter NewLimiter) {
 		})
 	}
 }
+
+// Unbounded returns ps with the limits of its aggregate policies (tenant,
+// prefix, country, global) raised out of reach, for benchmarks that send
+// one tenant's traffic at machine speed into one prefix: the same buckets,
+// so the same commands per send, and no denial.
+func Unbounded(ps []ratelimit.Policy) []ratelimit.Policy {
+	out := append([]ratelimit.Policy(nil), ps...)
+	for i := range out {
+		if out[i].Scope.Aggregate() {
+			out[i].Limit = UnboundedLimit
+		}
+	}
+	return out
+}
+
+// UnboundedLimit is the limit Unbounded gives aggregate policies.
+const UnboundedLimit = 1_000_000_000

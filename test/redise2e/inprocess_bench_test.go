@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/verigate/verigate/api"
+	"github.com/verigate/verigate/internal/limittest"
 	"github.com/verigate/verigate/internal/loadtest"
 	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/route"
@@ -51,7 +52,7 @@ func BenchmarkHTTPInProcessStartCheckHalfLoad(b *testing.B) {
 func inProcessGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 	b.Helper()
 	srv, cmds := pipelinedRedis(b)
-	lim, err := ratelimit.NewRedis(cmds, ratelimit.DefaultPolicies(), ratelimit.RedisOptions{})
+	lim, err := ratelimit.NewRedis(cmds, limittest.Unbounded(ratelimit.DefaultPolicies()), ratelimit.RedisOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
