@@ -457,6 +457,24 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
+// TestBusy: a call the provider has no room for answers 503 unavailable
+// with a short Retry-After and says the attempt was not counted; the cause
+// stays in the log.
+func TestBusy(t *testing.T) {
+	en := newEnv(t, nil)
+	en.svc.Caller.Fail(fmt.Errorf("rtp port 10.1.2.3: %w", verify.ErrBusy))
+	r := en.do("POST", "/v1/verifications", keyAcme, `{"to":"`+deMobile+`","channel":"call"}`)
+	if r.Code != http.StatusServiceUnavailable || r.errCode(t) != "unavailable" || r.Header.Get("Retry-After") != "5" {
+		t.Fatalf("= %d %s (Retry-After %q), want 503 unavailable with Retry-After 5", r.Code, r.Body, r.Header.Get("Retry-After"))
+	}
+	if msg, _ := r.errField(t, "message").(string); !strings.Contains(msg, "busy") || !strings.Contains(msg, "not counted") {
+		t.Errorf("message %q, want it to say the gateway is busy and the attempt was not counted", msg)
+	}
+	if strings.Contains(string(r.Body), "10.1.2.3") {
+		t.Fatalf("503 leaks the cause: %s", r.Body)
+	}
+}
+
 func TestUnsupportedNumbers(t *testing.T) {
 	en := newEnv(t, nil)
 	cases := []struct{ name, body, want string }{

@@ -47,6 +47,14 @@ type errorDetail struct {
 // cause goes to the log.
 const unavailableMessage = "the service is temporarily unavailable: please retry shortly"
 
+// busyMessage answers verify.ErrBusy: the provider had no room for the
+// call, and the send was not counted against the person.
+const busyMessage = "the gateway is busy: it has no room for another call right now (this attempt was not counted against the limits); please retry in a few seconds"
+
+// busyRetryAfter is the Retry-After of a busy answer: calls last tens of
+// seconds, so room comes back within seconds under steady load.
+const busyRetryAfter = 5
+
 // response is one error made ready to write.
 type response struct {
 	status     int
@@ -103,6 +111,10 @@ func describe(err error) response {
 		d.RetryAfter = retrySeconds(le.RetryAfter.Seconds())
 		return response{status: status, body: errorBody{d}, retryAfter: d.RetryAfter}
 	default:
+		if errors.Is(err, verify.ErrBusy) {
+			return response{status: http.StatusServiceUnavailable, internal: true, retryAfter: busyRetryAfter,
+				body: errorBody{errorDetail{Code: verify.CodeUnavailable, Message: busyMessage}}}
+		}
 		return response{status: http.StatusServiceUnavailable, internal: true,
 			body: errorBody{errorDetail{Code: verify.CodeUnavailable, Message: unavailableMessage}}}
 	}

@@ -18,6 +18,7 @@ type Memory struct {
 	mu      sync.Mutex
 	log     map[string][]time.Time // bucket → allowed sends, oldest first
 	blocked map[string]time.Time   // number → blocked until
+	sends   map[string]time.Time   // SendID → when it was counted, for Refund
 	swept   time.Time
 }
 
@@ -33,7 +34,7 @@ func NewMemory(policies []Policy, now func() time.Time) (*Memory, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{policies: policies, now: now, log: make(map[string][]time.Time), blocked: make(map[string]time.Time)}, nil
+	return &Memory{policies: policies, now: now, log: make(map[string][]time.Time), blocked: make(map[string]time.Time), sends: make(map[string]time.Time)}, nil
 }
 
 // Consume implements verify.Limiter.
@@ -79,6 +80,36 @@ func (m *Memory) Consume(_ context.Context, s verify.SendSubject) error {
 	for _, h := range hits {
 		m.log[h.bucket] = append(h.times, now)
 	}
+	if s.SendID != "" {
+		m.sends[s.SendID] = now
+	}
+	return nil
+}
+
+// Refund implements verify.Limiter: the send's entry leaves every bucket
+// that counted it. Entries are times, so one entry of the send's time is
+// taken from each; sends counted in the same instant are alike.
+func (m *Memory) Refund(_ context.Context, s verify.SendSubject) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	at, ok := m.sends[s.SendID]
+	if !ok || s.SendID == "" {
+		return nil
+	}
+	delete(m.sends, s.SendID)
+	for _, p := range m.policies {
+		b, ok := p.Bucket(s)
+		if !ok {
+			continue
+		}
+		times := m.log[b]
+		for i := len(times) - 1; i >= 0; i-- {
+			if times[i].Equal(at) {
+				m.log[b] = append(times[:i], times[i+1:]...)
+				break
+			}
+		}
+	}
 	return nil
 }
 
@@ -109,6 +140,11 @@ func (m *Memory) sweep(now time.Time) {
 	for n, until := range m.blocked {
 		if !now.Before(until) {
 			delete(m.blocked, n)
+		}
+	}
+	for id, at := range m.sends {
+		if !at.After(now.Add(-longest)) {
+			delete(m.sends, id)
 		}
 	}
 }

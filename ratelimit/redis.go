@@ -186,10 +186,19 @@ func newMember() (string, error) {
 	return hex.EncodeToString(tok[:]), nil
 }
 
+// memberOf is the sorted-set member that counts send s: its SendID, or a
+// new random one when it has none.
+func memberOf(s verify.SendSubject) (string, error) {
+	if s.SendID != "" {
+		return s.SendID, nil
+	}
+	return newMember()
+}
+
 // Consume implements verify.Limiter.
 func (r *Redis) Consume(ctx context.Context, s verify.SendSubject) error {
 	buckets := r.buckets(s)
-	member, err := newMember()
+	member, err := memberOf(s)
 	if err != nil {
 		return err
 	}
@@ -274,7 +283,7 @@ func (r *Redis) InlineConsume(s verify.SendSubject) (keys []string, args []any, 
 		return nil, nil, nil, nil
 	}
 	buckets := r.buckets(s)
-	member, err := newMember()
+	member, err := memberOf(s)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -294,6 +303,29 @@ func (r *Redis) refund(member string, buckets []applied) {
 	for _, b := range buckets {
 		_ = r.c.ZRem(ctx, b.key, member).Err()
 	}
+}
+
+// Refund implements verify.Limiter: the send's member leaves every bucket
+// of s, one ZREM each, pipelined (in Cluster the buckets live in several
+// slots, so no one script may touch them all).
+func (r *Redis) Refund(ctx context.Context, s verify.SendSubject) error {
+	if s.SendID == "" {
+		return nil
+	}
+	buckets := r.buckets(s)
+	if len(buckets) == 0 {
+		return nil
+	}
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, b := range buckets {
+			p.ZRem(ctx, b.key, s.SendID)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ratelimit: refund: %w", err)
+	}
+	return nil
 }
 
 // Block implements verify.Limiter.

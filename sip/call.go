@@ -278,6 +278,11 @@ func (c *Caller) Call(ctx context.Context, vc verify.Call) (string, error) {
 		return "", err
 	}
 	conn, err := c.ports.Listen(c.ep.addr.Addr())
+	if errors.Is(err, ErrNoPorts) {
+		// Every RTP port is in a call: the gateway is busy, which is no
+		// reason to count this call against the person's limits.
+		return "", fmt.Errorf("rtp port: %w: %w", err, verify.ErrBusy)
+	}
 	if err != nil {
 		return "", fmt.Errorf("rtp port: %w", err)
 	}

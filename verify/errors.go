@@ -19,6 +19,11 @@ var (
 	ErrUnavailable       = errors.New("service unavailable")
 	ErrNoProvider        = errors.New("no provider for channel")
 	ErrChecksLocked      = errors.New("too many failed checks")
+	// ErrBusy is a provider without room for another send right now (the
+	// SIP caller's RTP ports all in use). The send it refused is not
+	// counted against the person's limits (Service.Start refunds it); the
+	// API answers 503 with a short Retry-After.
+	ErrBusy = errors.New("no capacity for another send right now")
 )
 
 // ErrSuperseded is returned by Store.Transition when an event of an earlier

@@ -134,6 +134,12 @@ type Limiter interface {
 
 	// Block refuses every send to the E.164 number for d (after a fraud report).
 	Block(ctx context.Context, number string, d time.Duration) error
+
+	// Refund takes back the send s.SendID that Consume counted, from every
+	// policy that counted it, when the send did not happen for a reason
+	// that is not the person's (ErrBusy). Refunding a send that was never
+	// counted, or twice, changes nothing.
+	Refund(ctx context.Context, s SendSubject) error
 }
 
 // SendSubject is what a send is counted against.
@@ -144,6 +150,11 @@ type SendSubject struct {
 	Channel  Channel
 	UserID   string
 	ClientIP string
+	// SendID identifies this send (the id of the verification it starts):
+	// the limiter counts the send under it, so that Refund can take it back
+	// and a consume run twice by a retry counts once. Empty: the limiter
+	// makes one up, and the send cannot be refunded.
+	SendID string
 }
 
 // Number is a parsed, classified phone number.

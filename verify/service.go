@@ -187,9 +187,13 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 	if err := s.provide(route); err != nil {
 		return nil, err
 	}
+	id, err := NewID(s.cfg.Random)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	subject := SendSubject{
 		Tenant: req.Tenant, To: num.E164, Country: num.Region, Channel: route.Channel,
-		UserID: req.UserID, ClientIP: req.ClientIP,
+		UserID: req.UserID, ClientIP: req.ClientIP, SendID: id,
 	}
 	if s.limiting == nil {
 		if err := s.cfg.Limiter.Consume(ctx, subject); err != nil {
@@ -198,10 +202,6 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 	}
 
 	code, err := NewCode(s.cfg.Random, s.cfg.CodeLength)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	id, err := NewID(s.cfg.Random)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -265,6 +265,13 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 	ref, err := s.deliver(ctx, v, route, code)
 	if err != nil {
 		logger().Warn("delivery failed", "err", err)
+		if errors.Is(err, ErrBusy) {
+			// The provider had no room (every RTP port in a call): not the
+			// person's doing, so the send does not count against them.
+			if rerr := s.cfg.Limiter.Refund(ctx, subject); rerr != nil {
+				logger().Error("refund a send the provider had no room for", "err", rerr)
+			}
+		}
 		ev := Event{Type: EventSendFailed, At: s.cfg.Now(), Channel: route.Channel, Provider: route.Provider, Detail: err.Error()}
 		if resent {
 			// The code went out before in this verification and stays valid.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -97,5 +98,30 @@ func TestResendsSendOneCode(t *testing.T) {
 	}
 	if v, err := svc.Check(ctx, "acme", id, code); err != nil || v.Status != verify.StatusApproved {
 		t.Fatalf("the code: %v, %v", v, err)
+	}
+}
+
+// TestBusyProviderCountsNoSend: a call the provider has no room for (every
+// RTP port in a call) answers ErrBusy and is refunded, so retrying as told
+// never locks the person out; sends that did happen still count.
+func TestBusyProviderCountsNoSend(t *testing.T) {
+	svc := verifytest.NewService(t)
+	ctx := context.Background()
+	req := verify.StartRequest{Tenant: "acme", To: "+4915123456789", Channel: verify.ChannelCall}
+	svc.Caller.Fail(fmt.Errorf("rtp port: no free rtp port: %w", verify.ErrBusy))
+	for i := range 8 { // more than the 5 calls per number the limits allow
+		_, err := svc.Start(ctx, req)
+		if !errors.Is(err, verify.ErrBusy) || !errors.Is(err, verify.ErrUnavailable) {
+			t.Fatalf("busy start %d: %v, want ErrBusy (and ErrUnavailable)", i+1, err)
+		}
+	}
+	svc.Caller.Fail(nil)
+	for i := range 5 {
+		if _, err := svc.Start(ctx, req); err != nil {
+			t.Fatalf("call %d once there is room: %v", i+1, err)
+		}
+	}
+	if _, err := svc.Start(ctx, req); !errors.Is(err, verify.ErrRateLimited) {
+		t.Fatalf("a sixth placed call: %v, want the limit", err)
 	}
 }

@@ -137,6 +137,10 @@ func Run(t *testing.T, newLimiter NewLimiter) {
 			{Name: "per_tenant", Scope: ratelimit.ScopeTenant, Limit: 3, Window: time.Minute},
 			{Name: "per_prefix", Scope: ratelimit.ScopePrefix, Limit: 4, Window: time.Minute, PrefixDigits: 3},
 		}, testAggregateCaps},
+		{"Refund", []ratelimit.Policy{
+			{Name: "per_number", Scope: ratelimit.ScopeNumber, Limit: 2, Window: time.Hour},
+			{Name: "per_tenant", Scope: ratelimit.ScopeTenant, Limit: 3, Window: time.Hour},
+		}, testRefund},
 		{"Concurrent", ratelimit.DefaultPolicies(), testConcurrent},
 	}
 	for _, tc := range tests {
@@ -152,6 +156,31 @@ func Run(t *testing.T, newLimiter NewLimiter) {
 		t.Parallel()
 		testScopes(t, newLimiter)
 	})
+}
+
+// testRefund: a refunded send leaves every policy that counted it, so the
+// next send fits again; a send refunded twice, one never counted, or one
+// without a SendID frees nothing more.
+func testRefund(f fixture) {
+	s := subject(f.t, verify.ChannelCall)
+	send := func(id string) verify.SendSubject { c := s; c.SendID = id; return c }
+	f.allow("first", send("VE1"))
+	f.at(time.Minute).allow("second", send("VE2"))
+	f.at(2*time.Minute).deny("third", send("VE3"), "per_number", 58*time.Minute)
+	for _, id := range []string{"VE2", "VE2", "VE-never-counted", ""} {
+		if err := f.l.Refund(f.ctx, send(id)); err != nil {
+			f.t.Fatalf("Refund(%q): %v", id, err)
+		}
+	}
+	f.allow("after one refund", send("VE4"))
+	// VE1 (at +0) is the oldest left in the window: the refunded VE2 is gone.
+	f.deny("after the refund is used", send("VE5"), "per_number", 58*time.Minute)
+	// The tenant's policy took VE2 back too: it holds VE1 and VE4.
+	other := send("VE6")
+	other.To = unique(f.t, "+49151")
+	f.allow("another number of the tenant", other)
+	other.SendID, other.To = "VE7", unique(f.t, "+49151")
+	f.deny("the tenant's fourth", other, "per_tenant", 58*time.Minute)
 }
 
 func testDefaults(f fixture) {
