@@ -352,7 +352,7 @@ event_route[htable:mod-init] {
 }
 
 request_route {
-	xlog("L_INFO", "request $rm $ru from $si:$sp ($pr) From=$fu\n");
+	xlog("L_INFO", "request $rm $ru from $si:$sp ($pr) From=$fu Via=$hdr(Via)\n");
 	if (!mf_process_maxfwd_header("10")) {
 		sl_send_reply("483", "Too Many Hops");
 		exit;
