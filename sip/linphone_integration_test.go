@@ -45,3 +45,69 @@ func TestLinphoneApprovesDirectly(t *testing.T) {
 		})
 	}
 }
+
+// TestLinphoneThroughKamailio is issue 14's linphone through a PBX: linphone
+// registers at kamailio (its Contact in dialogs is then a GRUU, which
+// kamailio resolves through its location table), and the gateway calls it
+// through kamailio, both over the same transport. In one call linphone
+// presses # (approved; the gateway's BYE reaches linphone), in the next
+// linphone hangs up mid-prompt (its BYE reaches the gateway: completed,
+// hung up by the phone).
+func TestLinphoneThroughKamailio(t *testing.T) {
+	for _, transport := range []string{"udp", "tcp", "tls"} {
+		t.Run(transport, func(t *testing.T) {
+			certs := peertest.NewCerts(t)
+			k := peertest.StartKamailio(t, peertest.KamailioOptions{
+				Users: map[string]string{gatewayUser: gatewayPass, pbxNumber: phonePass},
+				TLS:   certs,
+			})
+			registrar, o := k.Addr, sip.Options{KeyTimeout: 10 * time.Second}
+			if transport == "tls" {
+				registrar, o.TLSConfig = k.TLSAddr, certs.ClientTLS(peertest.Loopback)
+			}
+			l := peertest.StartLinphone(t, peertest.LinphoneOptions{
+				User: pbxNumber, Password: phonePass, Registrar: registrar, Transport: transport, CAFile: certs.CAFile,
+			})
+			if err := l.WaitRegistered(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			rep := newReporter()
+			caller := newCaller(t, rep, sip.Trunk{
+				Name: "pbx", Address: registrar, Transport: transport, Username: gatewayUser, Password: gatewayPass,
+			}, o)
+
+			if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: pbxNumber, Mode: verify.CallModeApprove}); err != nil {
+				t.Fatalf("Call: %v", err)
+			}
+			if err := l.WaitCall(20 * time.Second); err != nil {
+				t.Fatalf("%v; gateway events %v", err, rep.types("v1"))
+			}
+			time.Sleep(time.Second)
+			if err := l.Press("#"); err != nil {
+				t.Fatal(err)
+			}
+			rep.waitFor(t, "v1", verify.EventCompleted, 30*time.Second)
+			if !hasInOrder(rep.types("v1"), verify.EventAnswered, verify.EventKeyPressed, verify.EventCallApproved, verify.EventCompleted) {
+				t.Fatalf("events %v, want answered, key_pressed, call_approved, completed", rep.types("v1"))
+			}
+			if err := l.WaitIdle(10 * time.Second); err != nil {
+				t.Fatalf("the gateway's BYE did not end linphone's call: %v", err)
+			}
+
+			if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v2", To: pbxNumber, Mode: verify.CallModeApprove}); err != nil {
+				t.Fatalf("Call: %v", err)
+			}
+			if err := l.WaitCall(20 * time.Second); err != nil {
+				t.Fatalf("%v; gateway events %v", err, rep.types("v2"))
+			}
+			time.Sleep(500 * time.Millisecond)
+			if err := l.Hangup(); err != nil {
+				t.Fatal(err)
+			}
+			rep.waitFor(t, "v2", verify.EventCompleted, 20*time.Second)
+			if d, _ := detail(rep.all("v2"), verify.EventCompleted); d != "hung up by the phone" {
+				t.Fatalf("completed %q, events %v", d, rep.types("v2"))
+			}
+		})
+	}
+}

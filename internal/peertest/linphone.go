@@ -19,6 +19,14 @@ type LinphoneOptions struct {
 	User string
 	// DTMF is how it sends keys: "rfc4733" (default) or "info" (SIP INFO).
 	DTMF string
+	// Registrar is the "host:port" it registers to (a Kamailio's Addr, or
+	// its TLSAddr with Transport "tls"), as User with Password. Empty: it
+	// does not register and is reached directly at Addr.
+	Registrar, Password string
+	// Transport is "udp" (default), "tcp" or "tls", towards the registrar.
+	Transport string
+	// CAFile is the PEM file of CAs it trusts for tls (Certs.CAFile).
+	CAFile string
 }
 
 // Linphone is a running linphone-daemon (Debian package linphone-cli,
@@ -59,6 +67,10 @@ func StartLinphone(t testing.TB, opts LinphoneOptions) *Linphone {
 	default:
 		t.Fatalf("peertest: linphone dtmf %q: want rfc4733 or info", opts.DTMF)
 	}
+	transport := opts.Transport
+	if transport == "" {
+		transport = "udp"
+	}
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
 	if err := os.MkdirAll(filepath.Join(home, ".local", "share", "linphone"), 0o700); err != nil {
@@ -75,9 +87,12 @@ func StartLinphone(t testing.TB, opts LinphoneOptions) *Linphone {
 		"[sip]",
 		"bind_address=" + Loopback,
 		"sip_port=" + strconv.Itoa(port),
-		// 0 disables; -1 would pick a random port.
-		"sip_tcp_port=0",
-		"sip_tls_port=0",
+		// 0 disables; -1 picks a free port (for the connections it dials).
+		"sip_tcp_port=" + streamPort(transport, "tcp"),
+		"sip_tls_port=" + streamPort(transport, "tls"),
+		"root_ca=" + opts.CAFile,
+		"verify_server_certs=" + boolDigit(opts.CAFile != ""),
+		"verify_server_cn=0",
 		"default_proxy=-1",
 		"contact=\"" + user + "\" <sip:" + user + "@" + Loopback + ">",
 		"use_info=" + info,
@@ -123,7 +138,52 @@ func StartLinphone(t testing.TB, opts LinphoneOptions) *Linphone {
 	if err := l.proc.waitUntil(10*time.Second, func() error { return udpBound(l.Addr) }); err != nil {
 		t.Fatalf("peertest: linphone-daemon sip port %s: %v", l.Addr, err)
 	}
+	if opts.Registrar != "" {
+		// The AOR names the registrar with its port, and so do the GRUUs
+		// it hands out: kamailio knows them as its own (uri==myself).
+		l.AOR = "sip:" + user + "@" + opts.Registrar
+		cmd := fmt.Sprintf("register %s sip:%s;transport=%s %s %s NULL",
+			l.AOR, opts.Registrar, transport, opts.Password, user)
+		if _, err := l.Command(cmd, 5*time.Second); err != nil {
+			t.Fatalf("peertest: %v", err)
+		}
+	}
 	return l
+}
+
+// WaitRegistered waits up to timeout until the registrar accepted it.
+func (l *Linphone) WaitRegistered(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		out, _ := l.Command("register-status ALL", time.Second)
+		if strings.Contains(out, "LinphoneRegistrationOk") {
+			return nil
+		}
+		if strings.Contains(out, "LinphoneRegistrationFailed") || time.Now().After(deadline) {
+			return fmt.Errorf("linphone not registered within %s: %s", timeout, strings.TrimSpace(out))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Hangup ends the current call with a BYE.
+func (l *Linphone) Hangup() error {
+	_, err := l.Command("terminate", 5*time.Second)
+	return err
+}
+
+func streamPort(transport, want string) string {
+	if transport == want {
+		return "-1"
+	}
+	return "0"
+}
+
+func boolDigit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // udpBound reports errNotReady while addr can still be bound (nobody listens).
