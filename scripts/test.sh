@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Verigate with the real parts they need: installs the
 # Debian packages the tests talk to (redis-server, sip-tester, baresip,
-# kamailio, kamailio-tls-modules) where missing, starts a private redis-server on a free port
+# linphone-cli, kamailio, kamailio-tls-modules) where missing, starts a private redis-server on a free port
 # unless VERIGATE_TEST_REDIS_URL names one, and stops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v sipp >/dev/null || need+=(sip-tester)
 command -v baresip >/dev/null || need+=(baresip)
+command -v linphone-daemon >/dev/null || need+=(linphone-cli)
 command -v kamailio >/dev/null || need+=(kamailio)
 # kamailio serves TLS to the tests only with its tls module, packaged apart.
 compgen -G "/usr/lib/*/kamailio/modules/tls.so" >/dev/null || need+=(kamailio-tls-modules)

@@ -311,13 +311,17 @@ func (c *Caller) Call(ctx context.Context, vc verify.Call) (string, error) {
 	from := &sip.FromHeader{DisplayName: display, Address: sip.Uri{Scheme: "sip", User: trunk.FromUser, Host: host}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: host}, Params: sip.NewParams()}
-	contact := c.ep.contact(trunk.FromUser, trunk.Transport, peer)
-	sess, err := c.dialogs[transportKey].Invite(c.ctx, recipient, offer,
+	contact, err := c.ep.dialogContact(c.ctx, trunk.FromUser, trunk.Transport, recipient, peer)
+	if err != nil {
+		conn.Close()
+		return "", fmt.Errorf("sip invite via %s: %w", trunk.Name, err)
+	}
+	sess, err := c.dialogs[transportKey].WriteInvite(c.ctx, newInvite(recipient, offer,
 		from, to, &contact,
 		sip.NewHeader("Content-Type", "application/sdp"),
 		sip.NewHeader("User-Agent", userAgentName),
 		sip.NewHeader("Allow", allowMethods),
-	)
+	))
 	if err != nil {
 		conn.Close()
 		return "", fmt.Errorf("sip invite via %s: %w", trunk.Name, err)
@@ -495,7 +499,7 @@ func (cl *call) hangup() {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(cl.c.ctx), 5*time.Second)
 	defer cancel()
 	if err := cl.dialog.Bye(ctx); err != nil {
-		cl.log.Debug("call bye failed", "error", err)
+		logByeFailed(cl.log, err)
 	}
 }
 

@@ -245,6 +245,8 @@ type barePhone struct {
 	offers  chan netip.AddrPort
 	// heard is closed when the gateway's first RTP packet arrives.
 	heard chan struct{}
+	// byeStatus answers the gateway's BYE; 0 is 200.
+	byeStatus atomic.Int32
 }
 
 // newBarePhone starts a bare phone; dtmfPT is the telephone-event payload
@@ -319,7 +321,11 @@ func newBarePhone(t *testing.T, dtmfPT int) *barePhone {
 		}
 	})
 	srv.OnBye(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 200, "OK", nil))
+		code, reason := 200, "OK"
+		if c := int(p.byeStatus.Load()); c != 0 {
+			code, reason = c, "Refused by the test"
+		}
+		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, code, reason, nil))
 	})
 	// Handlers first: sipgo's server reads its handler map unlocked.
 	go srv.ServeUDP(pc)

@@ -171,6 +171,11 @@ func TestPBXDigestToBaresipApproves(t *testing.T) {
 			if n := k.WaitCount(invite, 2, 5*time.Second); n < 2 {
 				t.Errorf("kamailio saw %d INVITEs for the number over %s, want the challenged one and the authenticated one", n, transport)
 			}
+			// RFC 3581's rport, and the transport as Via writes it (SIP/2.0/TCP).
+			via := regexp.MustCompile(`request INVITE .* Via=SIP/2\.0/` + strings.ToUpper(transport) + ` [^ ]*;rport`)
+			if n := k.CountLog(via); n < 2 {
+				t.Errorf("kamailio saw %d INVITEs whose Via says SIP/2.0/%s with rport, want 2:\n%s", n, strings.ToUpper(transport), k.Log())
+			}
 			heard, err := b.Heard()
 			if err != nil || len(heard) != 1 {
 				t.Fatalf("baresip's recordings of the call: %v, %v", heard, err)

@@ -10,9 +10,11 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"regexp"
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/peertest"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/verify"
 )
@@ -87,5 +89,50 @@ func TestTLSUntrustedPhoneFails(t *testing.T) {
 	caller := newCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.TLSAddr().String(), Transport: "tls"}, sip.Options{TLSConfig: other})
 	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove}); err == nil {
 		t.Fatal("a call to a phone with an untrusted certificate was placed")
+	}
+}
+
+// TestPBXPhoneHangsUpOverTLS is issue 14's third item: the gateway reaches
+// kamailio over TLS, kamailio relays the call to baresip, and baresip hangs
+// up. kamailio sends the BYE to the gateway's Contact, which says
+// transport=tls: the BYE must arrive and end the call "completed" (hung up
+// by the phone), not be lost on a port without TLS and leave the call to
+// re-prompt and fail for want of RTP.
+func TestPBXPhoneHangsUpOverTLS(t *testing.T) {
+	certs := peertest.NewCerts(t)
+	k := peertest.StartKamailio(t, peertest.KamailioOptions{
+		Users: map[string]string{gatewayUser: gatewayPass, pbxNumber: phonePass},
+		TLS:   certs,
+	})
+	b := peertest.StartBaresip(t, peertest.BaresipOptions{User: pbxNumber, Password: phonePass, Registrar: k.Addr})
+	if err := b.WaitRegistered(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	rep := newReporter()
+	caller := newCaller(t, rep, sip.Trunk{
+		Name: "pbx", Address: k.TLSAddr, Transport: "tls", Username: gatewayUser, Password: gatewayPass,
+	}, sip.Options{TLSConfig: certs.ClientTLS(peertest.Loopback), KeyTimeout: 10 * time.Second})
+	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: pbxNumber, Mode: verify.CallModeApprove}); err != nil {
+		t.Fatalf("Call: %v", err)
+	}
+	if _, err := b.WaitCall(20 * time.Second); err != nil {
+		t.Fatalf("%v; gateway events %v", err, rep.types("v1"))
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, err := b.Command("hangup", "", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	rep.waitFor(t, "v1", verify.EventCompleted, 20*time.Second)
+	if d, _ := detail(rep.all("v1"), verify.EventCompleted); d != "hung up by the phone" {
+		t.Fatalf("completed %q, events %v", d, rep.types("v1"))
+	}
+	// RFC 3581's rport, and the transport as Via writes it (SIP/2.0/TLS).
+	via := regexp.MustCompile(`request (INVITE|ACK) .*\(tls\) .* Via=SIP/2\.0/TLS [^ ]*;rport`)
+	if n := k.CountLog(via); n < 3 {
+		t.Errorf("kamailio saw %d INVITEs and ACKs whose Via says SIP/2.0/TLS with rport, want 3:\n%s", n, k.Log())
+	}
+	bye := regexp.MustCompile(`reply 200 OK for BYE|request BYE sip:` + gatewayUser + `@127\.0\.0\.1:\d+;transport=tls`)
+	if k.WaitCount(bye, 1, 5*time.Second) < 1 {
+		t.Errorf("kamailio did not relay the phone's BYE to the gateway over tls")
 	}
 }

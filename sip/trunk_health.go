@@ -45,18 +45,36 @@ func (c *Caller) KeepAlive(o KeepAliveOptions) *KeepAlive {
 // Registration returns a Registration of the trunk called name (the
 // default trunk when empty) whose Contact is the Caller's own address:
 // sip.public_address when set, else the listen address (or the local
-// address that routes to the trunk when listening on 0.0.0.0). o.Contact
+// address that routes to the trunk when listening on 0.0.0.0); over tls
+// the port is that of the gateway's end of the TLS connection. o.Contact
 // is filled in unless set. ErrNoTrunk if there is no such trunk.
 func (c *Caller) Registration(ctx context.Context, name string, o RegisterOptions) (*Registration, error) {
 	t, err := c.cfg.Trunk(name)
 	if err != nil {
 		return nil, err
 	}
-	if o.Contact.Host == "" {
-		o.Contact = c.ep.contact(t.FromUser, t.Transport, resolvePeer(ctx, t.Address)).Address
+	own := o.Contact.Host == ""
+	peer := resolvePeer(ctx, t.Address)
+	if own {
+		o.Contact = c.ep.contact(t.FromUser, t.Transport, peer).Address
 	}
 	if o.Logger == nil {
 		o.Logger = c.log
 	}
-	return NewRegistration(t, c.Requester(), o)
+	g, err := NewRegistration(t, c.Requester(), o)
+	if err != nil || !own || t.Transport != "tls" {
+		return g, err
+	}
+	// Over tls the registered Contact names the connection the REGISTER
+	// goes over, as a call's Contact does (see dialogContact).
+	req, err := newTrunkRequest(sip.REGISTER, t, "")
+	if err != nil {
+		return nil, err
+	}
+	recipient := req.Recipient
+	g.contactFor = func(ctx context.Context) (sip.Uri, error) {
+		ct, err := c.ep.dialogContact(ctx, t.FromUser, t.Transport, recipient, peer)
+		return ct.Address, err
+	}
+	return g, nil
 }

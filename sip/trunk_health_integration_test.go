@@ -68,3 +68,48 @@ func TestCallerKeepAliveAndRegistrationThroughPBX(t *testing.T) {
 		t.Errorf("a stranger's INVITE left %d calls active", n)
 	}
 }
+
+// TestCallerRegistrationOverTLSReachesGateway: the Caller registers at
+// kamailio over TLS; the Contact it registers names its end of the TLS
+// connection (the gateway has no TLS listener), so an INVITE a stranger
+// sends to the gateway's AoR through kamailio reaches the gateway over
+// that connection, which refuses it (403), instead of meeting the plain
+// TCP listener at the listen port.
+func TestCallerRegistrationOverTLSReachesGateway(t *testing.T) {
+	certs := peertest.NewCerts(t)
+	k := peertest.StartKamailio(t, peertest.KamailioOptions{Users: map[string]string{
+		gatewayUser: gatewayPass,
+		"stranger":  "stranger-pw",
+	}, TLS: certs})
+	caller := newCaller(t, newReporter(), sip.Trunk{Name: "pbx", Address: k.TLSAddr, Transport: "tls", Username: gatewayUser, Password: gatewayPass},
+		sip.Options{TLSConfig: certs.ClientTLS(peertest.Loopback)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g, err := caller.Registration(ctx, "", sip.RegisterOptions{Expires: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runRegistration(t, g)
+	waitState(t, g, "registered", func(s sip.RegistrationState) bool { return s.Registered })
+	register := regexp.MustCompile(`request REGISTER .* from 127\.0\.0\.1:(\d+) \(tls\)`)
+	saved := regexp.MustCompile(`registered ` + gatewayUser + ` at <sip:` + gatewayUser + `@127\.0\.0\.1:(\d+);transport=tls> expires 60`)
+	if !k.WaitLog(saved, 5*time.Second) {
+		t.Fatalf("kamailio saved no TLS contact of the gateway:\n%s", k.Log())
+	}
+	from, contact := register.FindStringSubmatch(k.Log()), saved.FindStringSubmatch(k.Log())
+	if from == nil || from[1] != contact[1] {
+		t.Errorf("registered contact port %s, REGISTER came from %v: want the connection's port", contact[1], from)
+	}
+
+	s := peertest.StartSipp(t, peertest.SippOptions{
+		Scenario: peertest.Scenario(t, "uac_auth_rejected_403.xml"), Target: k.Addr, Service: gatewayUser,
+		FromUser: "stranger", AuthUser: "stranger", Password: "stranger-pw",
+	})
+	if err := s.Wait(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	refused := regexp.MustCompile(`reply 403 .* for INVITE from 127\.0\.0\.1:` + contact[1])
+	if !k.WaitLog(refused, 5*time.Second) {
+		t.Errorf("the gateway did not refuse the stranger's INVITE relayed to its registered TLS contact:\n%s", k.Log())
+	}
+}

@@ -77,10 +77,15 @@ type Registration struct {
 	o      RegisterOptions
 	log    *slog.Logger
 	callID string
+	// contactFor, when set, gives the Contact of each REGISTER in place of
+	// o.Contact: the Caller's own registrations over tls name the local
+	// end of the TLS connection, which changes when it is dialled again.
+	contactFor func(context.Context) (sip.Uri, error)
 
-	mu    sync.Mutex
-	cseq  uint32
-	state RegistrationState
+	mu      sync.Mutex
+	cseq    uint32
+	state   RegistrationState
+	contact sip.Uri // the Contact of the last REGISTER sent
 }
 
 // NewRegistration returns a Registration of trunk t (as Config.Trunk
@@ -230,6 +235,14 @@ func (g *Registration) send(ctx context.Context, secs int) (*sip.Response, error
 	g.cseq++
 	g.mu.Unlock()
 	contact := &sip.ContactHeader{Address: g.o.Contact}
+	if g.contactFor != nil {
+		if contact.Address, err = g.contactFor(ctx); err != nil {
+			return nil, fmt.Errorf("sip register: %w", err)
+		}
+	}
+	g.mu.Lock()
+	g.contact = contact.Address
+	g.mu.Unlock()
 	if g.t.Transport != "udp" && contact.Address.UriParams == nil {
 		contact.Address.UriParams = sip.NewParams()
 		contact.Address.UriParams.Add("transport", g.t.Transport)
@@ -259,10 +272,12 @@ func (g *Registration) send(ctx context.Context, secs int) (*sip.Response, error
 
 // granted reads the lifetime the registrar gave our contact: its expires
 // parameter in the answer's Contact, else the Expires header, else asked.
+// It is called with g.mu held.
 func (g *Registration) granted(res *sip.Response, asked time.Duration) time.Duration {
-	ours := g.o.Contact.Host
-	if g.o.Contact.Port != 0 {
-		ours += ":" + strconv.Itoa(g.o.Contact.Port)
+	sent := g.contact
+	ours := sent.Host
+	if sent.Port != 0 {
+		ours += ":" + strconv.Itoa(sent.Port)
 	}
 	for _, h := range res.GetHeaders("Contact") {
 		for _, c := range splitContacts(h.Value()) {

@@ -150,11 +150,14 @@ func newEndpoint(ec endpointConfig, log *slog.Logger) (*endpoint, error) {
 		return nil, fmt.Errorf("sip user agent: %w", err)
 	}
 	e.srv, err = sipgo.NewServer(e.ua, sipgo.WithServerLogger(sipgoLog))
+	// WithClientNAT puts rport into every Via (RFC 3581): behind NAT the
+	// answers then come back to the port the request left from.
 	if err == nil {
-		e.udp, err = sipgo.NewClient(e.ua, sipgo.WithClientLogger(sipgoLog), sipgo.WithClientConnectionAddr(e.addr.String()))
+		e.udp, err = sipgo.NewClient(e.ua, sipgo.WithClientLogger(sipgoLog), sipgo.WithClientNAT(),
+			sipgo.WithClientConnectionAddr(e.addr.String()))
 	}
 	if err == nil {
-		e.stream, err = sipgo.NewClient(e.ua, sipgo.WithClientLogger(sipgoLog))
+		e.stream, err = sipgo.NewClient(e.ua, sipgo.WithClientLogger(sipgoLog), sipgo.WithClientNAT())
 	}
 	if err != nil {
 		e.ua.Close()
@@ -268,6 +271,92 @@ func (e *endpoint) contact(user, transport string, toward netip.Addr) sip.Contac
 		c.Address.UriParams.Add("transport", transport)
 	}
 	return c
+}
+
+// dialogContact is our Contact for a dialog with the peer at recipient. Over tls without a TLS listener of our own, it names
+// the local end of the TLS connection to the peer, opened here if there is
+// none yet: sipgo sends the request itself over that same connection
+// (connection reuse by remote address), and a PBX sends requests within
+// the dialog (the phone's BYE) over the connection whose far end the
+// Contact names, as kamailio, Asterisk and FreeSWITCH do, where a new TLS
+// connection to the listen port would meet a plain TCP listener. The port
+// is the connection's even behind NAT (public_address names the listen
+// port's mapping); PBXs match such a connection by its source anyway.
+// Every other transport names the listener (contact).
+func (e *endpoint) dialogContact(ctx context.Context, user, transport string, recipient sip.Uri, toward netip.Addr) (sip.ContactHeader, error) {
+	c := e.contact(user, transport, toward)
+	if transport != "tls" || e.tlsAddr.IsValid() {
+		return c, nil
+	}
+	port, err := e.streamPort(ctx, recipient)
+	if err != nil {
+		return c, err
+	}
+	c.Address.Port = port
+	return c, nil
+}
+
+// streamPort returns the local port of the TLS connection to recipient's
+// host, dialling it if there is none.
+func (e *endpoint) streamPort(ctx context.Context, recipient sip.Uri) (int, error) {
+	req := sip.NewRequest(sip.OPTIONS, recipient)
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "TLS", Params: sip.NewParams()}
+	req.AppendHeader(via)
+	conn, err := e.ua.TransportLayer().ClientRequestConnection(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("sip tls connection to %s: %w", recipient.HostPort(), err)
+	}
+	// ClientRequestConnection counts a reference for its caller; the pool
+	// keeps the connection open for the request that follows.
+	defer func() { _, _ = conn.TryClose() }()
+	ap, err := netip.ParseAddrPort(conn.LocalAddr().String())
+	if err != nil {
+		return 0, fmt.Errorf("sip tls connection to %s: local address: %w", recipient.HostPort(), err)
+	}
+	return int(ap.Port()), nil
+}
+
+// newInvite builds an INVITE to recipient sent over the transport its
+// transport parameter names, written as a Via writes it (SIP/2.0/TLS):
+// sipgo takes the URI's lowercase parameter as is into the Via of the
+// INVITE, its digest retry, ACK and BYE.
+func newInvite(recipient sip.Uri, body []byte, headers ...sip.Header) *sip.Request {
+	req := sip.NewRequest(sip.INVITE, recipient)
+	req.SetBody(body)
+	if recipient.UriParams != nil {
+		if tp, _ := recipient.UriParams.Get("transport"); tp != "" {
+			req.SetTransport(strings.ToUpper(tp))
+		}
+	}
+	for _, h := range headers {
+		req.AppendHeader(h)
+	}
+	return req
+}
+
+// logByeFailed logs a BYE of ours that the peer refused (with its status:
+// a 478 or 481 says the peer did not take the hang-up, and may still be
+// on the line) or that found no answer.
+func logByeFailed(log *slog.Logger, err error) {
+	if res := dialogResponse(err); res != nil {
+		log.Warn("call bye refused", "status", res.StatusCode, "reason", res.Reason)
+		return
+	}
+	log.Warn("call bye failed", "error", err)
+}
+
+// dialogResponse is the final response a sipgo dialog error carries
+// (ErrDialogResponse, by value or by pointer), or nil.
+func dialogResponse(err error) *sip.Response {
+	var drp *sipgo.ErrDialogResponse
+	var drv sipgo.ErrDialogResponse
+	switch {
+	case errors.As(err, &drp) && drp != nil:
+		return drp.Res
+	case errors.As(err, &drv):
+		return drv.Res
+	}
+	return nil
 }
 
 // resolvePeer returns the IP of a trunk's host:port (for choosing the

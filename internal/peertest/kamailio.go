@@ -113,7 +113,9 @@ var safeCredential = regexp.MustCompile(`^[A-Za-z0-9+\-_.!~*]+$`)
 //     record-route to the contact registered for the Request-URI's user
 //     (404 when none is registered);
 //   - in-dialog requests (ACK, BYE, re-INVITE) follow the route set, and
-//     CANCEL follows its INVITE transaction; OPTIONS to the proxy itself
+//     CANCEL follows its INVITE transaction; a Request-URI that is a GRUU
+//     this registrar handed out (;gr, linphone's Contact) is looked up in
+//     the location table; OPTIONS to the proxy itself
 //     is answered 200 (that is how StartKamailio knows it is up).
 //
 // Passwords live in an htable filled at start-up; no database is used.
@@ -352,7 +354,7 @@ event_route[htable:mod-init] {
 }
 
 request_route {
-	xlog("L_INFO", "request $rm $ru from $si:$sp ($pr) From=$fu\n");
+	xlog("L_INFO", "request $rm $ru from $si:$sp ($pr) From=$fu Via=$hdr(Via)\n");
 	if (!mf_process_maxfwd_header("10")) {
 		sl_send_reply("483", "Too Many Hops");
 		exit;
@@ -410,6 +412,12 @@ route[RELAY] {
 
 route[WITHINDLG] {
 	if (loose_route()) {
+		route(GRUU);
+		route(RELAY);
+		exit;
+	}
+	if ($ru =~ ";gr(=|;|>|$)") {
+		route(GRUU);
 		route(RELAY);
 		exit;
 	}
@@ -421,6 +429,22 @@ route[WITHINDLG] {
 	}
 	sl_send_reply("404", "Not here");
 	exit;
+}
+
+# A phone that registered with +sip.instance (linphone) gets a GRUU from
+# the registrar and puts it into its Contact: requests within its dialogs
+# then name this proxy with ;gr and go to the contact registered for it.
+# The GRUU names the AOR's host without a port, so uri==myself (which
+# compares the port, 5060 when absent) does not recognise it.
+route[GRUU] {
+	if ($ru =~ ";gr(=|;|>|$)" && (uri==myself || $rd == "{{.Addr}}" || $rd == "{{.Realm}}")) {
+		if (!lookup("location")) {
+			xlog("L_INFO", "no contact for gruu $ru\n");
+			sl_send_reply("404", "Not Found");
+			exit;
+		}
+		xlog("L_INFO", "gruu resolved to $ru\n");
+	}
 }
 
 route[AUTH] {

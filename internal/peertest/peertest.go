@@ -120,9 +120,19 @@ type process struct {
 // few seconds) and, if the test failed, logs what the child printed.
 func startProcess(t testing.TB, name, dir, bin string, args ...string) *process {
 	t.Helper()
+	return startProcessEnv(t, name, dir, nil, bin, args...)
+}
+
+// startProcessEnv is startProcess with env added to the test's environment
+// (later entries win, as with exec.Cmd).
+func startProcessEnv(t testing.TB, name, dir string, env []string, bin string, args ...string) *process {
+	t.Helper()
 	p := &process{name: name, log: &logBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = dir
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
