@@ -18,15 +18,16 @@ const (
 	poolPress              // approve-mode calls; the phone presses '#'
 	poolSilent             // approve-mode calls held ringing, then silent: only a forgery could approve them
 	poolProbe              // SMS to see Redis serve again after the restart
+	poolFraud              // approve-mode calls answered 0#: blocked until Redis forgets it
 )
 
 func (p pool) String() string {
-	return [...]string{"sms", "call_code", "call_press", "call_silent", "probe"}[p]
+	return [...]string{"sms", "call_code", "call_press", "call_silent", "probe", "call_fraud"}[p]
 }
 
 // channel is the channel the pool's starts ask for.
 func (p pool) channel() string {
-	if p == poolCode || p == poolPress || p == poolSilent {
+	if p == poolCode || p == poolPress || p == poolSilent || p == poolFraud {
 		return "call"
 	}
 	return "sms"
@@ -84,6 +85,7 @@ type ledger struct {
 	// seenApproved: verifications a GET showed approved (a Redis restart
 	// forgets those before it, so they are judged from what was seen)
 	seenApproved map[string]bool
+	canceled     map[string]bool // verifications a cancel answered canceled
 
 	idemPairs, idemReplayed int
 }
@@ -96,6 +98,7 @@ func newLedger() *ledger {
 		lastID:        map[string]string{},
 		failedChecks:  map[string]int{},
 		seenApproved:  map[string]bool{},
+		canceled:      map[string]bool{},
 	}
 }
 
@@ -208,6 +211,18 @@ func (l *ledger) sawApproved(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seenApproved[id] = true
+}
+
+func (l *ledger) canceledID(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.canceled[id] = true
+}
+
+func (l *ledger) wasCanceled(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.canceled[id]
 }
 
 func (l *ledger) idempotent(replayed bool) {

@@ -160,6 +160,8 @@ type soak struct {
 	codeLength  int
 	gatherState string // a valid script state for forged gathers
 
+	fraud fraudGate
+
 	spanMu             sync.Mutex
 	firstSend, lastEnd time.Time // the span in which a start was in flight
 
@@ -261,7 +263,7 @@ func startBody(n number) map[string]string {
 	switch n.pool {
 	case poolCode:
 		b["call_mode"] = "code"
-	case poolPress, poolSilent:
+	case poolPress, poolSilent, poolFraud:
 		b["call_mode"] = "approve"
 	}
 	return b
@@ -283,6 +285,8 @@ var actions = []action{
 	{16, (*soak).forge},
 	{8, (*soak).replay},
 	{8, (*soak).get},
+	{3, (*soak).cancel},
+	{3, (*soak).startBlocked},
 }
 
 // worker runs actions until ctx ends, resting pause (±50 %) between them
@@ -330,6 +334,52 @@ func (s *soak) startNumber(n number) answer {
 		s.led.started(a.str("id"), n)
 	}
 	return a
+}
+
+// fraudGate says whether the fraud number is blocked: armed once a call
+// to it ended with a fraud report recorded, disarmed before Redis (which
+// holds the block) stops. Each change is a new epoch.
+type fraudGate struct {
+	mu    sync.Mutex
+	armed bool
+	epoch int
+	arms  int
+}
+
+func (g *fraudGate) state() (epoch int, armed bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.epoch, g.armed
+}
+
+func (g *fraudGate) set(armed bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.armed = armed
+	g.epoch++
+	if armed {
+		g.arms++
+	}
+}
+
+// startBlocked starts an SMS or a call to the fraud number while it is
+// blocked: a limit must refuse it (or Redis fail), whatever the load.
+func (s *soak) startBlocked(r *rand.Rand) {
+	epoch, armed := s.fraud.state()
+	if !armed {
+		return
+	}
+	n := s.pools[poolFraud][0]
+	body := startBody(n)
+	if r.IntN(2) == 0 {
+		body = map[string]string{"to": n.e164, "channel": "sms"}
+	}
+	begin := time.Now()
+	a := s.do("start_blocked", s.api("POST", "/v1/verifications", apiKey, "application/json", jsonBody(body)), expStart)
+	s.span(begin)
+	if e, still := s.fraud.state(); e == epoch && still && a.status != 429 && a.status != 503 {
+		s.led.violate("%s start to %s, blocked after a fraud report, answered %d %.100s", body["channel"], n.e164, a.status, a.body)
+	}
 }
 
 // startIdempotent sends one start twice with one Idempotency-Key: a
@@ -472,6 +522,22 @@ func (s *soak) get(r *rand.Rand) {
 	}
 }
 
+// cancel cancels a verification whose code the soak can know: once
+// canceled, nothing may approve it.
+func (s *soak) cancel(r *rand.Rand) {
+	v, ok := s.led.someID(r.IntN, poolSMS, poolCode)
+	if !ok {
+		return
+	}
+	a := s.do("cancel", s.api("POST", "/v1/verifications/"+v.id+"/cancel", apiKey, "", nil), expect{up: []int{200, 404, 409, 503}, down: []int{503}})
+	if a.status == 200 {
+		if st := a.str("status"); st != "canceled" {
+			s.led.violate("cancel of %s answered 200 with status %q", v.id, st)
+		}
+		s.led.canceledID(v.id)
+	}
+}
+
 // --- malformed requests and bad keys on the REST API ---
 
 type badCase struct {
@@ -545,6 +611,13 @@ var badCases = []badCase{
 			return nil
 		}
 		return s.api("GET", "/v1/verifications/"+v.id, otherKey, "", nil)
+	}},
+	{"other_tenant_cancel", expNotFound, func(s *soak, r *rand.Rand) *http.Request {
+		v, ok := s.led.someID(r.IntN, poolSMS, poolCode, poolPress, poolSilent)
+		if !ok {
+			return nil
+		}
+		return s.api("POST", "/v1/verifications/"+v.id+"/cancel", otherKey, "", nil)
 	}},
 	{"other_tenant_check", expNotFound, func(s *soak, r *rand.Rand) *http.Request {
 		// The other tenant holds the right code: still not its verification.

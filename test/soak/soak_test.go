@@ -2,15 +2,17 @@
 // bounded load on loopback for a while (VERIGATE_SOAK_DURATION, 60 s by
 // default; `make soak` runs it longer): valid starts by SMS and call
 // through a fake Twilio, checks with the code the fake delivered and with
-// wrong ones, malformed, oversized and wrongly typed bodies and bad keys
-// on the REST API, forged and replayed Twilio webhooks, and a restart of
-// its Redis in the middle. Then it checks what must hold whatever the
-// load: no number got more messages or calls than its limits allow over
-// the run, nothing was sent while Redis was down and every request that
-// needed it failed closed with 503, no verification was approved but with
-// the code delivered to it or the '#' its phone pressed, the gateway never
-// exited, and its goroutines and live heap came back near where they were
-// after a warm-up.
+// wrong ones, cancels, starts to a number blocked after a fraud report,
+// malformed, oversized and wrongly typed bodies and bad or foreign keys on
+// the REST API, forged and replayed Twilio webhooks, and a restart of its
+// Redis in the middle. Then it checks what must hold whatever the load:
+// no number got more messages or calls than its limits allow over the
+// run, nor any while blocked; nothing was sent while Redis was down and
+// every request that needed it failed closed with 503; no verification
+// was approved but with the code delivered to it or the '#' its phone
+// pressed, nor after it was canceled; the gateway never exited; and its
+// goroutines and live heap came back near where they were after a
+// warm-up.
 package soak
 
 import (
@@ -134,10 +136,12 @@ func TestSoak(t *testing.T) {
 	for _, n := range s.pools[poolSilent] {
 		fake.SetPhone(n.e164, twiliotest.Phone{Hold: hold})
 	}
+	fake.SetPhone(s.pools[poolFraud][0].e164, twiliotest.Phone{Keys: "0#"})
 
 	begin := time.Now()
 	s.began = begin
 	t.Logf("warm-up %s, load %s with %d workers, Redis down for %s in the middle", warm, duration, workers, outage)
+	s.armFraud(t)
 	s.run(warm, nil)
 	baseline := s.settle(t, "baseline", nil)
 
@@ -174,6 +178,7 @@ func TestSoak(t *testing.T) {
 		"replayed status callbacks":            s.led.total("replay_status"),
 		"replayed TwiML requests":              s.led.total("replay_twiml"),
 		"requests while Redis was down":        int(s.downRequests),
+		"starts to a number blocked for fraud": s.led.total("start_blocked"),
 	} {
 		if n == 0 {
 			t.Errorf("no %s in the run", what)
@@ -200,7 +205,9 @@ func TestSoak(t *testing.T) {
 // policies replaces the defaults whole).
 func writeConfig(t *testing.T) string {
 	t.Helper()
-	yaml := fmt.Sprintf(`limits:
+	yaml := fmt.Sprintf(`verify:
+  fraud_block: 24h # longer than any run: only the Redis restart lifts it
+limits:
   policies:
     - {name: number_sms, scope: number, channel: sms, limit: %d, window: %s}
     - {name: number_call, scope: number, channel: call, limit: %d, window: %s}
@@ -244,7 +251,7 @@ func newSoak(t *testing.T, gw *gateway, fake *twiliotest.Server) *soak {
 		pool  pool
 		count int
 		first int
-	}{{poolSMS, 8, 1}, {poolCode, 3, 101}, {poolPress, 3, 201}, {poolSilent, 3, 301}, {poolProbe, 1, 9901}} {
+	}{{poolSMS, 8, 1}, {poolCode, 3, 101}, {poolPress, 3, 201}, {poolSilent, 3, 301}, {poolFraud, 1, 401}, {poolProbe, 1, 9901}} {
 		for i := range p.count {
 			s.pools[p.pool] = append(s.pools[p.pool], number{fmt.Sprintf("+491512345%04d", p.first+i), p.pool})
 		}
@@ -278,6 +285,7 @@ func (s *soak) sends() int { return len(s.fake.Messages()) + len(s.fake.Calls())
 // restarts it (empty) and waits until the gateway serves again by itself.
 func (s *soak) restartRedis(t *testing.T, redis *redistest.Server, outage time.Duration) {
 	t.Helper()
+	s.fraud.set(false) // Redis holds the block, and forgets it
 	redis.Stop()
 	s.ph.advance(genDown)
 	if !s.ph.drain(genUp, 2*time.Minute) {
@@ -307,8 +315,48 @@ func (s *soak) restartRedis(t *testing.T, redis *redistest.Server, outage time.D
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.do("readyz_redis_back", s.api("GET", "/readyz", "", "", nil), only(200))
+	// /readyz pings on its own connections, which go-redis may redial up
+	// to a second later than the store's: it too comes back by itself.
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		a := s.do("readyz_redis_back", s.api("GET", "/readyz", "", "", nil), only(200, 503))
+		if a.status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz did not answer 200 within 2 minutes of Redis coming back: %d %s", a.status, a.body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.armFraud(t)
 	s.ph.advance(genUpAgain)
+}
+
+// armFraud calls the fraud number, whose phone answers 0#, waits until
+// the call has ended and the verification shows the fraud report, and
+// then lets the workers try the blocked number.
+func (s *soak) armFraud(t *testing.T) {
+	t.Helper()
+	n := s.pools[poolFraud][0]
+	begin := time.Now()
+	a := s.do("start_fraud", s.api("POST", "/v1/verifications", apiKey, "application/json", jsonBody(startBody(n))), only(201))
+	s.span(begin)
+	if a.status != 201 {
+		t.Errorf("call to the fraud number: %d %s", a.status, a.body)
+		return
+	}
+	id := a.str("id")
+	s.led.started(id, n)
+	calls := s.fake.CallsTo(n.e164)
+	if len(calls) == 0 || !s.fake.WaitCall(calls[len(calls)-1].Sid) {
+		t.Errorf("the fake placed no call to the fraud number")
+		return
+	}
+	g := s.do("get_fraud", s.api("GET", "/v1/verifications/"+id, apiKey, "", nil), only(200))
+	if g.str("status") != "denied" || g.str("reason") != "fraud_reported" {
+		t.Errorf("the fraud number's verification: %d %s, want denied for fraud_reported", g.status, g.body)
+		return
+	}
+	s.fraud.set(true)
 }
 
 // checkSends: per number and channel, no more messages or calls than the
@@ -340,6 +388,10 @@ func (s *soak) checkSends(t *testing.T) {
 		"call": callLimit.n * windows(span, callLimit.window, redisRestarts),
 	}
 	s.sendBound = bound
+	// Only armFraud calls the fraud number: the block holds every other start.
+	if got, arms := byNumber[s.pools[poolFraud][0].e164], s.fraud.arms; got["call"] != arms || got["sms"] != 0 {
+		s.led.violate("the fraud number got %v sends; only the %d calls that reported fraud may reach it", got, arms)
+	}
 	s.sendSpan = span
 	for to, chs := range byNumber {
 		n, ok := known[to]
@@ -383,6 +435,9 @@ func (s *soak) checkApprovals(t *testing.T) {
 	approvedByCheck := map[string]bool{}
 	for _, a := range approvals {
 		approvedByCheck[a.id] = true
+		if s.led.wasCanceled(a.id) {
+			s.led.violate("%s approved verification %s of %s after a cancel answered canceled", a.kind, a.id, a.num.e164)
+		}
 		if !codes(a.num)[a.code] {
 			s.led.violate("%s: verification %s of %s approved with a code the fake never delivered there", a.kind, a.id, a.num.e164)
 		}
@@ -423,6 +478,9 @@ func (s *soak) checkApprovals(t *testing.T) {
 			continue
 		}
 		s.approved[v.num.pool]++
+		if s.led.wasCanceled(id) {
+			s.led.violate("verification %s of %s seen approved after a cancel answered canceled", id, v.num.e164)
+		}
 		switch v.num.pool {
 		case poolPress:
 		case poolSilent:
@@ -554,7 +612,7 @@ func (s *soak) report(t *testing.T, base, after snapshot) {
 	b.WriteString(s.led.report())
 	fmt.Fprintf(&b, "starts sent within %s; limits allow per number %d SMS and %d calls in it (%d per %s, %d per %s, %d Redis restart)\n",
 		s.sendSpan.Round(time.Millisecond), s.sendBound["sms"], s.sendBound["call"], smsLimit.n, smsLimit.window, callLimit.n, callLimit.window, redisRestarts)
-	for _, p := range []pool{poolSMS, poolCode, poolPress, poolSilent, poolProbe} {
+	for _, p := range []pool{poolSMS, poolCode, poolPress, poolSilent, poolFraud, poolProbe} {
 		fmt.Fprintf(&b, "  %-12s %2d numbers: %4d sends, at most %3d to one number; %4d verifications stored at the end, %4d seen approved\n",
 			p, len(s.pools[p]), s.sent[p], s.maxSent[p], s.final[p], s.approved[p])
 	}
