@@ -1,4 +1,4 @@
-.PHONY: test vet build bench fuzz prompts
+.PHONY: test vet build bench fuzz soak prompts
 
 # test installs and starts what the tests need, then vets and runs every test.
 test:
@@ -21,6 +21,14 @@ fuzz:
 	  echo "fuzz: $$t"; \
 	  go test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
 	done
+
+# soak runs the soak test (test/soak) for SOAK (default 10m; make test
+# runs it for 60s): the built gateway under a bounded mixed load with a
+# Redis restart, then its limits, approvals, goroutines and heap checked.
+# VERIGATE_SOAK_RACE=1 builds the gateway with the race detector.
+SOAK ?= 10m
+soak:
+	VERIGATE_SOAK_DURATION=$(SOAK) go test -count=1 -timeout 3h -v -run '^TestSoak$$' ./test/soak/
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./...

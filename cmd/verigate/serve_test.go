@@ -2,9 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/verigate/verigate/config"
 )
 
 func lookupFrom(m map[string]string) func(string) (string, bool) {
@@ -101,6 +109,28 @@ func TestServeConfigCallbacksToPrivateNetworks(t *testing.T) {
 		}
 		if got := cfg.Callbacks.PrivateNetworksAllowed(); got != tt.want {
 			t.Errorf("%s: callbacks to private networks allowed %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestMetricsShowGoRuntime proves /metrics carries what tells a leak: the
+// goroutines, and the live heap after the last collection (the heap in
+// use counts garbage too).
+func TestMetricsShowGoRuntime(t *testing.T) {
+	cfg := config.Default()
+	cfg.Secret = "a-test-secret-long-enough-for-the-hasher"
+	cfg.APIKeys = "acme:a-key-of-sixteen-chars"
+	cfg.SMS.Provider = "console"
+	g, err := buildGateway(context.Background(), cfg, false, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("buildGateway: %v", err)
+	}
+	defer g.Close()
+	rec := httptest.NewRecorder()
+	g.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, name := range []string{"go_goroutines", "go_gc_heap_live_bytes", "go_memstats_heap_inuse_bytes", "go_gc_duration_seconds_count", "process_resident_memory_bytes"} {
+		if !regexp.MustCompile(`(?m)^` + name + ` \d`).MatchString(rec.Body.String()) {
+			t.Errorf("/metrics has no %s", name)
 		}
 	}
 }

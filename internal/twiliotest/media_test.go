@@ -71,15 +71,7 @@ func TestPlayFetchesMediaLikeTwilio(t *testing.T) {
 	fake := twiliotest.New(twiliotest.Config{AccountSID: sid, AuthToken: token})
 	defer fake.Close()
 	fake.SetPhone("+4915123456789", twiliotest.Phone{})
-	form := url.Values{"To": {"+4915123456789"}, "From": {"+15005550006"}, "Url": {srv.URL + "/doc"}}
-	req, _ := http.NewRequest(http.MethodPost, fake.URL+"/2010-04-01/Accounts/"+sid+"/Calls.json", strings.NewReader(form.Encode()))
-	req.SetBasicAuth(sid, token)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	create(t, fake, "Calls", url.Values{"To": {"+4915123456789"}, "From": {"+15005550006"}, "Url": {srv.URL + "/doc"}})
 	fake.Wait()
 
 	c := fake.Calls()[0]

@@ -219,18 +219,50 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.messages...)
 }
 
+// MessagesTo returns the messages sent to the number to so far.
+func (s *Server) MessagesTo(to string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.messages {
+		if m.To == to {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // Calls returns copies of the calls placed so far.
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Call, len(s.calls))
 	for i, c := range s.calls {
-		out[i] = *c
-		out[i].Said = append([]Say(nil), c.Said...)
-		out[i].Gathers = append([]Gather(nil), c.Gathers...)
-		out[i].Plays = append([]Play(nil), c.Plays...)
-		out[i].Requests = append([]Request(nil), c.Requests...)
+		out[i] = c.copy()
 	}
+	return out
+}
+
+// CallsTo returns copies of the calls placed to the number to so far.
+func (s *Server) CallsTo(to string) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.calls {
+		if c.To == to {
+			out = append(out, c.copy())
+		}
+	}
+	return out
+}
+
+// copy is c with its own slices; s.mu is held.
+func (c *Call) copy() Call {
+	out := *c
+	out.Said = append([]Say(nil), c.Said...)
+	out.Gathers = append([]Gather(nil), c.Gathers...)
+	out.Plays = append([]Play(nil), c.Plays...)
+	out.Requests = append([]Request(nil), c.Requests...)
 	return out
 }
 

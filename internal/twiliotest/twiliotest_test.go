@@ -65,13 +65,11 @@ func newApp(t *testing.T, doc string) *app {
 	return a
 }
 
-// call asks the fake to place a call to the app and waits for it to end.
-func call(t *testing.T, fake *twiliotest.Server, a *app, keys string) twiliotest.Call {
+// create posts form to the fake's REST resource ("Messages", "Calls") as
+// the account, and returns the HTTP status.
+func create(t *testing.T, fake *twiliotest.Server, resource string, form url.Values) int {
 	t.Helper()
-	fake.SetPhone("+4915123456789", twiliotest.Phone{Keys: keys})
-	form := url.Values{"To": {"+4915123456789"}, "From": {"+15005550006"}, "Url": {a.srv.URL + "/doc"},
-		"StatusCallback": {a.srv.URL + "/status"}}
-	req, _ := http.NewRequest(http.MethodPost, fake.URL+"/2010-04-01/Accounts/"+sid+"/Calls.json", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, fake.URL+"/2010-04-01/Accounts/"+sid+"/"+resource+".json", strings.NewReader(form.Encode()))
 	req.SetBasicAuth(sid, token)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := http.DefaultClient.Do(req)
@@ -79,8 +77,17 @@ func call(t *testing.T, fake *twiliotest.Server, a *app, keys string) twiliotest
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create call: HTTP %d", resp.StatusCode)
+	return resp.StatusCode
+}
+
+// call asks the fake to place a call to the app and waits for it to end.
+func call(t *testing.T, fake *twiliotest.Server, a *app, keys string) twiliotest.Call {
+	t.Helper()
+	fake.SetPhone("+4915123456789", twiliotest.Phone{Keys: keys})
+	form := url.Values{"To": {"+4915123456789"}, "From": {"+15005550006"}, "Url": {a.srv.URL + "/doc"},
+		"StatusCallback": {a.srv.URL + "/status"}}
+	if status := create(t, fake, "Calls", form); status != http.StatusCreated {
+		t.Fatalf("create call: HTTP %d", status)
 	}
 	fake.Wait()
 	for _, err := range fake.Errors() {
@@ -221,5 +228,31 @@ func TestRESTAuthAndErrors(t *testing.T) {
 	}
 	if n := len(fake.Messages()); n != 1 {
 		t.Fatalf("%d messages recorded, want 1", n)
+	}
+}
+
+// TestMessagesAndCallsTo: the per-number views hold that number's
+// messages and calls only, in order.
+func TestMessagesAndCallsTo(t *testing.T) {
+	fake := twiliotest.New(twiliotest.Config{AccountSID: sid, AuthToken: token})
+	defer fake.Close()
+	for _, m := range []struct{ to, body string }{{"+4915123456789", "one"}, {"+4915123456780", "two"}, {"+4915123456789", "three"}} {
+		if status := create(t, fake, "Messages", url.Values{"To": {m.to}, "From": {"+15005550006"}, "Body": {m.body}}); status != http.StatusCreated {
+			t.Fatalf("create message: HTTP %d", status)
+		}
+	}
+	var bodies []string
+	for _, m := range fake.MessagesTo("+4915123456789") {
+		bodies = append(bodies, m.Body)
+	}
+	if strings.Join(bodies, ",") != "one,three" {
+		t.Errorf("MessagesTo: %v, want one,three", bodies)
+	}
+	c := call(t, fake, newApp(t, `<Response><Say>hello</Say></Response>`), "")
+	if got := fake.CallsTo("+4915123456789"); len(got) != 1 || got[0].Sid != c.Sid || len(got[0].Said) != 1 {
+		t.Errorf("CallsTo: %+v, want the one call", got)
+	}
+	if got := fake.CallsTo("+4915123456780"); len(got) != 0 {
+		t.Errorf("CallsTo another number: %d calls", len(got))
 	}
 }
