@@ -3,17 +3,24 @@ package twilio_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
+	"github.com/verigate/verigate/internal/logbound"
 	"github.com/verigate/verigate/twilio"
 	"github.com/verigate/verigate/verify"
 )
@@ -140,4 +147,60 @@ func TestForgedWebhookFloodIsBounded(t *testing.T) {
 	if len(after.Events) != len(before.Events) || after.Status != before.Status {
 		t.Fatalf("refused requests changed the verification: %v → %v", eventTypes(before), eventTypes(after))
 	}
+}
+
+type noReporter struct{}
+
+func (noReporter) Report(context.Context, string, verify.Event) error { return nil }
+
+// TestForgedWebhooksLogBounded: each forged request may be worth a warning,
+// but a stranger sending thousands must not fill the log: a few lines a
+// minute per message pass, the rest are counted.
+func TestForgedWebhooksLogBounded(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))
+	wh, err := twilio.NewWebhooks(twilio.Config{
+		AccountSID: accountSID, AuthToken: authToken, From: fromNumber,
+		PublicURL: publicURL, Secret: "a server secret of enough length",
+	}, noReporter{}, twilio.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	wh.Register(e.Group(twilio.PathPrefix))
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	const forged = 500
+	for i := range forged {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+twilio.PathPrefix+twilio.RouteSMSStatus+"?v=VE1",
+			strings.NewReader("MessageSid=SM"+strconv.Itoa(i)+"&MessageStatus=delivered"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", "Zm9yZ2VkIHNpZ25hdHVyZSAxMjM0NTY3OA=="[:28])
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("forged request %d: status %d", i, resp.StatusCode)
+		}
+	}
+	mu.Lock()
+	lines := strings.Count(logs.String(), "\n")
+	mu.Unlock()
+	if lines == 0 || lines > 2*logbound.DefaultBurst {
+		t.Fatalf("%d forged requests logged %d lines, want 1 to %d", forged, lines, 2*logbound.DefaultBurst)
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/verigate/verigate/internal/logbound"
 	"github.com/verigate/verigate/ivr"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/verify"
@@ -39,7 +40,10 @@ type Webhooks struct {
 	texts  Texts
 	clips  *clips // nil when no Audio is available
 	log    *slog.Logger
-	now    func() time.Time
+	// strangers logs what anyone can cause (forged or oversized
+	// requests): shortened, and at most a few lines a minute per message.
+	strangers *slog.Logger
+	now       func() time.Time
 }
 
 // NewWebhooks returns the webhooks for cfg (which must pass Validate),
@@ -75,6 +79,7 @@ func NewWebhooks(cfg Config, rep Reporter, opts ...Option) (*Webhooks, error) {
 		cfg: cfg, rep: rep, seal: s, urls: urls{base: cfg.PublicURL + PathPrefix},
 		signer: signer{key: []byte(cfg.AuthToken)},
 		texts:  o.texts, log: o.log, now: o.now,
+		strangers: slog.New(logbound.New(o.log.Handler(), logbound.Options{})),
 	}
 	if audio != nil {
 		w.clips = newClips(audio, w.urls.base)
@@ -113,17 +118,17 @@ func (w *Webhooks) signed(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		sig := r.Header.Get(SignatureHeader)
 		if sig == "" {
-			w.log.Warn("twilio webhook without signature", "path", r.URL.Path)
+			w.strangers.Warn("twilio webhook without signature", "path", r.URL.Path)
 			return echo.NewHTTPError(http.StatusForbidden, "missing "+SignatureHeader)
 		}
 		if len(sig) != signatureLen {
-			w.log.Warn("twilio webhook with a malformed signature", "path", r.URL.Path)
+			w.strangers.Warn("twilio webhook with a malformed signature", "path", r.URL.Path)
 			return echo.NewHTTPError(http.StatusForbidden, "invalid "+SignatureHeader)
 		}
 		form, err := readForm(c.Response(), r)
 		switch {
 		case errors.Is(err, errTooLarge):
-			w.log.Warn("twilio webhook over the size bounds", "path", r.URL.Path, "content_length", r.ContentLength)
+			w.strangers.Warn("twilio webhook over the size bounds", "path", r.URL.Path, "content_length", r.ContentLength)
 			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "webhook request too large")
 		case err != nil:
 			return echo.NewHTTPError(http.StatusBadRequest, "malformed form body")
@@ -135,7 +140,7 @@ func (w *Webhooks) signed(next echo.HandlerFunc) echo.HandlerFunc {
 		// The path and query as routed (a proxy may have stripped the
 		// public URL's path prefix), after the public base.
 		if !w.signer.valid(w.cfg.PublicURL+r.URL.RequestURI(), form, sig) {
-			w.log.Warn("twilio webhook with a bad signature", "path", r.URL.Path)
+			w.strangers.Warn("twilio webhook with a bad signature", "path", r.URL.Path)
 			return echo.NewHTTPError(http.StatusForbidden, "invalid "+SignatureHeader)
 		}
 		return next(c)
