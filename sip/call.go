@@ -160,6 +160,7 @@ func NewCaller(cfg Config, o Options) (*Caller, error) {
 	ep.srv.OnBye(c.onBye)
 	ep.srv.OnInfo(c.onInfo)
 	ep.srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	ep.srv.OnNoRoute(methodNotAllowed(log, allowMethods))
 	ep.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
 		respond(c.log, req, tx, 481, "Call/Transaction Does Not Exist")
 	})
@@ -416,9 +417,12 @@ func (cl *call) run() {
 
 	ans, err := ParseAnswer(cl.dialog.InviteResponse.Body())
 	if err != nil {
+		// The wire had 200 OK: that is the error code recorded. Verigate
+		// cannot answer a 200 with 488, so it ends the call with BYE and
+		// the detail says why.
 		cl.log.Warn("call answer has no usable sdp", "error", err)
 		cl.hangup()
-		cl.report(verify.EventFailed, 488, "unusable sdp answer")
+		cl.report(verify.EventFailed, 200, "answered 200 with an unusable sdp ("+sdpProblem(err)+"); hung up")
 		return
 	}
 	// The call's context ends when the phone hangs up (sipgo ends the
@@ -480,6 +484,18 @@ func (cl *call) run() {
 		cl.log.Info("call ended: no rtp from the phone")
 		cl.report(verify.EventFailed, 0, "no rtp from the phone")
 	}
+}
+
+// sdpProblem names what is wrong with an SDP answer in a few fixed words,
+// for an event's detail (never the peer's own text).
+func sdpProblem(err error) string {
+	switch {
+	case errors.Is(err, ErrNoCommonCodec):
+		return "no common codec"
+	case errors.Is(err, ErrNoAudio):
+		return "no active audio stream"
+	}
+	return "malformed"
 }
 
 // hangup sends BYE unless the dialog has ended already.

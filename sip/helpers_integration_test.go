@@ -245,11 +245,34 @@ type barePhone struct {
 	offers  chan netip.AddrPort
 	// heard is closed when the gateway's first RTP packet arrives.
 	heard chan struct{}
+	// packets counts the gateway's RTP packets by payload size.
+	mu      sync.Mutex
+	packets map[int]int
+}
+
+// sizes returns how many of the gateway's RTP packets had each payload
+// size (the packet less its 12-byte header).
+func (p *barePhone) sizes() map[int]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := make(map[int]int, len(p.packets))
+	for k, v := range p.packets {
+		m[k] = v
+	}
+	return m
 }
 
 // newBarePhone starts a bare phone; dtmfPT is the telephone-event payload
 // type of its answer, -1 for none (a phone sending SIP INFO).
 func newBarePhone(t *testing.T, dtmfPT int) *barePhone {
+	t.Helper()
+	return newBarePhoneAnswering(t, dtmfPT, nil)
+}
+
+// newBarePhoneAnswering is newBarePhone whose SDP answer passes through
+// rewrite (nil: unchanged) before it is sent: a=sendonly, a=ptime:30, an
+// answer without a common codec.
+func newBarePhoneAnswering(t *testing.T, dtmfPT int, rewrite func(sdp string) string) *barePhone {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("bare-phone"))
 	if err != nil {
@@ -276,14 +299,18 @@ func newBarePhone(t *testing.T, dtmfPT int) *barePhone {
 	p := &barePhone{
 		addr: pc.LocalAddr().(*net.UDPAddr).AddrPort(), client: client, media: media,
 		dialogs: make(chan *sipgo.DialogServerSession, 1), offers: make(chan netip.AddrPort, 1),
-		heard: make(chan struct{}),
+		heard: make(chan struct{}), packets: map[int]int{},
 	}
 	go func() {
 		buf := make([]byte, 1500)
 		for first := true; ; first = false {
-			if _, _, err := media.ReadFrom(buf); err != nil {
+			n, _, err := media.ReadFrom(buf)
+			if err != nil {
 				return
 			}
+			p.mu.Lock()
+			p.packets[n-12]++
+			p.mu.Unlock()
 			if first {
 				close(p.heard)
 			}
@@ -304,6 +331,9 @@ func newBarePhone(t *testing.T, dtmfPT int) *barePhone {
 		if err != nil {
 			t.Errorf("BuildAnswer: %v", err)
 			return
+		}
+		if rewrite != nil {
+			answer = []byte(rewrite(string(answer)))
 		}
 		if err := d.RespondSDP(answer); err != nil {
 			t.Errorf("answer: %v", err)
