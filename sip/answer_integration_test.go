@@ -34,3 +34,47 @@ func TestUnusableSDPAnswerRecordsTheWire(t *testing.T) {
 		}
 	}
 }
+
+// answerCall places an approve-mode call to a bare phone whose SDP answer
+// passes through rewrite and that presses nothing, and waits until the
+// call is over (three prompts unanswered).
+func answerCall(t *testing.T, rewrite func(string) string) (*barePhone, *reporter) {
+	t.Helper()
+	phone := newBarePhoneAnswering(t, 101, rewrite)
+	rep := newReporter()
+	caller := dtmfCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.addr.String()},
+		sip.Options{KeyTimeout: 200 * time.Millisecond, MaxPrompts: 1}, nil)
+	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove}); err != nil {
+		t.Fatalf("Call: %v", err)
+	}
+	rep.waitFor(t, "v1", verify.EventCompleted, 20*time.Second)
+	waitIdle(t, caller, 10*time.Second)
+	return phone, rep
+}
+
+// TestAnswerSendonlyGetsNoRTP: RFC 3264 §6.1, an answer marked sendonly
+// (or inactive) will not receive media: the gateway sends it none, while
+// the call still runs its script to the end.
+func TestAnswerSendonlyGetsNoRTP(t *testing.T) {
+	for _, dir := range []string{"sendonly", "inactive"} {
+		t.Run(dir, func(t *testing.T) {
+			phone, rep := answerCall(t, func(sdp string) string { return strings.Replace(sdp, "a=sendrecv", "a="+dir, 1) })
+			if got := phone.sizes(); len(got) != 0 {
+				t.Fatalf("the %s phone got rtp %v (payload size: packets), want none", dir, got)
+			}
+			if d, _ := detail(rep.all("v1"), verify.EventFailed); d != "not_confirmed" {
+				t.Errorf("events %v, want the script run to not_confirmed", rep.types("v1"))
+			}
+		})
+	}
+}
+
+// TestAnswerPtime30Gets30msPackets: an answer with a=ptime:30 receives
+// 240-byte (30 ms) G.711 packets only, not 20 ms ones.
+func TestAnswerPtime30Gets30msPackets(t *testing.T) {
+	phone, _ := answerCall(t, func(sdp string) string { return strings.Replace(sdp, "a=ptime:20", "a=ptime:30", 1) })
+	got := phone.sizes()
+	if got[240] == 0 || len(got) != 1 {
+		t.Fatalf("rtp payload sizes %v (size: packets), want 240 bytes only", got)
+	}
+}

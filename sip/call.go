@@ -436,6 +436,7 @@ func (cl *call) run() {
 	// its end is ordered with the rest of the call's teardown.
 	ms, err := NewMediaSession(context.WithoutCancel(ctx), MediaConfig{
 		Conn: cl.conn, Remote: ans.Addr, Codec: ans.Codec, DTMFPayloadType: ans.DTMFPayloadType,
+		Ptime: ans.SendPtime(), Direction: ans.Direction,
 		Symmetric: c.opt.SymmetricRTP, PeerAddrs: cl.peers.list(), SilenceTimeout: c.opt.SilenceTimeout, Logger: cl.log,
 		DTMF: DTMFMode(cl.trunk.DTMF),
 	})
@@ -462,7 +463,8 @@ func (cl *call) run() {
 			m.SendLateness.Merge(&st.SendLateness)
 		})
 	}()
-	cl.log.Info("call media started", "codec", ans.Codec, "remote", ans.Addr.String(), "dtmf_pt", ans.DTMFPayloadType, "dtmf", cl.trunk.DTMF)
+	cl.log.Info("call media started", "codec", ans.Codec, "remote", ans.Addr.String(), "dtmf_pt", ans.DTMFPayloadType, "dtmf", cl.trunk.DTMF,
+		"ptime", ans.SendPtime(), "direction", ans.Direction)
 
 	end := cl.script(ctx, ms)
 	switch end {

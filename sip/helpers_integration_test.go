@@ -161,6 +161,17 @@ func newCaller(t *testing.T, rep sip.Reporter, trunk sip.Trunk, o sip.Options) *
 	return c
 }
 
+// pressAfter is when a test phone presses its first key after answering:
+// once the gateway's test prompts (400 ms tones) have played the greeting
+// and the 250 ms pause and begun the prompt that asks for the key. Keys
+// before that prompt do not count.
+const pressAfter = 1200 * time.Millisecond
+
+// askingPackets is how many RTP packets the gateway has sent when the
+// prompt asking for a key has begun, with the 400 ms test prompts: 20 of
+// the greeting, 13 of the pause, and a few of the prompt itself.
+const askingPackets = 40
+
 // newPhone starts a test phone on loopback; its finished calls arrive on the channel.
 func newPhone(t *testing.T, cfg sip.PhoneConfig) (*sip.Phone, <-chan sip.PhoneCall) {
 	t.Helper()
@@ -356,8 +367,8 @@ func newBarePhoneAnswering(t *testing.T, dtmfPT int, rewrite func(sdp string) st
 	return p
 }
 
-// answered waits for the call to be answered and the gateway's media to
-// run (its first RTP packet), and returns the dialog and the gateway's
+// answered waits for the call to be answered and the gateway's prompt
+// asking for a key to play, and returns the dialog and the gateway's
 // RTP address.
 func (p *barePhone) answered(t *testing.T) (*sipgo.DialogServerSession, netip.AddrPort) {
 	t.Helper()
@@ -369,11 +380,19 @@ func (p *barePhone) answered(t *testing.T) (*sipgo.DialogServerSession, netip.Ad
 	case <-time.After(10 * time.Second):
 		t.Fatal("the gateway's call did not arrive")
 	}
-	// Keys count once the gateway's media runs: wait for its first packet.
-	select {
-	case <-p.heard:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the gateway sent no audio")
+	// Keys count once the prompt asking for them plays: wait until the
+	// gateway has sent the greeting and the pause (counted in packets).
+	deadline := time.After(10 * time.Second)
+	for n := 0; n < askingPackets; {
+		select {
+		case <-deadline:
+			t.Fatalf("the gateway sent %d rtp packets, want %d", n, askingPackets)
+		case <-time.After(10 * time.Millisecond):
+		}
+		n = 0
+		for _, c := range p.sizes() {
+			n += c
+		}
 	}
 	return d, gw
 }
