@@ -40,7 +40,8 @@ var (
 // is here, the decisions are ivr's. Gather works as Twilio's <Gather> with
 // nested prompts: keys pressed while the prompt before it plays stop the
 // prompt and count (barge-in); then keys are collected until the finish
-// key, MaxDigits keys, or Timeout without a key.
+// key, MaxDigits keys, or Timeout without a key. Unlike Twilio, keys count
+// only from the first prompt asking for one (see play).
 func (cl *call) script(ctx context.Context, ms callMedia) callEnd {
 	s := ivr.Script{Mode: cl.v.Mode, Code: cl.v.Code, MaxPrompts: cl.c.opt.MaxPrompts, KeyTimeout: cl.c.opt.KeyTimeout}
 	r := &scriptRun{cl: cl, ms: ms}

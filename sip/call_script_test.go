@@ -50,7 +50,7 @@ func (idAudio) Audio(_ string, id prompts.ID, _ audio.Codec) ([]byte, error) { r
 
 // runScript runs one approve-mode call script over m and returns the
 // events reported.
-func runScript(t *testing.T, m *scriptMedia) []verify.EventType {
+func runScript(t *testing.T, m *scriptMedia, maxPrompts int) []verify.EventType {
 	t.Helper()
 	var mu sync.Mutex
 	var got []verify.EventType
@@ -60,7 +60,7 @@ func runScript(t *testing.T, m *scriptMedia) []verify.EventType {
 		mu.Unlock()
 		return nil
 	})
-	c := &Caller{opt: Options{Reporter: rep, Audio: idAudio{}, MaxPrompts: 1, KeyTimeout: 50 * time.Millisecond}, ctx: context.Background()}
+	c := &Caller{opt: Options{Reporter: rep, Audio: idAudio{}, MaxPrompts: maxPrompts, KeyTimeout: 50 * time.Millisecond}, ctx: context.Background()}
 	cl := &call{c: c, id: "c1", v: verify.Call{VerificationID: "v1", Mode: verify.CallModeApprove}, log: slog.New(slog.DiscardHandler)}
 	if end := cl.script(t.Context(), m); end != endLocal {
 		t.Fatalf("script ended %v, want the gateway's hang-up", end)
@@ -90,7 +90,7 @@ func TestScriptTakesKeysOnlyFromThePromptAskingForThem(t *testing.T) {
 				}
 				return ""
 			}}
-			got := runScript(t, m)
+			got := runScript(t, m, 1)
 			if approved := slices.Contains(got, verify.EventCallApproved); approved != tc.approve {
 				t.Fatalf("events %v: approved %v, want %v", got, approved, tc.approve)
 			}
@@ -98,5 +98,26 @@ func TestScriptTakesKeysOnlyFromThePromptAskingForThem(t *testing.T) {
 				t.Fatalf("prompts %v: the greeting and press-pound must both play", m.played)
 			}
 		})
+	}
+}
+
+// TestScriptTakesKeysDuringRepromptOnceAsked: once the call has asked for
+// a key, a wrong key's reprompt takes a '#' pressed while it explains
+// ("not recognised") as before: the person has heard the question.
+func TestScriptTakesKeysDuringRepromptOnceAsked(t *testing.T) {
+	asked := 0
+	m := &scriptMedia{digits: make(chan rune), pressKeys: func(p string) string {
+		switch p {
+		case string(prompts.PressPound):
+			if asked++; asked == 1 {
+				return "1"
+			}
+		case string(prompts.NotRecognised):
+			return "#"
+		}
+		return ""
+	}}
+	if got := runScript(t, m, 2); !slices.Contains(got, verify.EventCallApproved) {
+		t.Fatalf("events %v (prompts %v), want the # during the reprompt to approve", got, m.played)
 	}
 }
