@@ -78,3 +78,15 @@ func TestAnswerPtime30Gets30msPackets(t *testing.T) {
 		t.Fatalf("rtp payload sizes %v (size: packets), want 240 bytes only", got)
 	}
 }
+
+// TestAnswerPayloadTypeIsSent: the offer lists PCMU and PCMA; an answer
+// that chose PCMA (8) gets PCMA, never PCMU.
+func TestAnswerPayloadTypeIsSent(t *testing.T) {
+	phone, _ := answerCall(t, func(sdp string) string {
+		sdp = strings.Replace(sdp, " RTP/AVP 0 101", " RTP/AVP 8 101", 1)
+		return strings.Replace(sdp, "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000", 1)
+	})
+	if got := phone.payloadTypes(); got[8] == 0 || len(got) != 1 {
+		t.Fatalf("rtp payload types %v (type: packets), want 8 (PCMA) only", got)
+	}
+}

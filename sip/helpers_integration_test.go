@@ -259,6 +259,19 @@ type barePhone struct {
 	// packets counts the gateway's RTP packets by payload size.
 	mu      sync.Mutex
 	packets map[int]int
+	types   map[uint8]int // packets by payload type
+}
+
+// payloadTypes returns how many of the gateway's RTP packets had each
+// payload type.
+func (p *barePhone) payloadTypes() map[uint8]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := make(map[uint8]int, len(p.types))
+	for k, v := range p.types {
+		m[k] = v
+	}
+	return m
 }
 
 // sizes returns how many of the gateway's RTP packets had each payload
@@ -310,7 +323,7 @@ func newBarePhoneAnswering(t *testing.T, dtmfPT int, rewrite func(sdp string) st
 	p := &barePhone{
 		addr: pc.LocalAddr().(*net.UDPAddr).AddrPort(), client: client, media: media,
 		dialogs: make(chan *sipgo.DialogServerSession, 1), offers: make(chan netip.AddrPort, 1),
-		heard: make(chan struct{}), packets: map[int]int{},
+		heard: make(chan struct{}), packets: map[int]int{}, types: map[uint8]int{},
 	}
 	go func() {
 		buf := make([]byte, 1500)
@@ -321,6 +334,9 @@ func newBarePhoneAnswering(t *testing.T, dtmfPT int, rewrite func(sdp string) st
 			}
 			p.mu.Lock()
 			p.packets[n-12]++
+			if n > 1 {
+				p.types[buf[1]&0x7F]++
+			}
 			p.mu.Unlock()
 			if first {
 				close(p.heard)
