@@ -30,7 +30,7 @@ func (r *trunkRouter) Route(context.Context, verify.RouteRequest) (verify.Route,
 // call 1's no_answer waits for the resend, call 2's # for that no_answer.
 func TestLateNoAnswerOfAnEarlierCallOverSIP(t *testing.T) {
 	ringing, _ := newPhone(t, sip.PhoneConfig{Ring: time.Minute})
-	answering, _ := newPhone(t, sip.PhoneConfig{Press: "#", After: 300 * time.Millisecond})
+	answering, _ := newPhone(t, sip.PhoneConfig{Press: "#", After: pressAfter})
 	slow, fast := ringing.LoopbackTrunk(), answering.LoopbackTrunk()
 	slow.Name, fast.Name = "ringing", "answering"
 

@@ -160,6 +160,7 @@ func NewCaller(cfg Config, o Options) (*Caller, error) {
 	ep.srv.OnBye(c.onBye)
 	ep.srv.OnInfo(c.onInfo)
 	ep.srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	ep.srv.OnNoRoute(methodNotAllowed(log, allowMethods))
 	ep.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
 		respond(c.log, req, tx, 481, "Call/Transaction Does Not Exist")
 	})
@@ -425,9 +426,12 @@ func (cl *call) run() {
 
 	ans, err := ParseAnswer(cl.dialog.InviteResponse.Body())
 	if err != nil {
+		// The wire had 200 OK: that is the error code recorded. Verigate
+		// cannot answer a 200 with 488, so it ends the call with BYE and
+		// the detail says why.
 		cl.log.Warn("call answer has no usable sdp", "error", err)
 		cl.hangup()
-		cl.report(verify.EventFailed, 488, "unusable sdp answer")
+		cl.report(verify.EventFailed, 200, "answered 200 with an unusable sdp ("+sdpProblem(err)+"); hung up")
 		return
 	}
 	// The call's context ends when the phone hangs up (sipgo ends the
@@ -441,6 +445,7 @@ func (cl *call) run() {
 	// its end is ordered with the rest of the call's teardown.
 	ms, err := NewMediaSession(context.WithoutCancel(ctx), MediaConfig{
 		Conn: cl.conn, Remote: ans.Addr, Codec: ans.Codec, DTMFPayloadType: ans.DTMFPayloadType,
+		Ptime: ans.SendPtime(), Direction: ans.Direction,
 		Symmetric: c.opt.SymmetricRTP, PeerAddrs: cl.peers.list(), SilenceTimeout: c.opt.SilenceTimeout, Logger: cl.log,
 		DTMF: DTMFMode(cl.trunk.DTMF),
 	})
@@ -467,7 +472,8 @@ func (cl *call) run() {
 			m.SendLateness.Merge(&st.SendLateness)
 		})
 	}()
-	cl.log.Info("call media started", "codec", ans.Codec, "remote", ans.Addr.String(), "dtmf_pt", ans.DTMFPayloadType, "dtmf", cl.trunk.DTMF)
+	cl.log.Info("call media started", "codec", ans.Codec, "remote", ans.Addr.String(), "dtmf_pt", ans.DTMFPayloadType, "dtmf", cl.trunk.DTMF,
+		"ptime", ans.SendPtime(), "direction", ans.Direction)
 
 	end := cl.script(ctx, ms)
 	switch end {
@@ -489,6 +495,18 @@ func (cl *call) run() {
 		cl.log.Info("call ended: no rtp from the phone")
 		cl.report(verify.EventFailed, 0, "no rtp from the phone")
 	}
+}
+
+// sdpProblem names what is wrong with an SDP answer in a few fixed words,
+// for an event's detail (never the peer's own text).
+func sdpProblem(err error) string {
+	switch {
+	case errors.Is(err, ErrNoCommonCodec):
+		return "no common codec"
+	case errors.Is(err, ErrNoAudio):
+		return "no active audio stream"
+	}
+	return "malformed"
 }
 
 // hangup sends BYE unless the dialog has ended already.

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/emiago/sipgo/sip"
@@ -12,6 +13,26 @@ import (
 
 // allowMethods is what the gateway's user agent answers in a dialog.
 const allowMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+
+// methodNotAllowed answers a request no handler takes with 405 and the
+// Allow header (the methods the user agent takes) RFC 3261 §8.2.1
+// requires in it. sipgo's own 405 has none
+// and logs a warning per request, which a stranger could repeat at will;
+// this logs at debug. An ACK is never answered.
+func methodNotAllowed(log *slog.Logger, allow string) func(*sip.Request, sip.ServerTransaction) {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if req.IsAck() {
+			return
+		}
+		res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+		res.AppendHeader(sip.NewHeader("Allow", allow))
+		if err := tx.Respond(res); err != nil {
+			log.Debug("sip response not sent", "method", trunc(string(req.Method)), "code", 405, "error", err)
+			return
+		}
+		log.Debug("sip method not allowed", "method", trunc(string(req.Method)), "source", sourceHost(req))
+	}
+}
 
 // onInfo takes a SIP INFO in one of the calls' dialogs and hands its DTMF
 // body to the call's media session, which keeps it or not by the trunk's

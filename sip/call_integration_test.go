@@ -60,7 +60,7 @@ func detail(evs []verify.Event, t verify.EventType) (string, bool) {
 }
 
 func TestWrongKeyThenPound(t *testing.T) {
-	phone, ended := newPhone(t, sip.PhoneConfig{Press: "5#", After: 200 * time.Millisecond, KeyGap: 600 * time.Millisecond})
+	phone, ended := newPhone(t, sip.PhoneConfig{Press: "5#", After: pressAfter, KeyGap: 1500 * time.Millisecond})
 	rep := placeCall(t, phone, sip.Options{}, verify.Call{}, verify.EventCompleted)
 	waitCall(t, ended, 5*time.Second)
 	evs := rep.all("v1")
@@ -73,7 +73,7 @@ func TestWrongKeyThenPound(t *testing.T) {
 }
 
 func TestFraudReport(t *testing.T) {
-	phone, ended := newPhone(t, sip.PhoneConfig{Press: "0#", After: 200 * time.Millisecond, KeyGap: 300 * time.Millisecond})
+	phone, ended := newPhone(t, sip.PhoneConfig{Press: "0#", After: pressAfter, KeyGap: 300 * time.Millisecond})
 	rep := placeCall(t, phone, sip.Options{}, verify.Call{}, verify.EventCompleted)
 	waitCall(t, ended, 5*time.Second)
 	types := rep.types("v1")

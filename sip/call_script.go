@@ -40,7 +40,8 @@ var (
 // is here, the decisions are ivr's. Gather works as Twilio's <Gather> with
 // nested prompts: keys pressed while the prompt before it plays stop the
 // prompt and count (barge-in); then keys are collected until the finish
-// key, MaxDigits keys, or Timeout without a key.
+// key, MaxDigits keys, or Timeout without a key. Unlike Twilio, keys count
+// only from the first prompt asking for one (see play).
 func (cl *call) script(ctx context.Context, ms callMedia) callEnd {
 	s := ivr.Script{Mode: cl.v.Mode, Code: cl.v.Code, MaxPrompts: cl.c.opt.MaxPrompts, KeyTimeout: cl.c.opt.KeyTimeout}
 	r := &scriptRun{cl: cl, ms: ms}
@@ -64,8 +65,12 @@ func (cl *call) script(ctx context.Context, ms callMedia) callEnd {
 type scriptRun struct {
 	cl *call
 	ms callMedia
-	// pending holds keys pressed before a Gather asked for them.
+	// pending holds keys pressed before a Gather asked for them (once the
+	// call has asked for a key at all).
 	pending []rune
+	// asked is set when the first prompt asking for a key starts; keys
+	// before it are dropped.
+	asked bool
 }
 
 // execute runs acts in order. It returns the event that a Gather ended
@@ -98,9 +103,14 @@ func (r *scriptRun) execute(ctx context.Context, acts []ivr.Action) (ivr.Event, 
 // trimmed of silence, and a code's digits run together without it.
 const promptGap = 250 * time.Millisecond
 
-// play speaks ids in order, promptGap apart. With bargeIn a key stops the
-// playback and is kept for the Gather that follows; without, keys wait in
-// pending.
+// play speaks ids in order, promptGap apart. Keys count only once the
+// call has asked for one: from the start of the first prompt that asks
+// (the last of a Play followed by a Gather, "press # to confirm"). Keys
+// heard before it (during the greeting and the pause after it, or queued
+// since before the answer) were pressed before the person heard what they
+// confirm; they are dropped, and do not cut the greeting short. Once asked,
+// with bargeIn (a Gather follows) a key stops the playback and is kept for
+// the Gather; without, keys wait in pending.
 func (r *scriptRun) play(ctx context.Context, ids []prompts.ID, bargeIn bool) error {
 	for i, id := range ids {
 		if bargeIn && len(r.pending) > 0 {
@@ -108,7 +118,7 @@ func (r *scriptRun) play(ctx context.Context, ids []prompts.ID, bargeIn bool) er
 		}
 		if i > 0 {
 			gap := func(ctx context.Context) error { return r.ms.Silence(ctx, promptGap) }
-			if err := r.playOne(ctx, gap, bargeIn); err != nil {
+			if err := r.playOne(ctx, gap, r.keys(bargeIn)); err != nil {
 				return err
 			}
 			if bargeIn && len(r.pending) > 0 {
@@ -120,13 +130,36 @@ func (r *scriptRun) play(ctx context.Context, ids []prompts.ID, bargeIn bool) er
 			r.cl.log.Error("prompt audio missing", "prompt", logName(id), "locale", r.cl.v.Locale)
 			continue
 		}
+		if bargeIn && i == len(ids)-1 {
+			r.asked = true
+		}
 		r.cl.log.Info("call prompt", "prompt", logName(id))
 		speak := func(ctx context.Context) error { return r.ms.Play(ctx, audio) }
-		if err := r.playOne(ctx, speak, bargeIn); err != nil {
+		if err := r.playOne(ctx, speak, r.keys(bargeIn)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// keyMode is what playOne does with a key.
+type keyMode int
+
+const (
+	dropKeys  keyMode = iota // not asked for yet
+	keepKeys                 // kept in pending for a later Gather
+	bargeKeys                // kept, and the playback stops
+)
+
+// keys returns the key mode for a playback now.
+func (r *scriptRun) keys(bargeIn bool) keyMode {
+	switch {
+	case !r.asked:
+		return dropKeys
+	case bargeIn:
+		return bargeKeys
+	}
+	return keepKeys
 }
 
 // logName is how a prompt appears in the log: a digit's prompt is only
@@ -139,8 +172,8 @@ func logName(id prompts.ID) string {
 }
 
 // playOne runs one playback (a prompt or a pause) while watching for keys,
-// the media timeout and the end of the call.
-func (r *scriptRun) playOne(ctx context.Context, send func(ctx context.Context) error, bargeIn bool) error {
+// the media timeout and the end of the call; mode says what a key does.
+func (r *scriptRun) playOne(ctx context.Context, send func(ctx context.Context) error, mode keyMode) error {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -156,8 +189,12 @@ func (r *scriptRun) playOne(ctx context.Context, send func(ctx context.Context) 
 			}
 			return nil
 		case d := <-r.ms.Digits():
+			if mode == dropKeys {
+				r.cl.log.Info("call key ignored: not asked for yet")
+				continue
+			}
 			r.pending = append(r.pending, d)
-			if bargeIn {
+			if mode == bargeKeys {
 				cancel()
 				<-done
 				return nil

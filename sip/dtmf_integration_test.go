@@ -60,7 +60,7 @@ func TestApproveEachDTMFMode(t *testing.T) {
 	cases = append(cases, tc{"udp", sip.DTMFAuto, sip.DTMFInfo}, tc{"udp", sip.DTMFAuto, sip.DTMFInband})
 	for _, c := range cases {
 		t.Run(c.transport+"/"+string(c.trunk)+"/phone-"+string(c.phone), func(t *testing.T) {
-			pcfg := sip.PhoneConfig{Press: "#", DTMF: c.phone, After: 300 * time.Millisecond, Ring: 100 * time.Millisecond}
+			pcfg := sip.PhoneConfig{Press: "#", DTMF: c.phone, After: pressAfter, Ring: 100 * time.Millisecond}
 			if c.transport == "tls" {
 				pcfg.TLSListen, pcfg.TLSConfig = "127.0.0.1:0", certs.ServerTLS()
 			}

@@ -161,6 +161,17 @@ func newCaller(t *testing.T, rep sip.Reporter, trunk sip.Trunk, o sip.Options) *
 	return c
 }
 
+// pressAfter is when a test phone presses its first key after answering:
+// once the gateway's test prompts (400 ms tones) have played the greeting
+// and the 250 ms pause and begun the prompt that asks for the key. Keys
+// before that prompt do not count.
+const pressAfter = 1200 * time.Millisecond
+
+// askingPackets is how many RTP packets the gateway has sent when the
+// prompt asking for a key has begun, with the 400 ms test prompts: 20 of
+// the greeting, 13 of the pause, and a few of the prompt itself.
+const askingPackets = 40
+
 // newPhone starts a test phone on loopback; its finished calls arrive on the channel.
 func newPhone(t *testing.T, cfg sip.PhoneConfig) (*sip.Phone, <-chan sip.PhoneCall) {
 	t.Helper()
@@ -247,11 +258,47 @@ type barePhone struct {
 	heard chan struct{}
 	// byeStatus answers the gateway's BYE; 0 is 200.
 	byeStatus atomic.Int32
+	// packets counts the gateway's RTP packets by payload size.
+	mu      sync.Mutex
+	packets map[int]int
+	types   map[uint8]int // packets by payload type
+}
+
+// payloadTypes returns how many of the gateway's RTP packets had each
+// payload type.
+func (p *barePhone) payloadTypes() map[uint8]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := make(map[uint8]int, len(p.types))
+	for k, v := range p.types {
+		m[k] = v
+	}
+	return m
+}
+
+// sizes returns how many of the gateway's RTP packets had each payload
+// size (the packet less its 12-byte header).
+func (p *barePhone) sizes() map[int]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := make(map[int]int, len(p.packets))
+	for k, v := range p.packets {
+		m[k] = v
+	}
+	return m
 }
 
 // newBarePhone starts a bare phone; dtmfPT is the telephone-event payload
 // type of its answer, -1 for none (a phone sending SIP INFO).
 func newBarePhone(t *testing.T, dtmfPT int) *barePhone {
+	t.Helper()
+	return newBarePhoneAnswering(t, dtmfPT, nil)
+}
+
+// newBarePhoneAnswering is newBarePhone whose SDP answer passes through
+// rewrite (nil: unchanged) before it is sent: a=sendonly, a=ptime:30, an
+// answer without a common codec.
+func newBarePhoneAnswering(t *testing.T, dtmfPT int, rewrite func(sdp string) string) *barePhone {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("bare-phone"))
 	if err != nil {
@@ -278,14 +325,21 @@ func newBarePhone(t *testing.T, dtmfPT int) *barePhone {
 	p := &barePhone{
 		addr: pc.LocalAddr().(*net.UDPAddr).AddrPort(), client: client, media: media,
 		dialogs: make(chan *sipgo.DialogServerSession, 1), offers: make(chan netip.AddrPort, 1),
-		heard: make(chan struct{}),
+		heard: make(chan struct{}), packets: map[int]int{}, types: map[uint8]int{},
 	}
 	go func() {
 		buf := make([]byte, 1500)
 		for first := true; ; first = false {
-			if _, _, err := media.ReadFrom(buf); err != nil {
+			n, _, err := media.ReadFrom(buf)
+			if err != nil {
 				return
 			}
+			p.mu.Lock()
+			p.packets[n-12]++
+			if n > 1 {
+				p.types[buf[1]&0x7F]++
+			}
+			p.mu.Unlock()
 			if first {
 				close(p.heard)
 			}
@@ -306,6 +360,9 @@ func newBarePhone(t *testing.T, dtmfPT int) *barePhone {
 		if err != nil {
 			t.Errorf("BuildAnswer: %v", err)
 			return
+		}
+		if rewrite != nil {
+			answer = []byte(rewrite(string(answer)))
 		}
 		if err := d.RespondSDP(answer); err != nil {
 			t.Errorf("answer: %v", err)
@@ -332,8 +389,8 @@ func newBarePhone(t *testing.T, dtmfPT int) *barePhone {
 	return p
 }
 
-// answered waits for the call to be answered and the gateway's media to
-// run (its first RTP packet), and returns the dialog and the gateway's
+// answered waits for the call to be answered and the gateway's prompt
+// asking for a key to play, and returns the dialog and the gateway's
 // RTP address.
 func (p *barePhone) answered(t *testing.T) (*sipgo.DialogServerSession, netip.AddrPort) {
 	t.Helper()
@@ -345,11 +402,19 @@ func (p *barePhone) answered(t *testing.T) (*sipgo.DialogServerSession, netip.Ad
 	case <-time.After(10 * time.Second):
 		t.Fatal("the gateway's call did not arrive")
 	}
-	// Keys count once the gateway's media runs: wait for its first packet.
-	select {
-	case <-p.heard:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the gateway sent no audio")
+	// Keys count once the prompt asking for them plays: wait until the
+	// gateway has sent the greeting and the pause (counted in packets).
+	deadline := time.After(10 * time.Second)
+	for n := 0; n < askingPackets; {
+		select {
+		case <-deadline:
+			t.Fatalf("the gateway sent %d rtp packets, want %d", n, askingPackets)
+		case <-time.After(10 * time.Millisecond):
+		}
+		n = 0
+		for _, c := range p.sizes() {
+			n += c
+		}
 	}
 	return d, gw
 }

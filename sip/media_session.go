@@ -24,10 +24,9 @@ import (
 const DefaultSilenceTimeout = 30 * time.Second
 
 const (
-	frameDuration = 20 * time.Millisecond
-	samplePeriod  = time.Second / 8000
-	rtpHeaderLen  = 12
-	maxRTPPacket  = 1500
+	samplePeriod = time.Second / 8000
+	rtpHeaderLen = 12
+	maxRTPPacket = 1500
 	// continuityTolerance: a Play starting this soon after the previous
 	// frame slot continues the same talkspurt instead of starting a new one.
 	continuityTolerance = 10 * time.Millisecond
@@ -99,6 +98,17 @@ type MediaConfig struct {
 	// It is written from the session's receive goroutine and never after
 	// Close returns.
 	Recorder io.Writer
+	// Ptime is the packetisation time the answer asked for (Answer.Ptime,
+	// limited by Answer.MaxPtime); frames are sent at PacketTime(Ptime).
+	// 0 means DefaultPtime.
+	Ptime time.Duration
+	// Direction is the answer's direction attribute (Answer.Direction), as
+	// RFC 3264 §6.1 reads it from the answerer's side: "sendonly" and
+	// "inactive" mean the peer takes no media, so nothing is sent (Play,
+	// Silence and SendDTMF still take their time, so the call's script
+	// runs as it would); "recvonly" and "inactive" mean the peer sends
+	// none, so no silence timeout fires. "" is "sendrecv".
+	Direction string
 	// DTMF is where key presses come from; "" means DTMFAuto.
 	DTMF DTMFMode
 	// Now is the clock; time.Now when nil. Tests inject it.
@@ -129,6 +139,10 @@ type MediaSession struct {
 
 	playMu sync.Mutex // one Play or Silence at a time
 
+	frame        time.Duration // the packetisation time
+	frameSamples int           // samples (G.711 bytes) per frame
+	mute         bool          // the answer takes no media: send nothing
+
 	sendMu       sync.Mutex
 	seq          uint16
 	ssrc         uint32
@@ -150,6 +164,9 @@ type MediaSession struct {
 	timedOut sync.Once
 	watchdog *time.Timer
 	lastRx   atomic.Int64 // unix nanoseconds of the last accepted packet
+	// early is the RFC 4733 reader after the packets queued before the
+	// session started; the receive goroutine takes it over.
+	early RFC4733Reader
 
 	sent, sendErrors, received, dropped, digitsIn, digitsLost atomic.Uint64
 }
@@ -184,7 +201,23 @@ func NewMediaSession(ctx context.Context, cfg MediaConfig) (*MediaSession, error
 		return nil, fmt.Errorf("media session: %w", err)
 	}
 	cfg.DTMF = mode
+	var mute, deaf bool
+	switch cfg.Direction {
+	case "", "sendrecv":
+	case "sendonly":
+		mute = true
+	case "recvonly":
+		deaf = true
+	case "inactive":
+		mute, deaf = true, true
+	default:
+		return nil, fmt.Errorf("media session: direction %q", trunc(cfg.Direction))
+	}
+	if deaf {
+		cfg.SilenceTimeout = -1
+	}
 	s := &MediaSession{
+		frame: PacketTime(cfg.Ptime), mute: mute,
 		cfg:     cfg,
 		now:     cfg.Now,
 		log:     cfg.Logger,
@@ -193,6 +226,7 @@ func NewMediaSession(ctx context.Context, cfg MediaConfig) (*MediaSession, error
 		digits:  make(chan rune, digitBuffer),
 		timeout: make(chan struct{}),
 	}
+	s.frameSamples = int(s.frame / samplePeriod)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -217,6 +251,9 @@ func NewMediaSession(ctx context.Context, cfg MediaConfig) (*MediaSession, error
 	// it returns and s.stopCtx is set: that path must not read stopCtx,
 	// so it calls shutdown rather than Close.
 	s.stopCtx = context.AfterFunc(s.ctx, func() { _ = s.shutdown() })
+	// Before NewMediaSession returns, so that nothing sent after it is
+	// taken for early media.
+	s.discardQueued(make([]byte, maxRTPPacket), &s.early)
 	go s.receive()
 	return s, nil
 }
@@ -288,17 +325,18 @@ func (s *MediaSession) Stats() MediaStats {
 	return st
 }
 
-// Play sends G.711 audio in the session's codec as 20 ms frames, paced
-// against absolute deadlines (start + n×20 ms) so that timer jitter never
+// Play sends G.711 audio in the session's codec in frames of the
+// answered packetisation time (20 ms unless the answer asked otherwise),
+// paced against absolute deadlines (start + n×ptime) so that timer jitter never
 // accumulates, and returns when the last frame has been sent. A final
 // partial frame is padded with silence. A Play that follows the previous
 // one within a frame continues its talkspurt; otherwise it starts a new one
 // with the marker bit set and a timestamp advanced by the wall-clock gap.
 // It returns ctx.Err() or ErrSessionClosed when stopped early.
 func (s *MediaSession) Play(ctx context.Context, g711 []byte) error {
-	return s.sendAudio(ctx, (len(g711)+FrameSamples-1)/FrameSamples, func(i int, dst []byte) {
-		n := copy(dst, g711[min(i*FrameSamples, len(g711)):])
-		for j := n; j < FrameSamples; j++ {
+	return s.sendAudio(ctx, (len(g711)+s.frameSamples-1)/s.frameSamples, func(i int, dst []byte) {
+		n := copy(dst, g711[min(i*s.frameSamples, len(g711)):])
+		for j := n; j < s.frameSamples; j++ {
 			dst[j] = s.cfg.Codec.Silence()
 		}
 	})
@@ -309,7 +347,7 @@ func (s *MediaSession) Play(ctx context.Context, g711 []byte) error {
 // can send silence this way, or simply nothing.
 func (s *MediaSession) Silence(ctx context.Context, d time.Duration) error {
 	sil := s.cfg.Codec.Silence()
-	return s.sendAudio(ctx, int((d+frameDuration-1)/frameDuration), func(_ int, dst []byte) {
+	return s.sendAudio(ctx, int((d+s.frame-1)/s.frame), func(_ int, dst []byte) {
 		for j := range dst {
 			dst[j] = sil
 		}
@@ -348,7 +386,7 @@ func (s *MediaSession) sendAudio(ctx context.Context, frames int, fill func(i in
 		if !more {
 			return nil
 		}
-		deadline := start.Add(time.Duration(i) * frameDuration)
+		deadline := start.Add(time.Duration(i) * s.frame)
 		if err := s.waitUntil(ctx, timer, deadline); err != nil {
 			return err
 		}
@@ -356,12 +394,12 @@ func (s *MediaSession) sendAudio(ctx context.Context, frames int, fill func(i in
 		if !s.dtmfActive {
 			hdr := rtp.Header{Version: 2, Marker: marker, PayloadType: s.cfg.Codec.PayloadType(),
 				SequenceNumber: s.seq, Timestamp: ts, SSRC: s.ssrc}
-			payload := s.sendBuf[rtpHeaderLen : rtpHeaderLen+FrameSamples]
+			payload := s.sendBuf[rtpHeaderLen : rtpHeaderLen+s.frameSamples]
 			switch {
 			case s.inj != nil:
 				// An in-band key replaces the audio of this frame.
 				n := copy(payload, s.inj.audio)
-				for j := n; j < FrameSamples; j++ {
+				for j := n; j < s.frameSamples; j++ {
 					payload[j] = s.cfg.Codec.Silence()
 				}
 				if s.inj.audio = s.inj.audio[n:]; len(s.inj.audio) == 0 {
@@ -384,7 +422,7 @@ func (s *MediaSession) sendAudio(ctx context.Context, frames int, fill func(i in
 		}
 		s.advanceLocked(deadline, ts)
 		s.sendMu.Unlock()
-		ts += FrameSamples
+		ts += uint32(s.frameSamples)
 	}
 }
 
@@ -405,12 +443,12 @@ func (s *MediaSession) talkspurtLocked(now time.Time) (start time.Time, ts uint3
 
 // advanceLocked records that the slot at deadline (timestamp ts) is used.
 func (s *MediaSession) advanceLocked(deadline time.Time, ts uint32) {
-	next := deadline.Add(frameDuration)
+	next := deadline.Add(s.frame)
 	if !s.sentAny || next.After(s.nextDeadline) {
 		s.nextDeadline = next
 	}
-	if !s.sentAny || int32(ts+FrameSamples-s.nextTS) > 0 {
-		s.nextTS = ts + FrameSamples
+	if !s.sentAny || int32(ts+uint32(s.frameSamples)-s.nextTS) > 0 {
+		s.nextTS = ts + uint32(s.frameSamples)
 	}
 	s.sentAny = true
 }
@@ -420,6 +458,9 @@ func (s *MediaSession) advanceLocked(deadline time.Time, ts uint32) {
 func (s *MediaSession) writeLocked(hdr rtp.Header, payload []byte, deadline time.Time) error {
 	if _, err := hdr.MarshalTo(s.sendBuf[:rtpHeaderLen]); err != nil {
 		return fmt.Errorf("marshal rtp: %w", err)
+	}
+	if s.mute {
+		return nil
 	}
 	remote := s.Remote()
 	s.lateness.Add(s.now().Sub(deadline))
@@ -462,10 +503,10 @@ func (s *MediaSession) waitUntil(ctx context.Context, t *time.Timer, deadline ti
 
 // SendDTMF sends one key as an RFC 4733 event on the negotiated
 // telephone-event payload type: a first packet with the marker bit,
-// continuation packets every 20 ms with the growing duration, then three
+// continuation packets every frame (20 ms, or the answered ptime) with the growing duration, then three
 // end packets with one sequence number and timestamp (as sipp does), all
 // with the event's start timestamp. Audio frames of a concurrent Play are
-// muted meanwhile. duration is rounded up to 20 ms, at least 40 ms.
+// muted meanwhile. duration is rounded up to a frame, at least two.
 func (s *MediaSession) SendDTMF(ctx context.Context, digit rune, duration time.Duration) error {
 	ev, ok := DigitEvent(digit)
 	if !ok {
@@ -477,7 +518,7 @@ func (s *MediaSession) SendDTMF(ctx context.Context, digit rune, duration time.D
 	if err := s.alive(ctx); err != nil {
 		return err
 	}
-	steps := max(int((duration+frameDuration-1)/frameDuration), 2)
+	steps := max(int((duration+s.frame-1)/s.frame), 2)
 	s.sendMu.Lock()
 	if s.dtmfActive {
 		s.sendMu.Unlock()
@@ -505,14 +546,14 @@ func (s *MediaSession) SendDTMF(ctx context.Context, digit rune, duration time.D
 	pt := uint8(s.cfg.DTMFPayloadType)
 	var endSeq uint16
 	for i := range steps + 3 {
-		deadline := start.Add(time.Duration(i) * frameDuration)
+		deadline := start.Add(time.Duration(i) * s.frame)
 		if err := s.waitUntil(ctx, timer, deadline); err != nil {
 			return err
 		}
 		end := i >= steps
-		dur := uint16(min((i+1)*FrameSamples, 0xFFFF))
+		dur := uint16(min((i+1)*s.frameSamples, 0xFFFF))
 		if end {
-			dur = uint16(min(steps*FrameSamples, 0xFFFF))
+			dur = uint16(min(steps*s.frameSamples, 0xFFFF))
 		}
 		s.sendMu.Lock()
 		hdr := rtp.Header{Version: 2, Marker: i == 0, PayloadType: pt,
@@ -527,7 +568,7 @@ func (s *MediaSession) SendDTMF(ctx context.Context, digit rune, duration time.D
 		}
 		payload := DTMFEvent{Event: ev, End: end, Volume: 10, Duration: dur}.Marshal(s.sendBuf[rtpHeaderLen:rtpHeaderLen])
 		err := s.writeLocked(hdr, payload, deadline)
-		s.advanceLocked(deadline, ts+uint32(i)*FrameSamples)
+		s.advanceLocked(deadline, ts+uint32(i*s.frameSamples))
 		s.sendMu.Unlock()
 		if err != nil {
 			return err
@@ -547,6 +588,7 @@ func (s *MediaSession) receive() {
 		recNext  uint32
 		recStart bool
 	)
+	dtmf = s.early
 	codecPT := s.cfg.Codec.PayloadType()
 	dtmfPT := s.cfg.DTMFPayloadType
 	var inband *InbandDetector
@@ -620,6 +662,47 @@ func (s *MediaSession) receive() {
 			s.log.Warn("recorder failed, recording stopped", "err", err)
 			s.cfg.Recorder = nil
 		}
+	}
+}
+
+// queuedWindow bounds how long discardQueued reads: what the socket holds
+// comes out at once, and a read that finds nothing waits no longer.
+const queuedWindow = 5 * time.Millisecond
+
+// discardQueued reads and drops what the socket received before the
+// session started: the RTP port is bound when the INVITE is sent, so early
+// media (a 183's stream) waits in it, and a key pressed then must not be
+// read as if pressed now. Telephone-events among it from the peer's
+// addresses go through dtmf without a key being delivered, so the later
+// packets of an event already in flight at the answer (continuations and
+// end packets carry its timestamp) do not count either. A socket that
+// cannot take a read deadline (a test's fake) is left as it is.
+func (s *MediaSession) discardQueued(buf []byte, dtmf *RFC4733Reader) {
+	dl, ok := s.cfg.Conn.(interface{ SetReadDeadline(time.Time) error })
+	if !ok || dl.SetReadDeadline(time.Now().Add(queuedWindow)) != nil {
+		return
+	}
+	defer func() { _ = dl.SetReadDeadline(time.Time{}) }()
+	var pkt rtp.Packet
+	n, keys := 0, 0
+	for {
+		m, src, err := s.cfg.Conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			break
+		}
+		n++
+		s.dropped.Add(1)
+		if pkt.Unmarshal(buf[:m]) != nil || s.cfg.DTMFPayloadType == 0 || !s.latchable(src.Addr()) {
+			continue
+		}
+		if pt := int(pkt.PayloadType); pt == s.cfg.DTMFPayloadType || pt == s.cfg.LocalDTMFPayloadType {
+			if _, ok, _ := dtmf.Read(pkt.Timestamp, pkt.Payload); ok {
+				keys++
+			}
+		}
+	}
+	if n > 0 {
+		s.log.Info("rtp received before the answer discarded", "packets", n, "keys", keys)
 	}
 }
 

@@ -666,3 +666,149 @@ func TestMediaSessionAcceptsOnlyThePeersStream(t *testing.T) {
 		})
 	}
 }
+
+// TestMediaSessionDiscardsKeysQueuedBeforeItStarted: the RTP port is bound
+// at the INVITE, so a '#' sent in early media (a 183's stream) waits in the
+// socket until the answer starts the session. It must not be delivered,
+// nor its end packets arriving after the start (the key was in flight at
+// the answer); a key pressed afterwards is.
+func TestMediaSessionDiscardsKeysQueuedBeforeItStarted(t *testing.T) {
+	peer, local := listenLoopback(t), listenLoopback(t)
+	defer peer.Close()
+	to := addrOf(local)
+	send := func(pkts ...[]byte) {
+		for _, b := range pkts {
+			if _, err := peer.WriteToUDPAddrPort(b, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Early media: audio, then the start of '#' (event 11).
+	send(raw(t, "8000 0001 00000100 0e05384e"), ev(t, true, 2, 0x200, 11, false, 160), ev(t, false, 3, 0x200, 11, false, 320))
+	s, err := NewMediaSession(t.Context(), MediaConfig{Conn: local, Remote: addrOf(peer), Codec: audio.PCMU, DTMFPayloadType: 101})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// After the answer: the rest of '#', then '1'.
+	send(ev(t, false, 4, 0x200, 11, true, 480), ev(t, false, 4, 0x200, 11, true, 480), ev(t, true, 5, 0x800, 1, false, 160))
+	select {
+	case d := <-s.Digits():
+		if d != '1' {
+			t.Fatalf("first digit %q, want 1 (the # came before the session)", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the key pressed after the start was not delivered")
+	}
+	if st := s.Stats(); st.PacketsDropped < 3 {
+		t.Errorf("dropped %d packets, want the 3 queued before the start", st.PacketsDropped)
+	}
+}
+
+// readRTP reads the packets arriving on c until none came for a while
+// after want arrived (or 5 s passed) and returns them.
+func readRTP(t *testing.T, c *net.UDPConn, want int) []rtp.Packet {
+	t.Helper()
+	var out []rtp.Packet
+	buf := make([]byte, 1500)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(out) < want && time.Now().Before(deadline) {
+		_ = c.SetReadDeadline(deadline)
+		n, err := c.Read(buf)
+		if err != nil {
+			break
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestMediaSessionSendsAtTheAnsweredPtime: an answer with a=ptime:30 gets
+// 30 ms packets: 240 bytes, timestamps 240 apart; a DTMF event's packets
+// go at the same interval.
+func TestMediaSessionSendsAtTheAnsweredPtime(t *testing.T) {
+	peer, local := listenLoopback(t), listenLoopback(t)
+	defer peer.Close()
+	s, err := NewMediaSession(t.Context(), MediaConfig{Conn: local, Remote: addrOf(peer), Codec: audio.PCMU, DTMFPayloadType: 101, Ptime: 30 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Play(t.Context(), bytes.Repeat([]byte{0x7F}, 240*4)); err != nil {
+		t.Fatal(err)
+	}
+	pkts := readRTP(t, peer, 4)
+	if len(pkts) != 4 {
+		t.Fatalf("%d packets for 120 ms of audio, want 4 of 30 ms", len(pkts))
+	}
+	for i, p := range pkts {
+		if len(p.Payload) != 240 {
+			t.Errorf("packet %d: %d bytes, want 240", i, len(p.Payload))
+		}
+		if i > 0 && p.Timestamp-pkts[i-1].Timestamp != 240 {
+			t.Errorf("packet %d: timestamp step %d, want 240", i, p.Timestamp-pkts[i-1].Timestamp)
+		}
+	}
+	if err := s.SendDTMF(t.Context(), '#', 60*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	ev := readRTP(t, peer, 5) // 2 steps, 3 end packets
+	if len(ev) != 5 {
+		t.Fatalf("%d event packets, want 5", len(ev))
+	}
+	var e DTMFEvent
+	if err := e.Unmarshal(ev[1].Payload); err != nil || e.Duration != 480 {
+		t.Errorf("second event packet %+v %v, want duration 480 (two 30 ms steps)", e, err)
+	}
+}
+
+// TestMediaSessionHonoursTheAnsweredDirection: RFC 3264 §6.1, an answer
+// that is sendonly or inactive takes no media, so nothing is sent (Play
+// still takes its time); one that is recvonly or inactive sends none, so
+// no silence timeout ends the call.
+func TestMediaSessionHonoursTheAnsweredDirection(t *testing.T) {
+	for _, tc := range []struct {
+		dir        string
+		send, recv bool
+	}{
+		{"", true, true},
+		{"sendrecv", true, true},
+		{"sendonly", false, true},
+		{"recvonly", true, false},
+		{"inactive", false, false},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			peer, local := listenLoopback(t), listenLoopback(t)
+			defer peer.Close()
+			s, err := NewMediaSession(t.Context(), MediaConfig{Conn: local, Remote: addrOf(peer), Codec: audio.PCMU, DTMFPayloadType: 101, Direction: tc.dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Play(t.Context(), bytes.Repeat([]byte{0x7F}, 160*3)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SendDTMF(t.Context(), '1', 40*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if sent := s.Stats().PacketsSent; (sent > 0) != tc.send {
+				t.Errorf("%d packets sent, want sending %v", sent, tc.send)
+			}
+			if tc.send {
+				if got := len(readRTP(t, peer, 3)); got != 3 {
+					t.Errorf("peer got %d audio packets, want 3", got)
+				}
+			}
+			if (s.watchdog != nil) != tc.recv {
+				t.Errorf("silence watchdog armed %v, want %v", s.watchdog != nil, tc.recv)
+			}
+		})
+	}
+	if _, err := NewMediaSession(t.Context(), MediaConfig{Conn: listenLoopback(t), Remote: netip.MustParseAddrPort("127.0.0.1:9"), Codec: audio.PCMU, Direction: "sideways"}); err == nil {
+		t.Error("an unknown direction was taken")
+	}
+}

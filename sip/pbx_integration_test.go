@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/internal/peertest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/ratelimit"
@@ -46,6 +47,20 @@ func (r *pbxReporter) Report(ctx context.Context, id string, ev verify.Event) er
 type pbxGateway struct {
 	svc *verify.Service
 	rep *pbxReporter
+}
+
+// greetingLength is how long the embedded English greeting plays.
+func greetingLength(t *testing.T) time.Duration {
+	t.Helper()
+	cat, err := prompts.Load(prompts.Options{})
+	if err != nil {
+		t.Fatalf("prompts: %v", err)
+	}
+	g, err := cat.Audio("en", prompts.Greeting, audio.PCMU)
+	if err != nil {
+		t.Fatalf("greeting: %v", err)
+	}
+	return time.Duration(len(g)) * time.Second / 8000
 }
 
 func newPBXGateway(t *testing.T, trunk sip.Trunk) *pbxGateway {
@@ -148,9 +163,9 @@ func TestPBXDigestToBaresipApproves(t *testing.T) {
 			if _, err := b.WaitCall(20 * time.Second); err != nil {
 				t.Fatalf("%v; gateway events %v", err, gw.rep.rec.types(v.ID))
 			}
-			// Keys pressed during the greeting wait for the prompt's Gather,
-			// so the phone may press as soon as it hears the call.
-			time.Sleep(time.Second)
+			// Keys count from the prompt that asks for them, after the
+			// greeting and a 250 ms pause: press once that prompt plays.
+			time.Sleep(greetingLength(t) + time.Second)
 			if err := b.Press("#"); err != nil {
 				t.Fatal(err)
 			}

@@ -164,10 +164,14 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	ep.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		respond(p.log, req, tx, 200, "OK")
 	})
+	ep.srv.OnNoRoute(methodNotAllowed(log, phoneAllowMethods))
 	ep.serve()
 	log.Info("phone listening", "addr", ep.addr.String(), "press", cfg.Press, "dtmf", cfg.DTMF, "after", cfg.After)
 	return p, nil
 }
+
+// phoneAllowMethods are the requests the test phone takes.
+const phoneAllowMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS"
 
 // dialog returns the call req belongs to: same Call-ID and the caller's
 // From tag, or nil.

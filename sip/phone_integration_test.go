@@ -14,7 +14,7 @@ func TestApproveWithPhone(t *testing.T) {
 	// response in a goroutine of its own, so a 180 sent together with the
 	// 200 may be passed over once the 200 has been handled.
 	rep := newReporter()
-	phone, ended := newPhone(t, sip.PhoneConfig{Press: "#", After: 300 * time.Millisecond, Ring: 200 * time.Millisecond})
+	phone, ended := newPhone(t, sip.PhoneConfig{Press: "#", After: pressAfter, Ring: 200 * time.Millisecond})
 	caller := newCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.Addr().String()}, sip.Options{})
 
 	ref, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove, Locale: "en"})

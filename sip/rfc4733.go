@@ -85,14 +85,27 @@ func DigitEvent(r rune) (uint8, bool) {
 }
 
 // RFC4733Reader turns telephone-event packets into key presses, exactly one
-// per event however many packets carry it.
+// per event however many packets carry it. It follows RFC 4733 §2.5:
 //
-// Senders differ: sipp starts an event with duration 0 and repeats the end
-// packet three times with one sequence number; baresip starts at duration
-// 160, sends one end packet and numbers its events in the audio sequence.
-// What every sender keeps is the RTP timestamp: RFC 4733 §2.5.1.2 fixes it
-// to the event's start for all of its packets. The reader therefore
-// de-duplicates by timestamp and never by sequence number.
+//   - §2.5.1.2: every packet of an event, end retransmissions included,
+//     carries the event's start timestamp, and a new event a new one. The
+//     reader identifies events by timestamp, never by sequence number:
+//     sipp repeats the end packet three times with one sequence number,
+//     baresip numbers its events in the audio sequence.
+//   - §2.5.1.2: the marker bit flags an event's first packet, but that
+//     packet may be lost or repeated, so the reader does not rely on it.
+//   - §2.5.1.3: an event longer than the 16-bit duration can carry is sent
+//     in segments; a segment ends without the E bit and the next starts at
+//     its timestamp plus its duration. A packet of the same event code at
+//     where an unfinished event near the largest duration had reached
+//     (within segmentSlack, in case that segment's last packets were lost)
+//     continues it and is no key.
+//     Without this a held '0' followed by '#' would read "00#".
+//   - §2.5.1.4: the final packet of an event and of each segment is sent
+//     three times; the copies carry a known timestamp and are ignored.
+//   - An event that has not ended is over once another event starts: it
+//     can no longer be continued, so a later press of the same key is a
+//     key of its own.
 //
 // The digit is delivered on the first packet seen of a new event, not on
 // its end: the caller hears the reaction as soon as the key goes down (the
@@ -104,31 +117,65 @@ func DigitEvent(r rune) (uint8, bool) {
 //
 // An RFC4733Reader is not safe for concurrent use; a MediaSession owns one.
 type RFC4733Reader struct {
-	// recent remembers the start timestamps of the last events so that
-	// packets of an older event arriving late do not count twice.
-	recent [4]uint32
+	// recent remembers the last events and segments so that their late
+	// packets do not count twice and a segment can find its event.
+	recent [8]eventSeen
 	n      int // how many entries of recent are valid
 	next   int
 }
 
+// eventSeen is what the reader remembers of one event or segment.
+type eventSeen struct {
+	ts    uint32 // the start timestamp of the event or segment
+	event uint8
+	dur   uint16 // the largest duration seen
+	ended bool   // the E bit was seen, or it was continued or superseded
+}
+
+// segmentSlack is how far past where an unfinished event had reached the
+// next segment may start and still continue it: the three sends of a
+// segment's last packet (§2.5.1.4) at 20 ms apiece may all be lost.
+const segmentSlack = 3 * FrameSamples
+
 // Read takes the RTP timestamp and payload of a telephone-event packet and
 // returns the key when the packet starts a new event. ok is false for
-// continuation and end packets of a known event and for flash. err wraps
-// ErrDTMFPayload for a malformed payload.
+// continuation, segment and end packets of a known event and for flash.
+// err wraps ErrDTMFPayload for a malformed payload.
 func (r *RFC4733Reader) Read(timestamp uint32, payload []byte) (digit rune, ok bool, err error) {
 	var e DTMFEvent
 	if err := e.Unmarshal(payload); err != nil {
 		return 0, false, err
 	}
 	for i := range r.n {
-		if r.recent[i] == timestamp {
+		if p := &r.recent[i]; p.ts == timestamp {
+			p.dur = max(p.dur, e.Duration)
+			p.ended = p.ended || e.End
 			return 0, false, nil
 		}
 	}
-	r.recent[r.next] = timestamp
+	segment := false
+	for i := range r.n {
+		p := &r.recent[i]
+		// Only an event that came near the largest duration can have been
+		// cut into segments; anything else at a new timestamp is a new key.
+		if p.ended || p.event != e.Event || p.dur < 0xFFFF-2*segmentSlack {
+			continue
+		}
+		if off := timestamp - p.ts; off >= uint32(p.dur) && off <= uint32(p.dur)+segmentSlack {
+			segment = true
+		}
+	}
+	// Whatever this packet starts, the events before it are over.
+	for i := range r.n {
+		r.recent[i].ended = true
+	}
+	r.recent[r.next] = eventSeen{ts: timestamp, event: e.Event, dur: e.Duration, ended: e.End}
 	r.next = (r.next + 1) % len(r.recent)
 	if r.n < len(r.recent) {
 		r.n++
+	}
+	if segment {
+		return 0, false, nil
 	}
 	d, ok := e.Digit()
 	return d, ok, nil

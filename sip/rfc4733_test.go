@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"net/netip"
@@ -296,4 +297,174 @@ func FuzzRFC4733(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ev builds one telephone-event packet (payload type 101, SSRC 0x0e05384e)
+// byte by byte: marker, sequence number, timestamp, event, E bit, duration.
+func ev(t testing.TB, marker bool, seq uint16, ts uint32, event uint8, end bool, dur uint16) []byte {
+	t.Helper()
+	b := []byte{0x80, 101, byte(seq >> 8), byte(seq), byte(ts >> 24), byte(ts >> 16), byte(ts >> 8), byte(ts),
+		0x0e, 0x05, 0x38, 0x4e, event, 10, byte(dur >> 8), byte(dur)}
+	if marker {
+		b[1] |= 0x80
+	}
+	if end {
+		b[13] |= 0x80
+	}
+	return b
+}
+
+// heldKey is one key held for segments×0xFFFF timestamp units and more, as
+// RFC 4733 §2.5.1.3 sends it: each segment's packets carry the segment's
+// start timestamp and a duration growing by 160; a segment that reaches
+// the largest duration the field can carry (65440, the last multiple of
+// 160) ends without the E bit, its last packet sent three times
+// (§2.5.1.4), and the next starts at its timestamp plus that duration
+// without the marker bit. The last segment ends with three E packets.
+func heldKey(t testing.TB, seq *uint16, ts uint32, event uint8, segments int) (pkts [][]byte, next uint32) {
+	const segMax = 65440
+	for s := range segments + 1 {
+		last := s == segments
+		for d := uint16(160); ; d += 160 {
+			final := last && d == 800 || !last && d == segMax
+			n := 1
+			if final {
+				n = 3
+			}
+			for range n {
+				pkts = append(pkts, ev(t, s == 0 && d == 160, *seq, ts, event, final && last, d))
+			}
+			*seq++
+			if final {
+				break
+			}
+		}
+		if !last {
+			ts += segMax
+		}
+	}
+	return pkts, ts + 800 + 1600
+}
+
+// readPackets runs packets through one RFC4733Reader.
+func readPackets(t *testing.T, pkts [][]byte) string {
+	t.Helper()
+	return readDigits(t, pkts, 101)
+}
+
+// TestRFC4733LongEventSegments: RFC 4733 §2.5.1.3. A held '0' sent as
+// three segments followed by '#' is the fraud report "0#", not "00#".
+func TestRFC4733LongEventSegments(t *testing.T) {
+	seq := uint16(100)
+	pkts, next := heldKey(t, &seq, 0xFFFF0000, 0, 2) // the timestamp wraps on the way
+	pound, _ := heldKey(t, &seq, next, 11, 0)
+	if got := readPackets(t, append(pkts, pound...)); got != "0#" {
+		t.Fatalf("digits %q, want 0# (one key per event, however many segments)", got)
+	}
+}
+
+// TestRFC4733LongEventSegmentLastPacketLost: the segment's last packets
+// (all three sends) were lost; the next segment still continues the event
+// because it starts where the event had reached, within a few packets.
+func TestRFC4733LongEventSegmentLastPacketLost(t *testing.T) {
+	seq := uint16(1)
+	pkts, _ := heldKey(t, &seq, 5000, 0, 1)
+	var kept [][]byte
+	for _, p := range pkts {
+		var e DTMFEvent
+		_ = e.Unmarshal(p[12:])
+		if binary.BigEndian.Uint32(p[4:8]) == 5000 && e.Duration > 65440-480 {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	if got := readPackets(t, kept); got != "0" {
+		t.Fatalf("digits %q, want 0", got)
+	}
+}
+
+// TestRFC4733EndedEventIsNotContinued: §2.5.1.3 continues only an event
+// that has not ended; once the E bit was seen, a packet at the event's
+// timestamp plus its duration is a new press of the key.
+func TestRFC4733EndedEventIsNotContinued(t *testing.T) {
+	pkts := [][]byte{
+		ev(t, true, 1, 8000, 5, false, 160),
+		ev(t, false, 2, 8000, 5, true, 320),
+		ev(t, true, 3, 8320, 5, false, 160),
+		ev(t, false, 4, 8320, 5, true, 320),
+	}
+	if got := readPackets(t, pkts); got != "55" {
+		t.Fatalf("digits %q, want 55", got)
+	}
+}
+
+// TestRFC4733OtherEventEndsTheHeldOne: a new event (another timestamp)
+// ends the one before it, so the earlier key cannot be continued later.
+func TestRFC4733OtherEventEndsTheHeldOne(t *testing.T) {
+	pkts := [][]byte{
+		ev(t, true, 1, 8000, 5, false, 160), // '5', end packets lost
+		ev(t, true, 2, 8160, 1, false, 160), // '1' at once
+		ev(t, true, 3, 8160+160, 5, false, 160),
+	}
+	if got := readPackets(t, pkts); got != "515" {
+		t.Fatalf("digits %q, want 515", got)
+	}
+}
+
+// TestRFC4733EndRetransmissions: §2.5.1.4, the final packet sent three
+// times (with one or with three sequence numbers) is one key.
+func TestRFC4733EndRetransmissions(t *testing.T) {
+	for _, seqs := range [][3]uint16{{7, 7, 7}, {7, 8, 9}} {
+		pkts := [][]byte{ev(t, true, 6, 1000, 11, false, 160)}
+		for _, s := range seqs {
+			pkts = append(pkts, ev(t, false, s, 1000, 11, true, 320))
+		}
+		if got := readPackets(t, pkts); got != "#" {
+			t.Fatalf("seqs %v: digits %q, want #", seqs, got)
+		}
+	}
+}
+
+// TestRFC4733MarkerBit: §2.5.1.2 sets the marker on an event's first
+// packet, but the key must not depend on it: an event whose marked packet
+// was lost counts once, and a marked packet repeated counts once.
+func TestRFC4733MarkerBit(t *testing.T) {
+	lost := [][]byte{ev(t, false, 2, 1000, 3, false, 320), ev(t, false, 3, 1000, 3, true, 480)}
+	repeated := [][]byte{ev(t, true, 1, 1000, 3, false, 160), ev(t, true, 1, 1000, 3, false, 160), ev(t, false, 2, 1000, 3, true, 320)}
+	for name, pkts := range map[string][][]byte{"first packet lost": lost, "first packet repeated": repeated} {
+		if got := readPackets(t, pkts); got != "3" {
+			t.Errorf("%s: digits %q, want 3", name, got)
+		}
+	}
+}
+
+// TestRFC4733TimestampIdentifiesTheEvent: §2.5.1.2, every packet of an
+// event carries its start timestamp; the same key with a new timestamp is
+// a new event, and a reordered packet of an earlier event is not.
+func TestRFC4733TimestampIdentifiesTheEvent(t *testing.T) {
+	pkts := [][]byte{
+		ev(t, true, 1, 1000, 0, false, 160),
+		ev(t, false, 2, 1000, 0, true, 320),
+		ev(t, true, 4, 3000, 0, false, 160),
+		ev(t, false, 3, 1000, 0, true, 320), // late
+		ev(t, false, 5, 3000, 0, true, 320),
+	}
+	if got := readPackets(t, pkts); got != "00" {
+		t.Fatalf("digits %q, want 00", got)
+	}
+}
+
+// TestRFC4733ShortEventIsNotSegmented: §2.5.1.3 segments only an event
+// that outgrew the duration field; a short press whose end packets were
+// lost, followed at once by the same key, is two keys.
+func TestRFC4733ShortEventIsNotSegmented(t *testing.T) {
+	pkts := [][]byte{
+		ev(t, true, 1, 8000, 5, false, 160),
+		ev(t, false, 2, 8000, 5, false, 320),
+		ev(t, true, 3, 8000+320, 5, false, 160),
+		ev(t, false, 4, 8000+320, 5, true, 320),
+	}
+	if got := readPackets(t, pkts); got != "55" {
+		t.Fatalf("digits %q, want 55", got)
+	}
 }

@@ -19,7 +19,8 @@ import (
 // RFC 4733 pcaps carry, so a peer that echoes the offer just works.
 const DefaultDTMFPayloadType = 101
 
-// DefaultPtime is the packetisation time Verigate offers and sends.
+// DefaultPtime is the packetisation time Verigate offers, and sends
+// unless the answer asks for another.
 const DefaultPtime = 20 * time.Millisecond
 
 // Errors returned by the SDP functions; callers branch on them to choose the
@@ -64,12 +65,43 @@ type Answer struct {
 	// DTMFPayloadType is the peer's telephone-event/8000 payload type, or 0
 	// when the peer offered or accepted none.
 	DTMFPayloadType int
-	// Ptime is the peer's a=ptime, DefaultPtime when absent. Verigate always
-	// sends 20 ms; a peer asking otherwise still receives 20 ms frames, which
-	// RFC 3264 allows (ptime is a preference).
-	Ptime time.Duration
+	// Ptime is the peer's a=ptime, DefaultPtime when absent; MaxPtime its
+	// a=maxptime, 0 when absent. RFC 3264 §6.1 has the offerer send at the
+	// answer's ptime: MediaConfig.Ptime takes PacketTime(min of the two).
+	Ptime    time.Duration
+	MaxPtime time.Duration
 	// Direction is sendrecv, sendonly, recvonly or inactive.
 	Direction string
+}
+
+// Bounds of the packetisation times Verigate sends G.711 at. G.711 has no
+// frames of its own, so any multiple of the 10 ms RFC 3551 §4.5 counts in
+// works; below 10 ms the headers outweigh the audio, and above 60 ms the
+// delay is felt and the packets grow past what PBXs commonly accept.
+const (
+	MinPtime = 10 * time.Millisecond
+	MaxPtime = 60 * time.Millisecond
+)
+
+// PacketTime is the packetisation time Verigate sends at for an answer
+// asking for ptime (0: DefaultPtime): rounded down to a multiple of 10 ms
+// and kept within MinPtime and MaxPtime.
+func PacketTime(ptime time.Duration) time.Duration {
+	if ptime <= 0 {
+		return DefaultPtime
+	}
+	ptime -= ptime % (10 * time.Millisecond)
+	return min(max(ptime, MinPtime), MaxPtime)
+}
+
+// SendPtime is the packetisation time to send at for this answer: its
+// ptime, no more than its maxptime, through PacketTime.
+func (a Answer) SendPtime() time.Duration {
+	p := a.Ptime
+	if a.MaxPtime > 0 && (p <= 0 || a.MaxPtime < p) {
+		p = a.MaxPtime
+	}
+	return PacketTime(p)
 }
 
 // BuildOffer returns an SDP offer (RFC 4566, RFC 3264) for one audio stream
@@ -177,12 +209,13 @@ func BuildAnswer(offer []byte, local OfferParams) ([]byte, Answer, error) {
 // sdpMedia is what Verigate needs of a session description: its first
 // active audio stream, with the connection address that applies to it.
 type sdpMedia struct {
-	addr    netip.Addr
-	port    int
-	formats []int
-	rtpmap  map[int]string // payload type -> lower-case "encoding/rate"
-	ptime   time.Duration
-	dir     string
+	addr     netip.Addr
+	port     int
+	formats  []int
+	rtpmap   map[int]string // payload type -> lower-case "encoding/rate"
+	ptime    time.Duration
+	maxptime time.Duration
+	dir      string
 }
 
 const maxSDP = 64 << 10
@@ -265,15 +298,19 @@ func parseSDP(b []byte) (*sdpMedia, error) {
 					return nil, fmt.Errorf("rtpmap %q: %w", trunc(arg), ErrSDP)
 				}
 				cur.rtpmap[pt] = strings.ToLower(strings.TrimSpace(enc))
-			case "ptime":
+			case "ptime", "maxptime":
 				if cur == nil {
 					continue
 				}
 				ms, err := strconv.Atoi(strings.TrimSpace(arg))
 				if err != nil || ms <= 0 || ms > 1000 {
-					return nil, fmt.Errorf("ptime %q: %w", trunc(arg), ErrSDP)
+					return nil, fmt.Errorf("%s %q: %w", name, trunc(arg), ErrSDP)
 				}
-				cur.ptime = time.Duration(ms) * time.Millisecond
+				if name == "ptime" {
+					cur.ptime = time.Duration(ms) * time.Millisecond
+				} else {
+					cur.maxptime = time.Duration(ms) * time.Millisecond
+				}
 			}
 		}
 	}
@@ -334,7 +371,7 @@ func parseMediaLine(v string) (*sdpMedia, error) {
 // negotiate picks the first of the stream's formats that is an allowed
 // G.711 codec, and the telephone-event/8000 format if any.
 func (m *sdpMedia) negotiate(allowed []audio.Codec) (Answer, error) {
-	a := Answer{Addr: netip.AddrPortFrom(m.addr, uint16(m.port)), Ptime: m.ptime, Direction: m.dir}
+	a := Answer{Addr: netip.AddrPortFrom(m.addr, uint16(m.port)), Ptime: m.ptime, MaxPtime: m.maxptime, Direction: m.dir}
 	found := false
 	for _, pt := range m.formats {
 		enc, mapped := m.rtpmap[pt]

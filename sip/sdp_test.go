@@ -63,7 +63,7 @@ func TestParseAnswer(t *testing.T) {
 			body: sdp("v=0", "o=- 1 2 IN IP4 10.0.0.1", "s=Asterisk", "c=IN IP4 10.0.0.1", "t=0 0",
 				"m=audio 10004 RTP/AVP 8 0 96", "c=IN IP4 10.0.0.2", "a=rtpmap:8 PCMA/8000", "a=rtpmap:0 PCMU/8000",
 				"a=rtpmap:96 telephone-event/8000", "a=fmtp:96 0-16", "a=ptime:30", "a=maxptime:150", "a=sendrecv"),
-			want: Answer{Addr: netip.MustParseAddrPort("10.0.0.2:10004"), Codec: audio.PCMA, DTMFPayloadType: 96, Ptime: 30 * time.Millisecond, Direction: "sendrecv"},
+			want: Answer{Addr: netip.MustParseAddrPort("10.0.0.2:10004"), Codec: audio.PCMA, DTMFPayloadType: 96, Ptime: 30 * time.Millisecond, MaxPtime: 150 * time.Millisecond, Direction: "sendrecv"},
 		},
 		{
 			name: "freeswitch style: wideband telephone-event first, lf line ends, video stream",
@@ -171,4 +171,28 @@ func FuzzParseAnswer(f *testing.F) {
 			t.Fatalf("own answer unreadable: %v\n%s", err, body)
 		}
 	})
+}
+
+// TestSendPtime: RFC 3264 §6.1, the offerer sends at the answer's ptime,
+// within its maxptime, in what G.711 allows (multiples of 10 ms, 10-60 ms).
+func TestSendPtime(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		ptime, maxptime, want time.Duration
+	}{
+		{0, 0, 20 * ms},
+		{20 * ms, 0, 20 * ms},
+		{30 * ms, 0, 30 * ms},
+		{30 * ms, 150 * ms, 30 * ms},
+		{40 * ms, 30 * ms, 30 * ms}, // maxptime wins
+		{0, 10 * ms, 10 * ms},
+		{25 * ms, 0, 20 * ms}, // down to a multiple of 10 ms
+		{5 * ms, 0, 10 * ms},
+		{1000 * ms, 0, 60 * ms},
+	} {
+		a := Answer{Ptime: tc.ptime, MaxPtime: tc.maxptime}
+		if got := a.SendPtime(); got != tc.want {
+			t.Errorf("ptime %v maxptime %v: send %v, want %v", tc.ptime, tc.maxptime, got, tc.want)
+		}
+	}
 }

@@ -69,7 +69,7 @@ func startCall(t *testing.T, svc *verifytest.Service, mode verify.CallMode) *ver
 }
 
 func TestServiceApprovedOverSIP(t *testing.T) {
-	phone, _ := newPhone(t, sip.PhoneConfig{Press: "#", After: 500 * time.Millisecond, Ring: 100 * time.Millisecond})
+	phone, _ := newPhone(t, sip.PhoneConfig{Press: "#", After: greetingLength(t) + time.Second, Ring: 100 * time.Millisecond})
 	svc, _ := newService(t, phone)
 	v := waitStatus(t, svc, startCall(t, svc, verify.CallModeApprove).ID, verify.StatusApproved)
 	var types []verify.EventType
@@ -82,7 +82,7 @@ func TestServiceApprovedOverSIP(t *testing.T) {
 }
 
 func TestServiceFraudOverSIP(t *testing.T) {
-	phone, _ := newPhone(t, sip.PhoneConfig{Press: "0#", After: 500 * time.Millisecond, KeyGap: 300 * time.Millisecond})
+	phone, _ := newPhone(t, sip.PhoneConfig{Press: "0#", After: greetingLength(t) + time.Second, KeyGap: 300 * time.Millisecond})
 	svc, _ := newService(t, phone)
 	got := waitStatus(t, svc, startCall(t, svc, verify.CallModeApprove).ID, verify.StatusDenied)
 	if got.Reason != string(verify.EventFraudReported) {

@@ -288,3 +288,26 @@ func TestSippSilentPhoneTimesOut(t *testing.T) {
 		t.Errorf("failed detail %q, want no rtp from the phone", d)
 	}
 }
+
+// TestSippEarlyMediaPoundDoesNotApprove: the phone answers 183 with early
+// media, plays sipp's RFC 4733 '#' in it, answers 200 OK after, and then
+// says nothing. The '#' waited in the gateway's RTP socket; it must not
+// approve, nor count as a key: the call asks three times and fails.
+func TestSippEarlyMediaPoundDoesNotApprove(t *testing.T) {
+	s := startSipp(t, "sipp_uas_early_pound.xml", "")
+	waitSippReady(t, s)
+	rep := newReporter()
+	caller := newCaller(t, rep, sip.Trunk{Name: "sipp", Address: s.addr()}, sip.Options{KeyTimeout: time.Second, SilenceTimeout: 25 * time.Second})
+	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove}); err != nil {
+		t.Fatal(err)
+	}
+	rep.waitFor(t, "v1", verify.EventCompleted, 40*time.Second)
+	s.wait(t)
+	types := rep.types("v1")
+	if slices.Contains(types, verify.EventCallApproved) || slices.Contains(types, verify.EventKeyPressed) {
+		t.Fatalf("events %v: the # of the early media counted", types)
+	}
+	if d, _ := detail(rep.all("v1"), verify.EventFailed); d != "not_confirmed" {
+		t.Errorf("events %v, failed detail %q, want not_confirmed", types, d)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,35 @@ func TestCallerTakesRTPOnlyFromThePeer(t *testing.T) {
 				t.Errorf("media %+v, want the forged packets counted as dropped", st.Media)
 			}
 		})
+	}
+}
+
+// TestMethodNotAllowedCarriesAllow: a request of a method the gateway (or
+// the test phone) does not take is answered 405 with the Allow header
+// RFC 3261 §8.2.1 requires.
+func TestMethodNotAllowedCarriesAllow(t *testing.T) {
+	caller := dtmfCaller(t, newReporter(), sip.Trunk{Name: "t", Address: "127.0.0.1:9"}, sip.Options{}, nil)
+	phone, err := sip.NewLoopbackPhone(testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	stranger := peertest.NewStranger(t)
+	for name, ua := range map[string]struct {
+		addr  netip.AddrPort
+		allow string
+	}{
+		"gateway": {caller.Addr(), "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"},
+		"phone":   {phone.Addr(), "INVITE, ACK, BYE, CANCEL, OPTIONS"},
+	} {
+		req := peertest.SIPRequest{Method: "MESSAGE", URI: "sip:x@" + ua.addr.String(),
+			From: "<sip:a@127.0.0.2>;tag=1", To: "<sip:x@" + ua.addr.String() + ">", CallID: "allow-" + name, CSeq: 1}
+		code, res := stranger.Response(t, ua.addr, req, 10*time.Second)
+		if code != 405 {
+			t.Fatalf("%s: MESSAGE answered %d, want 405", name, code)
+		}
+		if !strings.Contains(res, "\r\nAllow: "+ua.allow+"\r\n") {
+			t.Errorf("%s: 405 without Allow: %s\r\n:\n%s", name, ua.allow, res)
+		}
 	}
 }

@@ -51,7 +51,7 @@ func testCert(t *testing.T) (server, client *tls.Config) {
 func TestApproveOverTLS(t *testing.T) {
 	server, client := testCert(t)
 	phone, ended := newPhone(t, sip.PhoneConfig{TLSListen: "127.0.0.1:0", TLSConfig: server,
-		Press: "#", After: 300 * time.Millisecond, Ring: 100 * time.Millisecond})
+		Press: "#", After: pressAfter, Ring: 100 * time.Millisecond})
 	rep := newReporter()
 	caller := newCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.TLSAddr().String(), Transport: "tls"}, sip.Options{TLSConfig: client})
 	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove}); err != nil {

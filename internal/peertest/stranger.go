@@ -54,6 +54,14 @@ func (s *Stranger) Send(t testing.TB, to netip.AddrPort, b []byte) {
 // that are not responses to r are skipped.
 func (s *Stranger) Request(t testing.TB, to netip.AddrPort, r SIPRequest, d time.Duration) int {
 	t.Helper()
+	code, _ := s.Response(t, to, r, d)
+	return code
+}
+
+// Response is Request returning the whole final response as well, for
+// tests that look at its headers.
+func (s *Stranger) Response(t testing.TB, to netip.AddrPort, r SIPRequest, d time.Duration) (int, string) {
+	t.Helper()
 	branch := "z9hG4bK-" + randomToken()
 	s.Send(t, to, r.Bytes(s.Addr(), branch))
 	deadline := time.Now().Add(d)
@@ -67,7 +75,7 @@ func (s *Stranger) Request(t testing.TB, to netip.AddrPort, r SIPRequest, d time
 		code, ok := finalStatus(string(buf[:n]), branch)
 		if ok {
 			_ = s.conn.SetReadDeadline(time.Time{})
-			return code
+			return code, string(buf[:n])
 		}
 	}
 }
