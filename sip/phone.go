@@ -22,8 +22,11 @@ import (
 // Defaults for PhoneConfig.
 const (
 	DefaultPhoneRTPPorts = "40000-40999"
-	DefaultPhoneAfter    = 2 * time.Second
-	DefaultKeyGap        = 500 * time.Millisecond
+	// DefaultPhoneAfter is past the longest built-in greeting (4.4 s, tr)
+	// and its pause: the gateway counts keys only from the prompt that asks
+	// for them, as a person hears it and presses.
+	DefaultPhoneAfter = 5 * time.Second
+	DefaultKeyGap     = 500 * time.Millisecond
 	// keyDuration is how long each key is held (RFC 4733 event, in-band
 	// tone, or the Duration of a SIP INFO).
 	keyDuration = 100 * time.Millisecond

@@ -22,7 +22,7 @@ func runPhone(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	listen := fs.String("listen", "127.0.0.1:5090", "address to take calls on (UDP and TCP)")
 	press := fs.String("press", "#", "keys to press once answered (0-9, *, #, A-D); empty presses none")
 	dtmf := fs.String("dtmf", "rfc4733", "how keys are sent: rfc4733 (RTP events), info (SIP INFO application/dtmf-relay) or inband (tones in the audio)")
-	after := fs.Duration("after", 2*time.Second, "wait between answering and the first key")
+	after := fs.Duration("after", sip.DefaultPhoneAfter, "wait between answering and the first key (keys count only once the prompt asking for them has begun)")
 	gap := fs.Duration("gap", sip.DefaultKeyGap, "wait between keys")
 	ring := fs.Duration("ring", time.Second, "ring this long before answering")
 	hangup := fs.Duration("hangup-after", 0, "hang up this long after answering (0: wait for the caller)")

@@ -19,7 +19,7 @@ func TestPhoneCommandDTMFModes(t *testing.T) {
 		t.Run(tc.phone+"/"+tc.trunk, func(t *testing.T) {
 			// Port ranges stay below the kernel's ephemeral ports (32768 up).
 			phonePorts := fmt.Sprintf("%d-%d", 30400+200*i, 30499+200*i)
-			addr, out, errOut := startPhoneCommand(t, "--press", "#", "--dtmf", tc.phone, "--after", "300ms", "--ring", "100ms", "--rtp-ports", phonePorts)
+			addr, out, errOut := startPhoneCommand(t, "--press", "#", "--dtmf", tc.phone, "--after", "4s", "--ring", "100ms", "--rtp-ports", phonePorts)
 			if !strings.Contains(out.String(), "by "+tc.phone) {
 				t.Fatalf("phone printed %q, want its dtmf mode", out.String())
 			}

@@ -95,7 +95,7 @@ func callUntilApproved(t *testing.T, trunk sip.Trunk, addr, rtpPorts string, out
 }
 
 func TestPhoneCommandAnswersAndPresses(t *testing.T) {
-	addr, out, errOut := startPhoneCommand(t, "--press", "#", "--after", "300ms", "--ring", "100ms", "--rtp-ports", "30000-30099")
+	addr, out, errOut := startPhoneCommand(t, "--press", "#", "--after", "4s", "--ring", "100ms", "--rtp-ports", "30000-30099")
 	callUntilApproved(t, sip.Trunk{}, addr, "30100-30199", out, errOut)
 	for i := 0; !strings.Contains(out.String(), "call ") && i < 1000; i++ {
 		time.Sleep(10 * time.Millisecond)
