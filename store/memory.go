@@ -62,10 +62,9 @@ func (m *Memory) Start(_ context.Context, v *verify.Verification, hash string, n
 			cur := e.v
 			if cur.SealedCode == "" {
 				// Stored by an earlier version, which sent a fresh code on
-				// every resend: this code joins them and is the one sent
-				// from now on.
+				// every resend: this code joins them, as it did then. (Its
+				// sealed code is not adopted: it is sealed for v's id.)
 				cur.CodeHashes = appendHash(cur.CodeHashes, hash)
-				cur.SealedCode = v.SealedCode
 			}
 			cur.Sends++
 			cur.Channel, cur.CallMode, cur.Locale, cur.Route = v.Channel, v.CallMode, v.Locale, v.Route

@@ -374,13 +374,14 @@ if cur then
     if tonumber(now) < tonumber(s[F.expires]) then
       if not s[F.sealed] or s[F.sealed] == '' then
         -- Stored by an earlier version, which sent a fresh code on every
-        -- resend: this code joins them and is the one sent from now on.
+        -- resend: this code joins them, as it did then. (Its sealed code
+        -- is not adopted: it is sealed for the new start's id.)
         local hs = {}
         for h in string.gmatch(s[F.hashes], '%S+') do hs[#hs + 1] = h end
         hs[#hs + 1] = hash
         while #hs > maxh do table.remove(hs, 1) end
-        s[F.hashes], s[F.sealed] = table.concat(hs, ' '), new('sealed')
-        redis.call('HSET', ok, 'hashes', s[F.hashes], 'sealed', s[F.sealed])
+        s[F.hashes] = table.concat(hs, ' ')
+        redis.call('HSET', ok, 'hashes', s[F.hashes])
       end
       s[F.updated], s[F.ev] = now, s[F.ev] .. '\n' .. resent
       s[F.channel], s[F.call_mode], s[F.locale], s[F.route] = new('channel'), new('call_mode'), new('locale'), new('route')

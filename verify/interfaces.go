@@ -17,7 +17,7 @@ type Store interface {
 	// (counts a send, takes v's Channel, CallMode, Locale and Route, records
 	// EventResent, and keeps its own code: hash and v.SealedCode are
 	// ignored, unless it has no SealedCode, as one stored by an earlier
-	// version, when hash is added to its CodeHashes and v.SealedCode taken)
+	// version, when hash is added to its CodeHashes, as that version did)
 	// and returns it with resent true. An expired pending verification
 	// found on the way is marked expired and a new one made.
 	Start(ctx context.Context, v *Verification, hash string, now time.Time) (stored *Verification, resent bool, err error)

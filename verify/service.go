@@ -232,9 +232,11 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 	if err != nil {
 		return nil, fmt.Errorf("store start: %w: %w", ErrUnavailable, err)
 	}
-	if resent && v.SealedCode != fresh.SealedCode {
+	if resent && v.SealedCode != "" {
 		// A resend sends the verification's own code again: one code is
-		// valid per verification, however often it is resent.
+		// valid per verification, however often it is resent. (One stored
+		// by an earlier version has no sealed code: the store added this
+		// start's code to it, and this code is sent, as that version did.)
 		if code, err = s.cfg.Hasher.OpenCode(v.Tenant, v.ID, v.SealedCode); err != nil {
 			s.log.Error("resend: the verification's code does not open (server secret changed?)", "verification", v.ID, "err", err)
 			return nil, fmt.Errorf("resend: %w: %w", ErrUnavailable, err)
@@ -568,9 +570,11 @@ func (s *Service) fallback(ctx context.Context, v *Verification, ev Event) error
 		return nil
 	}
 	log.Warn("fallback not sent", "err", err)
-	// The failure belongs to ev's attempt: should a resend have come in
-	// meanwhile, the store refuses to fail the verification for it.
-	failed := Event{Type: EventSendFailed, At: s.cfg.Now(), Channel: route.Channel, Detail: "fallback: " + err.Error(), Attempt: ev.Attempt}
+	// The failure carries no attempt: the fallback's own start may have
+	// counted a send (and so a new attempt) before its delivery failed,
+	// and ev's attempt, now older, would be refused as superseded although
+	// nothing replaced it on the wire.
+	failed := Event{Type: EventSendFailed, At: s.cfg.Now(), Channel: route.Channel, Detail: "fallback: " + err.Error()}
 	if v.Channel == ChannelCall && v.CallMode == CallModeApprove {
 		// Without its fallback the approve-mode call has ended unapproved.
 		ended, terr := s.cfg.Store.Transition(ctx, "", v.ID, StatusFailed, string(ev.Type), failed)

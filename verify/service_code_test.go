@@ -125,3 +125,37 @@ func TestBusyProviderCountsNoSend(t *testing.T) {
 		t.Fatalf("a sixth placed call: %v, want the limit", err)
 	}
 }
+
+// TestResendOfAnEarlierVersionsVerification: a verification stored by the
+// previous version (no sealed code) is resent as that version did, with
+// each resend's code added, however often it is resent during a rolling
+// upgrade.
+func TestResendOfAnEarlierVersionsVerification(t *testing.T) {
+	svc := verifytest.NewService(t)
+	ctx := context.Background()
+	const to = "+4915123456789"
+	now := svc.Clock.Now()
+	old := &verify.Verification{
+		ID: "VE00000000000000000000000000000001", Tenant: "acme", To: to, Country: "DE",
+		Channel: verify.ChannelSMS, CallMode: verify.CallModeApprove, Locale: "en",
+		Status: verify.StatusPending, MaxAttempts: 5, Sends: 1,
+		Route: verify.Route{Channel: verify.ChannelSMS}, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(verify.DefaultLifetime),
+	}
+	h, _ := verify.NewHasher([]byte(verifytest.Secret))
+	if _, _, err := svc.Store.Start(ctx, old, h.Hash("acme", "111111"), now); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		v, err := svc.Start(ctx, verify.StartRequest{Tenant: "acme", To: to})
+		if err != nil {
+			t.Fatalf("resend %d of an earlier version's verification: %v", i+1, err)
+		}
+		if v.ID != old.ID {
+			t.Fatalf("resend %d started %s, want %s", i+1, v.ID, old.ID)
+		}
+	}
+	code := svc.Sender.LastCode(t, to)
+	if v, err := svc.Check(ctx, "acme", old.ID, code); err != nil || v.Status != verify.StatusApproved {
+		t.Fatalf("the last code sent: %v, %v", v, err)
+	}
+}

@@ -3,6 +3,7 @@ package verify_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -199,18 +200,25 @@ func TestFallbackWithoutCallProvider(t *testing.T) {
 }
 
 func TestFallbackCallFailsWhenSMSCannotBeSent(t *testing.T) {
-	s, _ := fallbackService(t, verify.Route{Channel: verify.ChannelCall, Fallback: verify.ChannelSMS})
-	v := mustStart(t, s, verify.ChannelAuto)
-	s.Sender.Fail(errors.New("provider down"))
-	if err := s.Report(context.Background(), v.ID, verify.Event{Type: verify.EventBusy}); err != nil {
-		t.Fatal(err)
-	}
-	// Without its fallback the approve-mode call ended unapproved.
-	if got := mustGet(t, s, v.ID); got.Status != verify.StatusFailed || got.Reason != string(verify.EventBusy) {
-		t.Errorf("status %s reason %q", got.Status, got.Reason)
-	}
-	if n := len(s.Notifier.Notices()); n != 0 {
-		t.Errorf("%d notices without a callback_url", n)
+	// The provider reports the call's attempt (1), as providers do, or none.
+	for _, attempt := range []int{0, 1} {
+		t.Run(fmt.Sprintf("attempt %d", attempt), func(t *testing.T) {
+			s, _ := fallbackService(t, verify.Route{Channel: verify.ChannelCall, Fallback: verify.ChannelSMS})
+			v := mustStart(t, s, verify.ChannelAuto)
+			s.Sender.Fail(errors.New("provider down"))
+			if err := s.Report(context.Background(), v.ID, verify.Event{Type: verify.EventBusy, Attempt: attempt}); err != nil {
+				t.Fatal(err)
+			}
+			// Without its fallback the approve-mode call ended unapproved,
+			// although the fallback's start counted a send (a second
+			// attempt) before its SMS failed.
+			if got := mustGet(t, s, v.ID); got.Status != verify.StatusFailed || got.Reason != string(verify.EventBusy) {
+				t.Errorf("status %s reason %q", got.Status, got.Reason)
+			}
+			if n := len(s.Notifier.Notices()); n != 0 {
+				t.Errorf("%d notices without a callback_url", n)
+			}
+		})
 	}
 }
 
