@@ -24,24 +24,7 @@ func TestLinphoneApprovesDirectly(t *testing.T) {
 			rep := newReporter()
 			caller := newCaller(t, rep, sip.Trunk{Name: "linphone", Address: l.Addr, Dial: "{e164_digits}", DTMF: dtmf},
 				sip.Options{KeyTimeout: 10 * time.Second})
-			if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove}); err != nil {
-				t.Fatalf("Call: %v", err)
-			}
-			if err := l.WaitCall(20 * time.Second); err != nil {
-				t.Fatalf("%v; gateway events %v", err, rep.types("v1"))
-			}
-			// Keys pressed during the greeting wait for the prompt's Gather.
-			time.Sleep(time.Second)
-			if err := l.Press("#"); err != nil {
-				t.Fatal(err)
-			}
-			rep.waitFor(t, "v1", verify.EventCompleted, 30*time.Second)
-			if !hasInOrder(rep.types("v1"), verify.EventAnswered, verify.EventKeyPressed, verify.EventCallApproved, verify.EventCompleted) {
-				t.Fatalf("events %v, want answered, key_pressed, call_approved, completed", rep.types("v1"))
-			}
-			if err := l.WaitIdle(10 * time.Second); err != nil {
-				t.Fatal(err)
-			}
+			approveByLinphone(t, caller, rep, l, "+4915123456789")
 		})
 	}
 }
@@ -76,23 +59,7 @@ func TestLinphoneThroughKamailio(t *testing.T) {
 				Name: "pbx", Address: registrar, Transport: transport, Username: gatewayUser, Password: gatewayPass,
 			}, o)
 
-			if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: pbxNumber, Mode: verify.CallModeApprove}); err != nil {
-				t.Fatalf("Call: %v", err)
-			}
-			if err := l.WaitCall(20 * time.Second); err != nil {
-				t.Fatalf("%v; gateway events %v", err, rep.types("v1"))
-			}
-			time.Sleep(time.Second)
-			if err := l.Press("#"); err != nil {
-				t.Fatal(err)
-			}
-			rep.waitFor(t, "v1", verify.EventCompleted, 30*time.Second)
-			if !hasInOrder(rep.types("v1"), verify.EventAnswered, verify.EventKeyPressed, verify.EventCallApproved, verify.EventCompleted) {
-				t.Fatalf("events %v, want answered, key_pressed, call_approved, completed", rep.types("v1"))
-			}
-			if err := l.WaitIdle(10 * time.Second); err != nil {
-				t.Fatalf("the gateway's BYE did not end linphone's call: %v", err)
-			}
+			approveByLinphone(t, caller, rep, l, pbxNumber)
 
 			if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v2", To: pbxNumber, Mode: verify.CallModeApprove}); err != nil {
 				t.Fatalf("Call: %v", err)
@@ -109,5 +76,30 @@ func TestLinphoneThroughKamailio(t *testing.T) {
 				t.Fatalf("completed %q, events %v", d, rep.types("v2"))
 			}
 		})
+	}
+}
+
+// approveByLinphone places verification call v1 to to through caller, has
+// linphone press # once the prompt asks, and waits for the approval, the
+// end of the call and linphone's side of it (the gateway's BYE reached it).
+func approveByLinphone(t *testing.T, caller *sip.Caller, rep *reporter, l *peertest.Linphone, to string) {
+	t.Helper()
+	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: to, Mode: verify.CallModeApprove}); err != nil {
+		t.Fatalf("Call: %v", err)
+	}
+	if err := l.WaitCall(20 * time.Second); err != nil {
+		t.Fatalf("%v; gateway events %v", err, rep.types("v1"))
+	}
+	// Keys pressed during the greeting do not count: press once it asks.
+	time.Sleep(time.Second)
+	if err := l.Press("#"); err != nil {
+		t.Fatal(err)
+	}
+	rep.waitFor(t, "v1", verify.EventCompleted, 30*time.Second)
+	if !hasInOrder(rep.types("v1"), verify.EventAnswered, verify.EventKeyPressed, verify.EventCallApproved, verify.EventCompleted) {
+		t.Fatalf("events %v, want answered, key_pressed, call_approved, completed", rep.types("v1"))
+	}
+	if err := l.WaitIdle(10 * time.Second); err != nil {
+		t.Fatalf("the gateway's BYE did not end linphone's call: %v", err)
 	}
 }
