@@ -8,7 +8,8 @@ import (
 )
 
 // Event is something the transport saw happen on the call: Answered,
-// Input, Silence or HangUp.
+// Input or Silence. How a call ended (hung up, not answered) is no event
+// of the script: the transport asks Ended what it meant.
 type Event interface{ isEvent() }
 
 // Answered: the person picked up.
@@ -27,13 +28,9 @@ type Input struct {
 // Silence: a gather's key timeout passed with no key at all.
 type Silence struct{}
 
-// HangUp: the person (or the network) ended the call.
-type HangUp struct{}
-
 func (Answered) isEvent() {}
 func (Input) isEvent()    {}
 func (Silence) isEvent()  {}
-func (HangUp) isEvent()   {}
 
 // Action is something the transport must do, in the order returned: Play,
 // Gather, Hangup or Report.
@@ -57,14 +54,17 @@ type Gather struct {
 // Hangup ends the call after what was played before it.
 type Hangup struct{}
 
-// Report tells the verify.Service the outcome of the call: Event is
-// verify.EventCallApproved (approves), verify.EventFraudReported (denies
-// and blocks the number) or verify.EventFailed (not approved); Reason says
-// why in a few words (ReasonNotConfirmed, ReasonNoCode, "fraud_reported").
-// The transport reports it before it executes the actions that follow.
+// Report tells the verify.Service what happened: the transport reports an
+// event of type Event, with Detail, carrying Outcome. Outcome is what the
+// call meant for the verification (approved on '#'; denied, reason
+// "fraud_reported", on "0#"; failed, reason ReasonNotConfirmed, after
+// MaxPrompts prompts), or nil when the call decides nothing (a code-mode
+// call, which the client's check decides). The transport reports it before
+// it executes the actions that follow.
 type Report struct {
-	Event  verify.EventType
-	Reason string
+	Event   verify.EventType
+	Detail  string
+	Outcome *verify.Outcome
 }
 
 func (Play) isAction()   {}

@@ -2,10 +2,17 @@
 //
 // ivr knows nothing of SIP, RTP or Twilio. A transport (package sip over
 // RTP, package twilio over TwiML webhooks) feeds it events (the call was
-// answered, keys were gathered, a gather timed out, the person hung up) and
-// executes the actions it returns (play prompts, gather keys, hang up,
-// report an outcome to verify.Service). One script, two transports: a
-// behaviour fixed here is fixed for both.
+// answered, keys were gathered, a gather timed out) and executes the
+// actions it returns (play prompts, gather keys, hang up, report to
+// verify.Service). One script, two transports: a behaviour fixed here is
+// fixed for both.
+//
+// ivr is the only decider of what a call meant. Its Report actions carry
+// the verify.Outcome of a call the script ended (approved, denied for
+// fraud, not confirmed), and Ended gives the outcome of a call that ended
+// otherwise (not answered, busy, hung up...). The transports put that
+// outcome in the event they report, and verify.Service records it as
+// given.
 //
 // The script's State is a small value that can travel in a webhook URL
 // (State.Encode, DecodeState), because Twilio's webhooks are stateless and

@@ -30,6 +30,8 @@ const (
 	ReasonNotConfirmed = "not_confirmed"
 	// ReasonNoCode: a code-mode call had no valid code to read.
 	ReasonNoCode = "no_code"
+	// ReasonFraudReported: the person pressed "0#".
+	ReasonFraudReported = "fraud_reported"
 )
 
 // Script is what one verification call does. The zero MaxPrompts and
@@ -68,14 +70,9 @@ func Start(s Script) (State, []Action) {
 // Step applies ev to st and returns the next state and the actions to
 // execute, in order. Events that do not apply in st's phase (a key after
 // the call is over, a second Answered) change nothing and return no
-// actions. HangUp ends the script without actions: the transport reports
-// how the call ended (verify.EventCompleted and the like), and the Service
-// fails a pending approve-mode verification on that report.
+// actions.
 func Step(s Script, st State, ev Event) (State, []Action) {
 	s = s.withDefaults()
-	if _, ok := ev.(HangUp); ok {
-		return State{Phase: PhaseDone, Tries: st.Tries}, nil
-	}
 	switch st.Phase {
 	case PhaseNew:
 		if _, ok := ev.(Answered); !ok {
@@ -120,13 +117,16 @@ func input(s Script, st State, ev Input) (State, []Action) {
 	switch keys {
 	case "":
 		return done, []Action{
-			Report{Event: verify.EventCallApproved},
+			Report{Event: verify.EventCallApproved, Outcome: &verify.Outcome{Status: verify.StatusApproved}},
 			Play{Prompts: []prompts.ID{prompts.VerifiedGoodbye}},
 			Hangup{},
 		}
 	case FraudKeys:
 		return done, []Action{
-			Report{Event: verify.EventFraudReported, Reason: string(verify.EventFraudReported)},
+			Report{
+				Event: verify.EventFraudReported, Detail: ReasonFraudReported,
+				Outcome: &verify.Outcome{Status: verify.StatusDenied, Reason: ReasonFraudReported},
+			},
 			Play{Prompts: []prompts.ID{prompts.FraudGoodbye}},
 			Hangup{},
 		}
@@ -139,7 +139,10 @@ func input(s Script, st State, ev Input) (State, []Action) {
 func reprompt(s Script, st State, why prompts.ID) (State, []Action) {
 	if st.Tries >= s.MaxPrompts {
 		return State{Phase: PhaseDone, Tries: st.Tries}, []Action{
-			Report{Event: verify.EventFailed, Reason: ReasonNotConfirmed},
+			Report{
+				Event: verify.EventFailed, Detail: ReasonNotConfirmed,
+				Outcome: &verify.Outcome{Status: verify.StatusFailed, Reason: ReasonNotConfirmed},
+			},
 			Play{Prompts: []prompts.ID{why, prompts.Goodbye}},
 			Hangup{},
 		}
@@ -155,25 +158,38 @@ func readCode(s Script) (State, []Action) {
 	done := State{Phase: PhaseDone, Tries: 1}
 	if s.Code == "" || strings.Trim(s.Code, "0123456789") != "" {
 		return done, []Action{
-			Report{Event: verify.EventFailed, Reason: ReasonNoCode},
+			// The code is the client's to check: the call leaves the
+			// verification pending.
+			Report{Event: verify.EventFailed, Detail: ReasonNoCode},
 			Play{Prompts: []prompts.ID{prompts.Goodbye}},
 			Hangup{},
 		}
 	}
-	ids := make([]prompts.ID, 0, 4+2*len(s.Code))
-	ids = append(ids, prompts.Greeting, prompts.CodeIntro)
-	ids = appendDigits(ids, s.Code)
-	ids = append(ids, prompts.CodeAgain)
-	ids = appendDigits(ids, s.Code)
+	ids := append([]prompts.ID{prompts.Greeting}, prompts.CodeSequence(s.Code)...)
 	ids = append(ids, prompts.Goodbye)
 	return done, []Action{Play{Prompts: ids}, Hangup{}}
 }
 
-func appendDigits(ids []prompts.ID, code string) []prompts.ID {
-	for i := 0; i < len(code); i++ {
-		ids = append(ids, prompts.Digit(code[i]))
+// Ended returns what a call of s that ended before its script decided
+// meant: how is the event that reports the end (verify.EventNoAnswer,
+// EventBusy, EventRejected, EventInvalidNumber, EventFailed or
+// EventCompleted, hung up). An approve-mode call so ended was not
+// approved: it fails, with how as the reason. A code-mode call decides
+// nothing (the client checks the code), nor does any other event: nil.
+// The transport reports how with this Outcome whether or not the script
+// had decided first; the Service records only the first outcome of a
+// verification.
+func Ended(s Script, how verify.EventType) *verify.Outcome {
+	s = s.withDefaults()
+	if s.Mode != verify.CallModeApprove {
+		return nil
 	}
-	return ids
+	switch how {
+	case verify.EventNoAnswer, verify.EventBusy, verify.EventRejected, verify.EventInvalidNumber,
+		verify.EventFailed, verify.EventCompleted:
+		return &verify.Outcome{Status: verify.StatusFailed, Reason: string(how)}
+	}
+	return nil
 }
 
 // gather asks for one key: '#' to approve, or the first key of "0#".

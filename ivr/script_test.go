@@ -18,8 +18,8 @@ var (
 	hangup = ivr.Hangup{}
 )
 
-func report(t verify.EventType, reason string) ivr.Action {
-	return ivr.Report{Event: t, Reason: reason}
+func report(t verify.EventType, status verify.Status, reason string) ivr.Action {
+	return ivr.Report{Event: t, Detail: reason, Outcome: &verify.Outcome{Status: status, Reason: reason}}
 }
 
 type step struct {
@@ -54,11 +54,11 @@ func run(t *testing.T, s ivr.Script, first []ivr.Action, steps []step) {
 func TestApproveScript(t *testing.T) {
 	approve := ivr.Script{Mode: verify.CallModeApprove}
 	greet := []ivr.Action{play(p.Greeting, p.PressPound), ask}
-	approved := []ivr.Action{report(verify.EventCallApproved, ""), play(p.VerifiedGoodbye), hangup}
-	fraud := []ivr.Action{report(verify.EventFraudReported, "fraud_reported"), play(p.FraudGoodbye), hangup}
+	approved := []ivr.Action{report(verify.EventCallApproved, verify.StatusApproved, ""), play(p.VerifiedGoodbye), hangup}
+	fraud := []ivr.Action{report(verify.EventFraudReported, verify.StatusDenied, "fraud_reported"), play(p.FraudGoodbye), hangup}
 	again := func(why p.ID) []ivr.Action { return []ivr.Action{play(why, p.PressPound), ask} }
 	giveUp := func(why p.ID) []ivr.Action {
-		return []ivr.Action{report(verify.EventFailed, ivr.ReasonNotConfirmed), play(why, p.Goodbye), hangup}
+		return []ivr.Action{report(verify.EventFailed, verify.StatusFailed, ivr.ReasonNotConfirmed), play(why, p.Goodbye), hangup}
 	}
 	pound := ivr.Input{Finished: true}
 	const asking, done = ivr.PhaseAsking, ivr.PhaseDone
@@ -117,10 +117,6 @@ func TestApproveScript(t *testing.T) {
 		{"non-keypad input is not recognised", []step{
 			{ivr.Input{Digits: "x"}, again(p.NotRecognised), asking},
 		}},
-		{"hang-up ends without actions", []step{
-			{ivr.HangUp{}, nil, done},
-			{pound, nil, done},
-		}},
 		{"second answered changes nothing", []step{
 			{ivr.Answered{}, nil, asking},
 			{pound, approved, done},
@@ -140,7 +136,7 @@ func TestApproveScriptLimits(t *testing.T) {
 	s := ivr.Script{Mode: verify.CallModeApprove, MaxPrompts: 1, KeyTimeout: 4 * time.Second}
 	g := ivr.Gather{FinishOnKey: "#", Timeout: 4 * time.Second, MaxDigits: 1}
 	run(t, s, []ivr.Action{play(p.Greeting, p.PressPound), g}, []step{
-		{ivr.Silence{}, []ivr.Action{report(verify.EventFailed, ivr.ReasonNotConfirmed), play(p.NoResponse, p.Goodbye), hangup}, ivr.PhaseDone},
+		{ivr.Silence{}, []ivr.Action{report(verify.EventFailed, verify.StatusFailed, ivr.ReasonNotConfirmed), play(p.NoResponse, p.Goodbye), hangup}, ivr.PhaseDone},
 	})
 }
 
@@ -152,13 +148,39 @@ func TestScriptBeforeAnswer(t *testing.T) {
 			t.Errorf("%#v before answer: %+v %#v, want no change", ev, st, acts)
 		}
 	}
-	st, acts := ivr.Step(s, ivr.State{}, ivr.HangUp{})
-	if st.Phase != ivr.PhaseDone || acts != nil {
-		t.Errorf("hang-up before answer: %+v %#v", st, acts)
+}
+
+func TestEnded(t *testing.T) {
+	approve, code := ivr.Script{Mode: verify.CallModeApprove}, ivr.Script{Mode: verify.CallModeCode}
+	failed := func(reason string) *verify.Outcome { return &verify.Outcome{Status: verify.StatusFailed, Reason: reason} }
+	tests := []struct {
+		s    ivr.Script
+		how  verify.EventType
+		want *verify.Outcome
+	}{
+		{approve, verify.EventNoAnswer, failed("no_answer")},
+		{approve, verify.EventBusy, failed("busy")},
+		{approve, verify.EventRejected, failed("rejected")},
+		{approve, verify.EventInvalidNumber, failed("invalid_number")},
+		{approve, verify.EventFailed, failed("failed")},
+		{approve, verify.EventCompleted, failed("completed")},
+		{ivr.Script{}, verify.EventCompleted, failed("completed")}, // approve is the default mode
+		{approve, verify.EventRinging, nil},
+		{approve, verify.EventAnswered, nil},
+		{approve, verify.EventKeyPressed, nil},
+		{code, verify.EventNoAnswer, nil},
+		{code, verify.EventCompleted, nil},
+	}
+	for _, tt := range tests {
+		if got := ivr.Ended(tt.s, tt.how); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Ended(%s, %s) = %+v, want %+v", tt.s.Mode, tt.how, got, tt.want)
+		}
 	}
 }
 
 func TestCodeScript(t *testing.T) {
+	// The call cannot read the code, and decides nothing: the client checks codes.
+	noCode := ivr.Report{Event: verify.EventFailed, Detail: ivr.ReasonNoCode}
 	tests := []struct {
 		name  string
 		code  string
@@ -173,8 +195,8 @@ func TestCodeScript(t *testing.T) {
 		{"leading zeros are read", "0038", []ivr.Action{play(
 			p.Greeting, p.CodeIntro, p.Digit0, p.Digit0, p.Digit3, p.Digit8,
 			p.CodeAgain, p.Digit0, p.Digit0, p.Digit3, p.Digit8, p.Goodbye), hangup}},
-		{"no code", "", []ivr.Action{report(verify.EventFailed, ivr.ReasonNoCode), play(p.Goodbye), hangup}},
-		{"not digits", "12a4", []ivr.Action{report(verify.EventFailed, ivr.ReasonNoCode), play(p.Goodbye), hangup}},
+		{"no code", "", []ivr.Action{noCode, play(p.Goodbye), hangup}},
+		{"not digits", "12a4", []ivr.Action{noCode, play(p.Goodbye), hangup}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,5 +1,7 @@
 package prompts
 
+import "time"
+
 // ID names one prompt of the catalogue. The ivr script speaks in IDs; the
 // transports turn them into audio (SIP) or <Say>/<Play> (Twilio).
 type ID string
@@ -76,6 +78,12 @@ func (id ID) Valid() bool {
 	}
 	return false
 }
+
+// Gap is the pause between the prompts of one sequence as a call speaks
+// them (Catalogue.Render's gap for a call's audio): the recordings are
+// trimmed of silence, and a code's digits would run together without it;
+// longer would draw the call out.
+const Gap = 250 * time.Millisecond
 
 // CodeSequence returns the prompts that read code aloud: the intro, the
 // digits, "again", the digits once more. Characters other than digits are

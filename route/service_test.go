@@ -61,7 +61,7 @@ func TestRoamingAutoGetsACall(t *testing.T) {
 	if n := len(g.calls()); n != 1 {
 		t.Fatalf("%d calls", n)
 	}
-	if err := g.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved}); err != nil {
+	if err := g.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved, Outcome: &verify.Outcome{Status: verify.StatusApproved}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := g.Get(ctx, "t", v.ID); got.Status != verify.StatusApproved {
@@ -90,7 +90,7 @@ func TestUndeliveredSMSFallsBackToCallAndApproves(t *testing.T) {
 	if n := len(g.calls()); n != 1 {
 		t.Fatalf("%d calls after the undelivered SMS", n)
 	}
-	if err := g.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved}); err != nil {
+	if err := g.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved, Outcome: &verify.Outcome{Status: verify.StatusApproved}}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := g.Get(ctx, "t", v.ID)

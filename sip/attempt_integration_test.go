@@ -37,7 +37,7 @@ func TestLateNoAnswerOfAnEarlierCallOverSIP(t *testing.T) {
 	resent, noAnswer := make(chan struct{}), make(chan struct{})
 	releaseResent, releaseNoAnswer := sync.OnceFunc(func() { close(resent) }), sync.OnceFunc(func() { close(noAnswer) })
 	var svc *verifytest.Service
-	rep := sip.ReporterFunc(func(ctx context.Context, id string, ev verify.Event) error {
+	rep := verifytest.ReporterFunc(func(ctx context.Context, id string, ev verify.Event) error {
 		wait := map[verify.EventType]chan struct{}{verify.EventNoAnswer: resent, verify.EventCallApproved: noAnswer}[ev.Type]
 		if wait != nil {
 			select {
@@ -55,13 +55,14 @@ func TestLateNoAnswerOfAnEarlierCallOverSIP(t *testing.T) {
 	caller, err := sip.NewCaller(sip.Config{
 		Listen: "127.0.0.1:0", RTPPorts: rtpRange(t), DefaultTrunk: slow.Name, Trunks: []sip.Trunk{slow, fast},
 	}, sip.Options{
-		Reporter: rep, Audio: tones{dur: 400 * time.Millisecond}, Logger: testLogger(t).With("side", "gateway"),
+		Audio: tones{dur: 400 * time.Millisecond}, Logger: testLogger(t).With("side", "gateway"),
 		RingTimeout: time.Second, KeyTimeout: 5 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { caller.Close() })
+	caller.ReportTo(rep)
 	t.Cleanup(func() { releaseResent(); releaseNoAnswer() }) // runs first: no report stays blocked
 	svc = verifytest.NewService(t, verifytest.WithConfig(func(c *verify.Config) {
 		c.Callers = map[string]verify.Caller{sip.Provider: caller}

@@ -125,12 +125,13 @@ func runWave(b *testing.B, bin string, cat *prompts.Catalogue, calls int, after 
 	rep := &countingReporter{placed: map[string]time.Time{}}
 	caller, err := sip.NewCaller(sip.Config{Listen: "127.0.0.1:0", RTPPorts: "20000-21999",
 		Trunks: []sip.Trunk{{Name: "phones", Address: phoneAddr}}},
-		sip.Options{Reporter: rep, Audio: sip.PromptAudio{Catalogue: cat}, KeyTimeout: 60 * time.Second,
+		sip.Options{Audio: sip.PromptAudio{Catalogue: cat}, KeyTimeout: 60 * time.Second,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer caller.Close()
+	caller.ReportTo(rep)
 
 	runtime.GC()
 	var before runtime.MemStats

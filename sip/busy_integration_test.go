@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/verifytest"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/verify"
 )
@@ -21,15 +22,16 @@ func TestCallerBusyWhenRTPPortsRunOut(t *testing.T) {
 	lo, _ := strconv.Atoi(strings.Split(rtpRange(t), "-")[0])
 	lo += lo % 2
 	trunk := sip.Trunk{Name: "phone", Address: phone.Addr().String()}
-	rep := sip.ReporterFunc(func(context.Context, string, verify.Event) error { return nil })
+	rep := verifytest.ReporterFunc(func(context.Context, string, verify.Event) error { return nil })
 	c, err := sip.NewCaller(sip.Config{
 		Listen: "127.0.0.1:0", RTPPorts: strconv.Itoa(lo) + "-" + strconv.Itoa(lo+1),
 		DefaultTrunk: trunk.Name, Trunks: []sip.Trunk{trunk},
-	}, sip.Options{Reporter: rep, Audio: silentAudio{}, Logger: testLogger(t)})
+	}, sip.Options{Audio: silentAudio{}, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	c.ReportTo(rep)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	call := verify.Call{VerificationID: "VE1", Tenant: "acme", To: "+4915123456789", Locale: "en", Mode: verify.CallModeApprove, Attempt: 1}

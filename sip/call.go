@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/verigate/verigate/audio"
+	"github.com/verigate/verigate/ivr"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/verify"
 )
@@ -23,22 +24,6 @@ import (
 // Provider is the provider name Verigate's routes and events use for
 // calls placed by a Caller.
 const Provider = "sip"
-
-// Reporter receives what happened on a call. verify.Service satisfies it.
-type Reporter interface {
-	// Report records ev for verification id.
-	Report(ctx context.Context, id string, ev verify.Event) error
-}
-
-// ReporterFunc adapts a function to Reporter. It breaks the knot at
-// wiring time: the verify.Service needs the Caller, and the Caller a
-// Reporter, so main passes a ReporterFunc that calls the Service made next.
-type ReporterFunc func(ctx context.Context, id string, ev verify.Event) error
-
-// Report calls f.
-func (f ReporterFunc) Report(ctx context.Context, id string, ev verify.Event) error {
-	return f(ctx, id, ev)
-}
 
 // AudioSource gives the spoken audio of a prompt as 8 kHz G.711 in codec
 // c. The prompts package provides the embedded recordings.
@@ -48,8 +33,6 @@ type AudioSource interface {
 
 // Options are what a Caller needs besides the sip configuration.
 type Options struct {
-	// Reporter receives the call's events (required).
-	Reporter Reporter
 	// Audio speaks the prompts (required).
 	Audio AudioSource
 	// Logger gets the timeline of every call, numbers masked.
@@ -92,6 +75,7 @@ type Caller struct {
 	mu     sync.Mutex
 	closed bool
 	calls  map[string]*call // by Call-ID
+	rep    verify.Reporter  // set by ReportTo
 
 	statsMu sync.Mutex
 	stats   CallerStats
@@ -127,8 +111,8 @@ func NewCaller(cfg Config, o Options) (*Caller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Reporter == nil || o.Audio == nil {
-		return nil, errors.New("sip caller: a reporter and an audio source are required")
+	if o.Audio == nil {
+		return nil, errors.New("sip caller: an audio source is required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -246,15 +230,29 @@ func (c *Caller) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	respond(c.log, req, tx, 481, "Call/Transaction Does Not Exist")
 }
 
+// ReportTo names where the calls placed from now on report their events
+// and outcomes: the verify.Service. It is set after NewCaller, not given
+// to it, because the Service is built with its Callers: the Caller exists
+// first, and is told of the Service once there is one, before the first
+// call (Call refuses to place a call with nowhere to report).
+func (c *Caller) ReportTo(r verify.Reporter) {
+	c.mu.Lock()
+	c.rep = r
+	c.mu.Unlock()
+}
+
 // Call places c.To over its trunk and returns the Call-ID once the INVITE
 // has been sent. The call then runs on its own; what happens arrives at
-// the Reporter.
+// the Reporter given to ReportTo.
 func (c *Caller) Call(ctx context.Context, vc verify.Call) (string, error) {
 	c.mu.Lock()
-	closed := c.closed
+	closed, rep := c.closed, c.rep
 	c.mu.Unlock()
 	if closed {
 		return "", ErrClosed
+	}
+	if rep == nil {
+		return "", errors.New("sip caller: nowhere to report (no ReportTo)")
 	}
 	trunk, err := c.cfg.Trunk(vc.Trunk)
 	if err != nil {
@@ -329,7 +327,7 @@ func (c *Caller) Call(ctx context.Context, vc verify.Call) (string, error) {
 	}
 	callID := sess.InviteRequest.CallID().Value()
 	cl := &call{
-		c: c, id: callID, v: vc, trunk: trunk, dialog: sess, conn: conn, started: time.Now(),
+		c: c, rep: rep, id: callID, v: vc, trunk: trunk, dialog: sess, conn: conn, started: time.Now(),
 		log: c.log.With("call_id", callID, "verification", vc.VerificationID, "to", verify.MaskNumber(vc.To), "trunk", trunk.Name),
 	}
 	cl.peers.add(peers...)
@@ -352,6 +350,7 @@ func (c *Caller) Call(ctx context.Context, vc verify.Call) (string, error) {
 // call is one verification call, from INVITE to BYE.
 type call struct {
 	c       *Caller
+	rep     verify.Reporter
 	id      string
 	v       verify.Call
 	trunk   Trunk
@@ -413,7 +412,7 @@ func (cl *call) run() {
 		} else {
 			cl.log.Info("call not answered", "event", out.event, "status", out.code, "detail", out.detail)
 		}
-		cl.report(out.event, out.code, out.detail)
+		cl.ended(out.event, out.code, out.detail)
 		return
 	}
 	if err := cl.dialog.Ack(c.ctx); err != nil {
@@ -431,7 +430,7 @@ func (cl *call) run() {
 		// the detail says why.
 		cl.log.Warn("call answer has no usable sdp", "error", err)
 		cl.hangup()
-		cl.report(verify.EventFailed, 200, "answered 200 with an unusable sdp ("+sdpProblem(err)+"); hung up")
+		cl.ended(verify.EventFailed, 200, "answered 200 with an unusable sdp ("+sdpProblem(err)+"); hung up")
 		return
 	}
 	// The call's context ends when the phone hangs up (sipgo ends the
@@ -452,7 +451,7 @@ func (cl *call) run() {
 	if err != nil {
 		cl.log.Warn("call media not started", "error", err)
 		cl.hangup()
-		cl.report(verify.EventFailed, 0, "media not started")
+		cl.ended(verify.EventFailed, 0, "media not started")
 		return
 	}
 	cl.msMu.Lock()
@@ -475,25 +474,25 @@ func (cl *call) run() {
 	cl.log.Info("call media started", "codec", ans.Codec, "remote", ans.Addr.String(), "dtmf_pt", ans.DTMFPayloadType, "dtmf", cl.trunk.DTMF,
 		"ptime", ans.SendPtime(), "direction", ans.Direction)
 
-	end := cl.script(ctx, ms)
+	end := cl.runScript(ctx, ms)
 	switch end {
 	case endRemote:
 		if c.ctx.Err() != nil {
 			cl.hangup()
 			cl.log.Info("call ended: gateway shutting down")
-			cl.report(verify.EventFailed, 0, "gateway shutting down")
+			cl.ended(verify.EventFailed, 0, "gateway shutting down")
 			return
 		}
 		cl.log.Info("call ended by the phone", "duration", time.Since(cl.started).Round(time.Millisecond))
-		cl.report(verify.EventCompleted, 0, "hung up by the phone")
+		cl.ended(verify.EventCompleted, 0, "hung up by the phone")
 	case endLocal:
 		cl.hangup()
 		cl.log.Info("call ended by the gateway", "duration", time.Since(cl.started).Round(time.Millisecond))
-		cl.report(verify.EventCompleted, 0, "hung up by the gateway")
+		cl.ended(verify.EventCompleted, 0, "hung up by the gateway")
 	case endSilence:
 		cl.hangup()
 		cl.log.Info("call ended: no rtp from the phone")
-		cl.report(verify.EventFailed, 0, "no rtp from the phone")
+		cl.ended(verify.EventFailed, 0, "no rtp from the phone")
 	}
 }
 
@@ -521,13 +520,26 @@ func (cl *call) hangup() {
 	}
 }
 
-// report passes one event of the call to the Reporter. Reports outlive a
-// closing Caller by a few seconds, so a shutdown still records the outcome.
+// report passes one event of the call, which decides nothing, to the
+// Reporter.
 func (cl *call) report(t verify.EventType, status int, detail string) {
+	cl.send(t, status, detail, nil)
+}
+
+// ended reports how the call ended, with what ivr says that meant
+// (ivr.Ended: an approve-mode call not approved by then fails).
+func (cl *call) ended(t verify.EventType, status int, detail string) {
+	cl.send(t, status, detail, ivr.Ended(cl.script(), t))
+}
+
+// send passes one event of the call to the Reporter. Reports outlive a
+// closing Caller by a few seconds, so a shutdown still records the outcome.
+func (cl *call) send(t verify.EventType, status int, detail string, outcome *verify.Outcome) {
 	// At is left to the Reporter: the Service stamps events with its clock.
 	ev := verify.Event{
 		Type: t, Channel: verify.ChannelCall, Provider: Provider,
 		ProviderRef: cl.id, Detail: detail, Attempt: cl.v.Attempt, Key: cl.id + "/" + string(t),
+		Outcome: outcome,
 	}
 	if status != 0 {
 		ev.ErrorCode = strconv.Itoa(status)
@@ -538,7 +550,7 @@ func (cl *call) report(t verify.EventType, status int, detail string) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(cl.c.ctx), 5*time.Second)
 	defer cancel()
-	if err := cl.c.opt.Reporter.Report(ctx, cl.v.VerificationID, ev); err != nil {
+	if err := cl.rep.Report(ctx, cl.v.VerificationID, ev); err != nil {
 		if errors.Is(err, verify.ErrNotPending) {
 			cl.log.Debug("call event recorded after the verification ended", "event", t)
 			return

@@ -36,14 +36,14 @@ var (
 	errSilence = errors.New("no rtp")
 )
 
-// script runs the ivr call script over the call's media: the select loop
+// runScript runs the ivr call script over the call's media: the select loop
 // is here, the decisions are ivr's. Gather works as Twilio's <Gather> with
 // nested prompts: keys pressed while the prompt before it plays stop the
 // prompt and count (barge-in); then keys are collected until the finish
 // key, MaxDigits keys, or Timeout without a key. Unlike Twilio, keys count
 // only from the first prompt asking for one (see play).
-func (cl *call) script(ctx context.Context, ms callMedia) callEnd {
-	s := ivr.Script{Mode: cl.v.Mode, Code: cl.v.Code, MaxPrompts: cl.c.opt.MaxPrompts, KeyTimeout: cl.c.opt.KeyTimeout}
+func (cl *call) runScript(ctx context.Context, ms callMedia) callEnd {
+	s := cl.script()
 	r := &scriptRun{cl: cl, ms: ms}
 	st, acts := ivr.Start(s)
 	for {
@@ -52,13 +52,17 @@ func (cl *call) script(ctx context.Context, ms callMedia) callEnd {
 		case errors.Is(err, errSilence):
 			return endSilence
 		case err != nil:
-			ivr.Step(s, st, ivr.HangUp{})
 			return endRemote
 		case ev == nil:
 			return endLocal
 		}
 		st, acts = ivr.Step(s, st, ev)
 	}
+}
+
+// script is the ivr script the call runs.
+func (cl *call) script() ivr.Script {
+	return ivr.Script{Mode: cl.v.Mode, Code: cl.v.Code, MaxPrompts: cl.c.opt.MaxPrompts, KeyTimeout: cl.c.opt.KeyTimeout}
 }
 
 // scriptRun is the transport state of one call's script.
@@ -80,8 +84,8 @@ func (r *scriptRun) execute(ctx context.Context, acts []ivr.Action) (ivr.Event, 
 	for i, a := range acts {
 		switch a := a.(type) {
 		case ivr.Report:
-			r.cl.log.Info("call outcome", "event", a.Event, "reason", a.Reason)
-			r.cl.report(a.Event, 0, a.Reason)
+			r.cl.log.Info("call outcome", "event", a.Event, "reason", a.Detail)
+			r.cl.send(a.Event, 0, a.Detail, a.Outcome)
 		case ivr.Play:
 			bargeIn := i+1 < len(acts)
 			if bargeIn {
@@ -99,11 +103,7 @@ func (r *scriptRun) execute(ctx context.Context, acts []ivr.Action) (ivr.Event, 
 	return nil, nil
 }
 
-// promptGap is the pause between the prompts of one Play: the clips are
-// trimmed of silence, and a code's digits run together without it.
-const promptGap = 250 * time.Millisecond
-
-// play speaks ids in order, promptGap apart. Keys count only once the
+// play speaks ids in order, prompts.Gap apart. Keys count only once the
 // call has asked for one: from the start of the first prompt that asks
 // (the last of a Play followed by a Gather, "press # to confirm"). Keys
 // heard before it (during the greeting and the pause after it, or queued
@@ -117,7 +117,7 @@ func (r *scriptRun) play(ctx context.Context, ids []prompts.ID, bargeIn bool) er
 			return nil
 		}
 		if i > 0 {
-			gap := func(ctx context.Context) error { return r.ms.Silence(ctx, promptGap) }
+			gap := func(ctx context.Context) error { return r.ms.Silence(ctx, prompts.Gap) }
 			if err := r.playOne(ctx, gap, r.keys(bargeIn)); err != nil {
 				return err
 			}

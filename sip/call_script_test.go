@@ -48,21 +48,28 @@ type idAudio struct{}
 
 func (idAudio) Audio(_ string, id prompts.ID, _ audio.Codec) ([]byte, error) { return []byte(id), nil }
 
+// reportFunc takes a call's events.
+type reportFunc func(ev verify.Event)
+
+func (f reportFunc) Report(_ context.Context, _ string, ev verify.Event) error {
+	f(ev)
+	return nil
+}
+
 // runScript runs one approve-mode call script over m and returns the
 // events reported.
 func runScript(t *testing.T, m *scriptMedia, maxPrompts int) []verify.EventType {
 	t.Helper()
 	var mu sync.Mutex
 	var got []verify.EventType
-	rep := ReporterFunc(func(_ context.Context, _ string, ev verify.Event) error {
+	rep := reportFunc(func(ev verify.Event) {
 		mu.Lock()
 		got = append(got, ev.Type)
 		mu.Unlock()
-		return nil
 	})
-	c := &Caller{opt: Options{Reporter: rep, Audio: idAudio{}, MaxPrompts: maxPrompts, KeyTimeout: 50 * time.Millisecond}, ctx: context.Background()}
-	cl := &call{c: c, id: "c1", v: verify.Call{VerificationID: "v1", Mode: verify.CallModeApprove}, log: slog.New(slog.DiscardHandler)}
-	if end := cl.script(t.Context(), m); end != endLocal {
+	c := &Caller{opt: Options{Audio: idAudio{}, MaxPrompts: maxPrompts, KeyTimeout: 50 * time.Millisecond}, ctx: context.Background()}
+	cl := &call{c: c, rep: rep, id: "c1", v: verify.Call{VerificationID: "v1", Mode: verify.CallModeApprove}, log: slog.New(slog.DiscardHandler)}
+	if end := cl.runScript(t.Context(), m); end != endLocal {
 		t.Fatalf("script ended %v, want the gateway's hang-up", end)
 	}
 	mu.Lock()

@@ -16,13 +16,12 @@ import (
 
 // dtmfCaller starts a gateway Caller on loopback with one trunk; cfg
 // changes the sip configuration (tls_ca) before it starts.
-func dtmfCaller(t *testing.T, rep sip.Reporter, trunk sip.Trunk, o sip.Options, cfg func(*sip.Config)) *sip.Caller {
+func dtmfCaller(t *testing.T, rep verify.Reporter, trunk sip.Trunk, o sip.Options, cfg func(*sip.Config)) *sip.Caller {
 	t.Helper()
 	c := sip.Config{Listen: "127.0.0.1:0", RTPPorts: rtpRange(t), DefaultTrunk: trunk.Name, Trunks: []sip.Trunk{trunk}}
 	if cfg != nil {
 		cfg(&c)
 	}
-	o.Reporter = rep
 	if o.Audio == nil {
 		o.Audio = tones{dur: 400 * time.Millisecond}
 	}
@@ -37,6 +36,7 @@ func dtmfCaller(t *testing.T, rep sip.Reporter, trunk sip.Trunk, o sip.Options, 
 		t.Fatalf("NewCaller: %v", err)
 	}
 	t.Cleanup(func() { caller.Close() })
+	caller.ReportTo(rep)
 	return caller
 }
 

@@ -139,11 +139,11 @@ func rtpRange(t *testing.T) string {
 	return fmt.Sprintf("%d-%d", lo, lo+rtpBlockSize-1)
 }
 
-// newCaller starts a gateway Caller on loopback with one trunk to addr.
-func newCaller(t *testing.T, rep sip.Reporter, trunk sip.Trunk, o sip.Options) *sip.Caller {
+// newCaller starts a gateway Caller on loopback with one trunk to addr,
+// reporting to rep (nil: the caller of newCaller sets it).
+func newCaller(t *testing.T, rep verify.Reporter, trunk sip.Trunk, o sip.Options) *sip.Caller {
 	t.Helper()
 	cfg := sip.Config{Listen: "127.0.0.1:0", RTPPorts: rtpRange(t), DefaultTrunk: trunk.Name, Trunks: []sip.Trunk{trunk}}
-	o.Reporter = rep
 	if o.Audio == nil {
 		o.Audio = tones{dur: 400 * time.Millisecond}
 	}
@@ -158,6 +158,9 @@ func newCaller(t *testing.T, rep sip.Reporter, trunk sip.Trunk, o sip.Options) *
 		t.Fatalf("NewCaller: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
+	if rep != nil {
+		c.ReportTo(rep)
+	}
 	return c
 }
 

@@ -53,11 +53,12 @@ func TestLoopbackPhone(t *testing.T) {
 	defer phone.Close()
 	rep := newReporter()
 	cfg := phone.LoopbackConfig(sip.Config{RTPPorts: rtpRange(t)})
-	caller, err := sip.NewCaller(cfg, sip.Options{Reporter: rep, Audio: tones{dur: 400 * time.Millisecond}, KeyTimeout: 5 * time.Second, Logger: testLogger(t)})
+	caller, err := sip.NewCaller(cfg, sip.Options{Audio: tones{dur: 400 * time.Millisecond}, KeyTimeout: 5 * time.Second, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer caller.Close()
+	caller.ReportTo(rep)
 	if !caller.Addr().Addr().IsLoopback() {
 		t.Errorf("dev gateway listens on %s, want loopback", caller.Addr())
 	}

@@ -25,15 +25,14 @@ func newService(t *testing.T, phone *sip.Phone) (*verifytest.Service, *prompts.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The Service needs the Caller and the Caller a Reporter: the
-	// ReporterFunc calls the Service made below (no call is placed before).
-	var svc *verifytest.Service
-	rep := sip.ReporterFunc(func(ctx context.Context, id string, ev verify.Event) error { return svc.Report(ctx, id, ev) })
-	caller := newCaller(t, rep, phone.LoopbackTrunk(), sip.Options{Audio: sip.PromptAudio{Catalogue: cat}, KeyTimeout: 5 * time.Second})
-	svc = verifytest.NewService(t, verifytest.WithConfig(func(c *verify.Config) {
+	// The Service is built with the Caller, and the Caller reports to the
+	// Service once it exists.
+	caller := newCaller(t, nil, phone.LoopbackTrunk(), sip.Options{Audio: sip.PromptAudio{Catalogue: cat}, KeyTimeout: 5 * time.Second})
+	svc := verifytest.NewService(t, verifytest.WithConfig(func(c *verify.Config) {
 		c.Callers = map[string]verify.Caller{sip.Provider: caller}
 		c.DefaultCaller = sip.Provider
 	}))
+	caller.ReportTo(svc)
 	return svc, cat
 }
 

@@ -1,7 +1,6 @@
 package sip_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/sip"
-	"github.com/verigate/verigate/verify"
 )
 
 func TestTrunkOptionsValidate(t *testing.T) {
@@ -88,7 +86,7 @@ trunks:
 func TestCallerTLSCA(t *testing.T) {
 	cfg := sip.Config{Listen: "127.0.0.1:0", RTPPorts: "30000-30099", TLSCA: t.TempDir() + "/missing.pem",
 		Trunks: []sip.Trunk{{Name: "pbx", Address: "127.0.0.1", Transport: "tls"}}}
-	_, err := sip.NewCaller(cfg, sip.Options{Reporter: sip.ReporterFunc(func(context.Context, string, verify.Event) error { return nil }), Audio: silentAudio{}})
+	_, err := sip.NewCaller(cfg, sip.Options{Audio: silentAudio{}})
 	if err == nil || !strings.HasPrefix(err.Error(), "sip.tls_ca: ") {
 		t.Fatalf("NewCaller with a missing tls_ca: %v, want an error naming sip.tls_ca", err)
 	}

@@ -92,8 +92,18 @@ func TestStatusCallbackWithoutAttempt(t *testing.T) {
 	if status, _, err := h.fake.Post(h.ctx(), bad, params, twiliotest.Signature(authToken, bad, params)); err != nil || status != http.StatusBadRequest {
 		t.Fatalf("malformed attempt: HTTP %d, %v; want 400", status, err)
 	}
+	// Without the call mode either (a URL of an older version), the end is
+	// recorded but means nothing: what it meant depends on the mode.
 	old := publicURL + twilio.PathPrefix + twilio.RouteCallStatus + "?" + url.Values{"v": {id}}.Encode()
 	if status, _, err := h.fake.Post(h.ctx(), old, params, twiliotest.Signature(authToken, old, params)); err != nil || status != http.StatusNoContent {
+		t.Fatalf("callback without attempt: HTTP %d, %v", status, err)
+	}
+	if v := h.get(id); v.Status != verify.StatusPending || v.Events[len(v.Events)-1].Type != verify.EventNoAnswer {
+		t.Fatalf("status %s (%q), want pending with no_answer recorded", v.Status, v.Reason)
+	}
+	noAttempt := publicURL + twilio.PathPrefix + twilio.RouteCallStatus + "?" + url.Values{"v": {id}, "m": {"approve"}}.Encode()
+	params.Set("CallSid", call.Sid+"-again") // another event key
+	if status, _, err := h.fake.Post(h.ctx(), noAttempt, params, twiliotest.Signature(authToken, noAttempt, params)); err != nil || status != http.StatusNoContent {
 		t.Fatalf("callback without attempt: HTTP %d, %v", status, err)
 	}
 	if v := h.get(id); v.Status != verify.StatusFailed || v.Reason != string(verify.EventNoAnswer) {

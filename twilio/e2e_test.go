@@ -17,6 +17,7 @@ import (
 
 	"github.com/verigate/verigate/api"
 	"github.com/verigate/verigate/internal/twiliotest"
+	"github.com/verigate/verigate/ivr"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/route"
@@ -391,9 +392,9 @@ func TestCallApproveFlows(t *testing.T) {
 			[]string{greeting, pressPound, notRecog, pressPound, verifiedGB}, verify.EventCallApproved},
 		{"silence then pound", ".#", "", verify.StatusApproved, "",
 			[]string{greeting, pressPound, noResponse, pressPound, verifiedGB}, verify.EventCallApproved},
-		{"silence three times", "", "", verify.StatusFailed, string(verify.EventFailed),
+		{"silence three times", "", "", verify.StatusFailed, ivr.ReasonNotConfirmed,
 			[]string{greeting, pressPound, noResponse, pressPound, noResponse, pressPound, noResponse, goodbye}, verify.EventFailed},
-		{"pound after three prompts is too late", "...#", "", verify.StatusFailed, string(verify.EventFailed),
+		{"pound after three prompts is too late", "...#", "", verify.StatusFailed, ivr.ReasonNotConfirmed,
 			[]string{greeting, pressPound, noResponse, pressPound, noResponse, pressPound, noResponse, goodbye}, verify.EventFailed},
 		{"zero pound denies", "0#", "", verify.StatusDenied, "fraud_reported",
 			[]string{greeting, pressPound, fraudGB}, verify.EventFraudReported},

@@ -175,7 +175,7 @@ func (p *Provider) Call(ctx context.Context, c verify.Call) (string, error) {
 	params.SetFrom(from)
 	params.SetUrl(p.urls.voice(token))
 	params.SetMethod(http.MethodPost)
-	params.SetStatusCallback(p.urls.callStatus(c.VerificationID, c.Attempt))
+	params.SetStatusCallback(p.urls.callStatus(c.VerificationID, c.Attempt, c.Mode))
 	params.SetStatusCallbackMethod(http.MethodPost)
 	params.SetStatusCallbackEvent([]string{"initiated", "ringing", "answered", "completed"})
 	params.SetTimeout(int(p.cfg.RingTimeout / time.Second))

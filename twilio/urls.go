@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/verigate/verigate/ivr"
+	"github.com/verigate/verigate/verify"
 )
 
 // Webhook routes, under PathPrefix. Twilio requests all of them with POST,
@@ -29,6 +30,9 @@ const (
 	// verify.Event.Attempt). Twilio signs the URL with the rest, so it
 	// cannot be altered.
 	paramAttempt = "a"
+	// paramMode is the call mode a call status callback is about, so that
+	// ivr can say what the call's end meant (ivr.Ended).
+	paramMode = "m"
 )
 
 // urls builds the absolute public webhook URLs Twilio is given.
@@ -46,18 +50,23 @@ func (u urls) silence(token string, st ivr.State) string {
 	return u.base + RouteSilence + "?" + url.Values{paramContext: {token}, paramState: {st.Encode()}}.Encode()
 }
 
-func (u urls) callStatus(id string, attempt int) string {
-	return u.base + RouteCallStatus + "?" + statusQuery(id, attempt)
+func (u urls) callStatus(id string, attempt int, mode verify.CallMode) string {
+	q := statusValues(id, attempt)
+	if mode == "" {
+		mode = verify.CallModeApprove // as ivr.Script takes it
+	}
+	q.Set(paramMode, string(mode))
+	return u.base + RouteCallStatus + "?" + q.Encode()
 }
 
 func (u urls) smsStatus(id string, attempt int) string {
-	return u.base + RouteSMSStatus + "?" + statusQuery(id, attempt)
+	return u.base + RouteSMSStatus + "?" + statusValues(id, attempt).Encode()
 }
 
-func statusQuery(id string, attempt int) string {
+func statusValues(id string, attempt int) url.Values {
 	q := url.Values{paramID: {id}}
 	if attempt > 0 {
 		q.Set(paramAttempt, strconv.Itoa(attempt))
 	}
-	return q.Encode()
+	return q
 }

@@ -20,20 +20,13 @@ import (
 // SignatureHeader carries Twilio's signature of every webhook request.
 const SignatureHeader = "X-Twilio-Signature"
 
-// Reporter records what Twilio reports on a verification.
-// *verify.Service satisfies it.
-type Reporter interface {
-	// Report records ev on verification id; see verify.Service.Report.
-	Report(ctx context.Context, id string, ev verify.Event) error
-}
-
 // Webhooks serves the TwiML of verification calls and Twilio's status
 // callbacks. Every request must carry a valid X-Twilio-Signature for the
 // public URL it was sent to; anything else is refused with 403 before it
 // can change anything.
 type Webhooks struct {
 	cfg    Config
-	rep    Reporter
+	rep    verify.Reporter
 	seal   *sealer
 	urls   urls
 	signer signer
@@ -48,7 +41,7 @@ type Webhooks struct {
 
 // NewWebhooks returns the webhooks for cfg (which must pass Validate),
 // recording events through rep.
-func NewWebhooks(cfg Config, rep Reporter, opts ...Option) (*Webhooks, error) {
+func NewWebhooks(cfg Config, rep verify.Reporter, opts ...Option) (*Webhooks, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -239,7 +232,8 @@ func (w *Webhooks) respond(c echo.Context, cl call, st ivr.State, acts []ivr.Act
 func (w *Webhooks) report(ctx context.Context, log *slog.Logger, cl call, r ivr.Report) bool {
 	ev := verify.Event{
 		Type: r.Event, Channel: verify.ChannelCall, Provider: ProviderName, ProviderRef: cl.sid,
-		Detail: r.Reason, Attempt: cl.cc.Attempt, Key: ProviderName + ":" + cl.sid + ":" + string(r.Event),
+		Detail: r.Detail, Attempt: cl.cc.Attempt, Key: ProviderName + ":" + cl.sid + ":" + string(r.Event),
+		Outcome: r.Outcome,
 	}
 	err := w.rep.Report(ctx, cl.cc.ID, ev)
 	if err == nil {
@@ -248,12 +242,8 @@ func (w *Webhooks) report(ctx context.Context, log *slog.Logger, cl call, r ivr.
 	}
 	var np *verify.NotPendingError
 	if errors.As(err, &np) {
-		want := map[verify.EventType]verify.Status{
-			verify.EventCallApproved: verify.StatusApproved, verify.EventFraudReported: verify.StatusDenied,
-			verify.EventFailed: verify.StatusFailed,
-		}[r.Event]
 		log.Info("call outcome on an ended verification", "event", r.Event, "status", np.Status)
-		return np.Status == want
+		return r.Outcome != nil && np.Status == r.Outcome.Status
 	}
 	log.Error("record call outcome", "event", r.Event, "err", err)
 	return false
@@ -264,10 +254,17 @@ func (w *Webhooks) callStatus(c echo.Context) error {
 	f := c.Request().PostForm
 	status := f.Get("CallStatus")
 	t, ok := CallEvent(status)
-	return w.status(c, ok, verify.Event{
+	ev := verify.Event{
 		Type: t, Channel: verify.ChannelCall, ProviderRef: f.Get("CallSid"),
 		ErrorCode: firstOf(f.Get("ErrorCode"), f.Get("SipResponseCode")), Detail: status,
-	})
+	}
+	// What the call's end meant is ivr's to say, for the call's mode. A
+	// URL given to Twilio before it carried the mode decides nothing: the
+	// verification then waits for its expiry rather than guess.
+	if mode := verify.CallMode(c.QueryParam(paramMode)); mode.Valid() {
+		ev.Outcome = ivr.Ended(w.script(callContext{Mode: mode}), t)
+	}
+	return w.status(c, ok, ev)
 }
 
 // smsStatus records a message status callback.

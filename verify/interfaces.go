@@ -235,6 +235,15 @@ type Caller interface {
 	Call(ctx context.Context, c Call) (ref string, err error)
 }
 
+// Reporter takes what providers see happen to verifications: delivery
+// reports, call progress and a call's Outcome. *Service is the one
+// implementation; SMS and call providers (and the SMS delivery watch)
+// report through it.
+type Reporter interface {
+	// Report records ev on verification id; see Service.Report.
+	Report(ctx context.Context, id string, ev Event) error
+}
+
 // EventObserver learns of the provider events the Service records (routing
 // keeps its delivery history with it). Optional: see Config.Observer.
 type EventObserver interface {

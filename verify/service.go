@@ -412,47 +412,37 @@ func (s *Service) Cancel(ctx context.Context, tenant, id string) (*Verification,
 }
 
 // Report records what a provider saw happen to verification id: delivery
-// events, call progress, and the outcome of an approve-mode call
-// (EventCallApproved approves; EventFraudReported denies and blocks the
-// number). An approve-mode call that ends any other way fails the
-// verification. Reports are idempotent when ev.Key is set.
+// events, call progress, and what a call meant (ev.Outcome, decided by the
+// call script: approved, denied for a fraud report, or failed with its
+// reason). The Service records an Outcome as given and decides none
+// itself; a denial also blocks the number. Reports are idempotent when
+// ev.Key is set.
 //
 // Attempts: an event whose Attempt is older than the verification's
 // current one (Sends) is about a call or message that a resend or a
 // fallback has replaced. It is recorded and observed, but it neither ends
 // the verification nor starts a fallback; the verification waits for its
-// current attempt. EventCallApproved and EventFraudReported count from
-// any attempt: the person answered a call of this verification. Events
-// with no Attempt (0) are taken as about the current attempt.
+// current attempt. An approval or a denial counts from any attempt: the
+// person answered a call of this verification. Events with no Attempt (0)
+// are taken as about the current attempt.
 //
 // Fallback: when the verification is pending and its Route.Fallback names
 // the other channel, an EventUndelivered for an SMS, or an EventNoAnswer or
 // EventBusy for a call, records ev and then resends the verification on
 // the fallback channel exactly as a Start would (limits consumed,
 // Store.Start resending the pending verification and its code), with a route
-// whose Fallback is empty so it happens once. A fallback refused by a
-// limit or a missing provider is recorded as EventSendFailed; an
-// approve-mode call then fails as it would have without a fallback.
+// whose Fallback is empty so it happens once; ev's Outcome is then set
+// aside. A fallback refused by a limit or a missing provider is recorded as
+// EventSendFailed, and ev's Outcome, if any, is recorded as it would have
+// been without a fallback.
 func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 	if ev.At.IsZero() {
 		ev.At = s.cfg.Now()
 	}
-	switch ev.Type {
-	case EventCallApproved:
-		return s.finish(ctx, id, StatusApproved, "", ev)
-	case EventFraudReported:
-		v, err := s.cfg.Store.Transition(ctx, "", id, StatusDenied, string(EventFraudReported), ev)
-		if err != nil {
-			return s.recordInstead(ctx, id, ev, err)
-		}
-		s.log.Warn("fraud reported", "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To))
-		s.notify(v)
-		if err := s.cfg.Limiter.Block(ctx, v.To, s.cfg.FraudBlock); err != nil {
-			return fmt.Errorf("block number: %w: %w", ErrUnavailable, err)
-		}
-		return nil
+	if o := ev.Outcome; o != nil && o.Status != StatusFailed {
+		return s.decide(ctx, id, *o, ev)
 	}
-	if !ev.Type.endsApproveCall() && !ev.Type.fallsBack() && (s.cfg.Observer == nil || !ev.Type.deliveryOutcome()) {
+	if ev.Outcome == nil && !ev.Type.fallsBack() && (s.cfg.Observer == nil || !ev.Type.deliveryOutcome()) {
 		if _, err := s.cfg.Store.AddEvent(ctx, id, ev); err != nil {
 			return unavailableUnless(err, ErrNotFound)
 		}
@@ -468,8 +458,8 @@ func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 	if s.fallbackDue(v, ev) {
 		return s.fallback(ctx, v, ev)
 	}
-	if ev.Type.endsApproveCall() && v.Channel == ChannelCall && v.CallMode == CallModeApprove && v.Status == StatusPending {
-		err := s.finish(ctx, id, StatusFailed, string(ev.Type), ev)
+	if ev.Outcome != nil && v.Status == StatusPending && (ev.Channel == "" || ev.Channel == v.Channel) {
+		err := s.decide(ctx, id, *ev.Outcome, ev)
 		s.observe(ctx, v, ev)
 		return err
 	}
@@ -479,6 +469,25 @@ func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 	}
 	if added {
 		s.observe(ctx, v, ev)
+	}
+	return nil
+}
+
+// decide records a call's outcome o on verification id, with ev, and
+// blocks the number when the person reported fraud.
+func (s *Service) decide(ctx context.Context, id string, o Outcome, ev Event) error {
+	v, err := s.cfg.Store.Transition(ctx, "", id, o.Status, o.Reason, ev)
+	if err != nil {
+		return s.recordInstead(ctx, id, ev, err)
+	}
+	s.notify(v)
+	if o.Status != StatusDenied {
+		s.log.Info("verification "+string(o.Status), "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To), "event", ev.Type, "reason", o.Reason)
+		return nil
+	}
+	s.log.Warn("fraud reported", "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To))
+	if err := s.cfg.Limiter.Block(ctx, v.To, s.cfg.FraudBlock); err != nil {
+		return fmt.Errorf("block number: %w: %w", ErrUnavailable, err)
 	}
 	return nil
 }
@@ -575,9 +584,9 @@ func (s *Service) fallback(ctx context.Context, v *Verification, ev Event) error
 	// and ev's attempt, now older, would be refused as superseded although
 	// nothing replaced it on the wire.
 	failed := Event{Type: EventSendFailed, At: s.cfg.Now(), Channel: route.Channel, Detail: "fallback: " + err.Error()}
-	if v.Channel == ChannelCall && v.CallMode == CallModeApprove {
-		// Without its fallback the approve-mode call has ended unapproved.
-		ended, terr := s.cfg.Store.Transition(ctx, "", v.ID, StatusFailed, string(ev.Type), failed)
+	if o := ev.Outcome; o != nil {
+		// Without its fallback the call's outcome stands.
+		ended, terr := s.cfg.Store.Transition(ctx, "", v.ID, o.Status, o.Reason, failed)
 		if terr != nil && !errors.Is(terr, ErrNotPending) && !errors.Is(terr, ErrSuperseded) {
 			return unavailableUnless(terr, ErrNotFound)
 		}
@@ -608,16 +617,6 @@ func (s *Service) observe(ctx context.Context, v *Verification, ev Event) {
 	if s.cfg.Observer != nil && ev.Type.deliveryOutcome() {
 		s.cfg.Observer.Observe(ctx, v, ev)
 	}
-}
-
-func (s *Service) finish(ctx context.Context, id string, status Status, reason string, ev Event) error {
-	v, err := s.cfg.Store.Transition(ctx, "", id, status, reason, ev)
-	if err != nil {
-		return s.recordInstead(ctx, id, ev, err)
-	}
-	s.log.Info("verification "+string(status), "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To), "event", ev.Type)
-	s.notify(v)
-	return nil
 }
 
 // notify passes a status change on to the client's callback, if it asked for one.

@@ -36,7 +36,7 @@ func TestLateEndOfAnEarlierCallDoesNotFailTheResend(t *testing.T) {
 		t.Run(string(late), func(t *testing.T) {
 			s, obs, v := resent(t, verify.Route{Channel: verify.ChannelCall})
 			ctx := context.Background()
-			if err := s.Report(ctx, v.ID, verify.Event{Type: late, Channel: verify.ChannelCall, ProviderRef: "call-1", Attempt: 1}); err != nil {
+			if err := s.Report(ctx, v.ID, ended(verify.Event{Type: late, Channel: verify.ChannelCall, ProviderRef: "call-1", Attempt: 1})); err != nil {
 				t.Fatalf("late report: %v", err)
 			}
 			got := mustGet(t, s, v.ID)
@@ -50,7 +50,7 @@ func TestLateEndOfAnEarlierCallDoesNotFailTheResend(t *testing.T) {
 				t.Errorf("observer saw %v: a superseded attempt still counts for routing", obs.events())
 			}
 			// The # on the second call approves.
-			if err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved, Channel: verify.ChannelCall, Attempt: 2}); err != nil {
+			if err := s.Report(ctx, v.ID, approved(verify.Event{Channel: verify.ChannelCall, Attempt: 2})); err != nil {
 				t.Fatalf("# on the second call: %v", err)
 			}
 			if got := mustGet(t, s, v.ID); got.Status != verify.StatusApproved {
@@ -63,7 +63,7 @@ func TestLateEndOfAnEarlierCallDoesNotFailTheResend(t *testing.T) {
 func TestEndOfTheCurrentCallFails(t *testing.T) {
 	for _, attempt := range []int{2, 0} { // 0: a report from before attempts were numbered
 		s, _, v := resent(t, verify.Route{Channel: verify.ChannelCall})
-		if err := s.Report(context.Background(), v.ID, verify.Event{Type: verify.EventNoAnswer, Channel: verify.ChannelCall, Attempt: attempt}); err != nil {
+		if err := s.Report(context.Background(), v.ID, ended(verify.Event{Type: verify.EventNoAnswer, Channel: verify.ChannelCall, Attempt: attempt})); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGet(t, s, v.ID); got.Status != verify.StatusFailed || got.Reason != string(verify.EventNoAnswer) {
@@ -74,18 +74,18 @@ func TestEndOfTheCurrentCallFails(t *testing.T) {
 
 func TestPoundOnAnEarlierCallStillCounts(t *testing.T) {
 	for _, tc := range []struct {
-		ev   verify.EventType
+		ev   verify.Event
 		want verify.Status
 	}{
-		{verify.EventCallApproved, verify.StatusApproved},
-		{verify.EventFraudReported, verify.StatusDenied},
+		{approved(verify.Event{Channel: verify.ChannelCall, Attempt: 1}), verify.StatusApproved},
+		{fraud(verify.Event{Channel: verify.ChannelCall, Attempt: 1}), verify.StatusDenied},
 	} {
 		s, _, v := resent(t, verify.Route{Channel: verify.ChannelCall})
-		if err := s.Report(context.Background(), v.ID, verify.Event{Type: tc.ev, Channel: verify.ChannelCall, Attempt: 1}); err != nil {
+		if err := s.Report(context.Background(), v.ID, tc.ev); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGet(t, s, v.ID); got.Status != tc.want {
-			t.Errorf("%s on the first call: status %s, want %s", tc.ev, got.Status, tc.want)
+			t.Errorf("%s on the first call: status %s, want %s", tc.ev.Type, got.Status, tc.want)
 		}
 	}
 }
@@ -140,7 +140,7 @@ func TestResendBetweenReadAndTransition(t *testing.T) {
 	}))
 	v := mustStart(t, s, verify.ChannelCall)
 	rs.resend = func() { mustStart(t, s, verify.ChannelCall) }
-	if err := s.Report(context.Background(), v.ID, verify.Event{Type: verify.EventNoAnswer, Channel: verify.ChannelCall, Attempt: 1}); err != nil {
+	if err := s.Report(context.Background(), v.ID, ended(verify.Event{Type: verify.EventNoAnswer, Channel: verify.ChannelCall, Attempt: 1})); err != nil {
 		t.Fatalf("report: %v", err)
 	}
 	got := mustGet(t, s, v.ID)

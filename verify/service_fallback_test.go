@@ -100,7 +100,7 @@ func TestFallbackUndeliveredSMSCallsAndApproves(t *testing.T) {
 	if n := len(s.Caller.Calls()); n != 1 {
 		t.Errorf("%d calls after repeated reports, want 1", n)
 	}
-	if err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved, Channel: verify.ChannelCall}); err != nil {
+	if err := s.Report(ctx, v.ID, approved(verify.Event{Channel: verify.ChannelCall})); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, s, v.ID); got.Status != verify.StatusApproved {
@@ -117,7 +117,7 @@ func TestFallbackUnansweredCallTexts(t *testing.T) {
 			s, _ := fallbackService(t, verify.Route{Channel: verify.ChannelCall, Fallback: verify.ChannelSMS, Reasons: []string{"roaming"}})
 			ctx := context.Background()
 			v := mustStart(t, s, verify.ChannelAuto)
-			if err := s.Report(ctx, v.ID, verify.Event{Type: evType, Channel: verify.ChannelCall}); err != nil {
+			if err := s.Report(ctx, v.ID, ended(verify.Event{Type: evType, Channel: verify.ChannelCall})); err != nil {
 				t.Fatal(err)
 			}
 			got := mustGet(t, s, v.ID)
@@ -136,7 +136,7 @@ func TestFallbackUnansweredCallTexts(t *testing.T) {
 func TestNoFallbackKeepsFailingApproveCalls(t *testing.T) {
 	s, _ := fallbackService(t, verify.Route{Channel: verify.ChannelCall})
 	v := mustStart(t, s, verify.ChannelCall)
-	if err := s.Report(context.Background(), v.ID, verify.Event{Type: verify.EventNoAnswer}); err != nil {
+	if err := s.Report(context.Background(), v.ID, ended(verify.Event{Type: verify.EventNoAnswer})); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, s, v.ID); got.Status != verify.StatusFailed || got.Reason != string(verify.EventNoAnswer) {
@@ -162,7 +162,7 @@ func TestFallbackCountsAgainstLimits(t *testing.T) {
 	}
 	// The fallback happens once: the fallback route has no fallback of its
 	// own, so the unanswered approve-mode call fails the verification.
-	if err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventNoAnswer, Channel: verify.ChannelCall}); err != nil {
+	if err := s.Report(ctx, v.ID, ended(verify.Event{Type: verify.EventNoAnswer, Channel: verify.ChannelCall})); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, s, v.ID); got.Status != verify.StatusFailed {
@@ -206,7 +206,7 @@ func TestFallbackCallFailsWhenSMSCannotBeSent(t *testing.T) {
 			s, _ := fallbackService(t, verify.Route{Channel: verify.ChannelCall, Fallback: verify.ChannelSMS})
 			v := mustStart(t, s, verify.ChannelAuto)
 			s.Sender.Fail(errors.New("provider down"))
-			if err := s.Report(context.Background(), v.ID, verify.Event{Type: verify.EventBusy, Attempt: attempt}); err != nil {
+			if err := s.Report(context.Background(), v.ID, ended(verify.Event{Type: verify.EventBusy, Attempt: attempt})); err != nil {
 				t.Fatal(err)
 			}
 			// Without its fallback the approve-mode call ended unapproved,

@@ -139,14 +139,19 @@ const (
 	EventMaxAttemptsReached EventType = "max_attempts_reached"
 )
 
-// endsApproveCall reports whether t, reported for an approve-mode call,
-// means the call is over without the person approving.
-func (t EventType) endsApproveCall() bool {
-	switch t {
-	case EventNoAnswer, EventBusy, EventRejected, EventInvalidNumber, EventFailed, EventCompleted:
-		return true
-	}
-	return false
+// Outcome is what a call meant for its verification, as the call script
+// (package ivr) decided it: the status the verification ends in and why.
+// The Service records it as given, on a pending verification of the
+// event's current attempt (an approval or a denial counts from any
+// attempt); it never derives one from an event's type.
+type Outcome struct {
+	// Status is StatusApproved, StatusDenied (fraud reported: the number
+	// is blocked too) or StatusFailed.
+	Status Status
+	// Reason is the verification's Reason: "" for an approval,
+	// "fraud_reported", "not_confirmed", or how the call ended
+	// ("no_answer", "busy", "completed", ...).
+	Reason string
 }
 
 // Event is one entry in a verification's history.
@@ -168,6 +173,11 @@ type Event struct {
 	// the stores write themselves, and reports of sends made before
 	// attempts were numbered.
 	Attempt int `json:"attempt,omitempty"`
+	// Outcome, on a call's event, is what the call meant for the
+	// verification, as ivr decided it; nil when the event decides nothing
+	// (call progress, a code-mode call, any SMS event). Not stored: the
+	// verification's Status and Reason keep it.
+	Outcome *Outcome `json:"-"`
 	// Key de-duplicates provider retries: a store records an event whose
 	// non-empty Key it has already seen for this verification only once.
 	Key string `json:"-"`

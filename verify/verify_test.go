@@ -256,6 +256,24 @@ func startCall(t *testing.T, s *verifytest.Service, channel verify.Channel, mode
 	return v
 }
 
+// approved, fraud and ended give ev the type and Outcome a call provider
+// reports, as ivr decides them: # approves, 0# denies, and an approve-mode
+// call that ends otherwise fails with how it ended as the reason.
+func approved(ev verify.Event) verify.Event {
+	ev.Type, ev.Outcome = verify.EventCallApproved, &verify.Outcome{Status: verify.StatusApproved}
+	return ev
+}
+
+func fraud(ev verify.Event) verify.Event {
+	ev.Type, ev.Outcome = verify.EventFraudReported, &verify.Outcome{Status: verify.StatusDenied, Reason: "fraud_reported"}
+	return ev
+}
+
+func ended(ev verify.Event) verify.Event {
+	ev.Outcome = &verify.Outcome{Status: verify.StatusFailed, Reason: string(ev.Type)}
+	return ev
+}
+
 func TestReport(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
@@ -272,6 +290,7 @@ func TestReport(t *testing.T) {
 		{"approve call not answered", verify.ChannelCall, verify.CallModeApprove, verify.EventNoAnswer, nil, verify.StatusFailed, "no_answer"},
 		{"approve call busy", verify.ChannelCall, verify.CallModeApprove, verify.EventBusy, nil, verify.StatusFailed, "busy"},
 		{"approve call hung up", verify.ChannelCall, verify.CallModeApprove, verify.EventCompleted, nil, verify.StatusFailed, "completed"},
+		{"approve call not confirmed", verify.ChannelCall, verify.CallModeApprove, verify.EventFailed, nil, verify.StatusFailed, "not_confirmed"},
 		{"code call not answered stays pending", verify.ChannelCall, verify.CallModeCode, verify.EventNoAnswer, nil, verify.StatusPending, ""},
 		{"sms undelivered stays pending", verify.ChannelSMS, "", verify.EventUndelivered, nil, verify.StatusPending, ""},
 		{"ringing stays pending", verify.ChannelCall, verify.CallModeApprove, verify.EventRinging, nil, verify.StatusPending, ""},
@@ -280,7 +299,12 @@ func TestReport(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := verifytest.NewService(t)
 			v := startCall(t, s, c.channel, c.mode)
-			err := s.Report(ctx, v.ID, verify.Event{Type: c.event, Channel: c.channel, Provider: "test"})
+			ev := verify.Event{Type: c.event, Channel: c.channel, Provider: "test"}
+			if c.wantStatus != verify.StatusPending {
+				// The outcome the call's script decided, which the Service records.
+				ev.Outcome = &verify.Outcome{Status: c.wantStatus, Reason: c.wantReason}
+			}
+			err := s.Report(ctx, v.ID, ev)
 			if !errors.Is(err, c.wantErr) {
 				t.Fatalf("Report = %v, want %v", err, c.wantErr)
 			}
@@ -299,7 +323,7 @@ func TestReportFraudBlocksNumber(t *testing.T) {
 	ctx := context.Background()
 	s := verifytest.NewService(t, verifytest.WithConfig(func(c *verify.Config) { c.FraudBlock = time.Hour }))
 	v := startCall(t, s, verify.ChannelCall, verify.CallModeApprove)
-	if err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventFraudReported}); err != nil {
+	if err := s.Report(ctx, v.ID, fraud(verify.Event{})); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range []verify.Channel{verify.ChannelCall, verify.ChannelSMS} {
@@ -325,7 +349,7 @@ func TestReportAfterEnd(t *testing.T) {
 	if _, err := s.Cancel(ctx, "acme", v.ID); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved})
+	err := s.Report(ctx, v.ID, approved(verify.Event{}))
 	var np *verify.NotPendingError
 	if !errors.As(err, &np) || np.Status != verify.StatusCanceled {
 		t.Fatalf("approve after cancel = %v, want NotPendingError canceled", err)

@@ -153,9 +153,6 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	watch := route.NewSMSWatch(cfg.Route.Fallback, st, log, nil)
 	g.closers = append(g.closers, watch.Close)
 
-	// svc is set below; the voice providers (SIP and Twilio) report into it.
-	var svc *verify.Service
-	reporter := sip.ReporterFunc(func(ctx context.Context, id string, ev verify.Event) error { return svc.Report(ctx, id, ev) })
 
 	senders := map[string]verify.Sender{}
 	callers := map[string]verify.Caller{}
@@ -207,9 +204,9 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		g.closers = append(g.closers, phone.Close)
 		sipCfg = phone.LoopbackConfig(sipCfg)
 	}
+	var caller *sip.Caller
 	if len(sipCfg.Trunks) > 0 {
-		caller, err := sip.NewCaller(sipCfg, sip.Options{
-			Reporter: reporter,
+		caller, err = sip.NewCaller(sipCfg, sip.Options{
 			Audio:    sip.PromptAudio{Catalogue: catalogue},
 			Logger:   log,
 		})
@@ -243,7 +240,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		notifier = n
 	}
 
-	svc, err = verify.NewService(verify.Config{
+	svc, err := verify.NewService(verify.Config{
 		Store: st, Limiter: lim, Hasher: hasher, Notifier: notifier,
 		Parser: route.NewClassifier(route.ClassifierOptions{
 			DefaultRegion: cfg.Verify.DefaultRegion, Carrier: cfg.Route.Carrier, CacheSize: cfg.Route.CacheSize,
@@ -265,6 +262,9 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		return nil, err
 	}
 	g.service = svc
+	if caller != nil {
+		caller.ReportTo(svc)
+	}
 	watch.Start(svc)
 
 	reg := prometheus.NewRegistry()
@@ -285,7 +285,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		return nil, err
 	}
 	if tw.Configured() {
-		wh, err := twilio.NewWebhooks(tw, reporter, twilio.WithTexts(catalogue), twilio.WithLogger(log))
+		wh, err := twilio.NewWebhooks(tw, svc, twilio.WithTexts(catalogue), twilio.WithLogger(log))
 		if err != nil {
 			return nil, err
 		}

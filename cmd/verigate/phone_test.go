@@ -73,13 +73,14 @@ func callUntilApproved(t *testing.T, trunk sip.Trunk, addr, rtpPorts string, out
 	trunk.Name, trunk.Address = "phone", addr
 	evs := approvals{ch: make(chan verify.Event, 32)}
 	caller, err := sip.NewCaller(sip.Config{Listen: "127.0.0.1:0", RTPPorts: rtpPorts, Trunks: []sip.Trunk{trunk}},
-		sip.Options{Reporter: evs, Audio: sip.PromptAudio{Catalogue: cat}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		sip.Options{Audio: sip.PromptAudio{Catalogue: cat}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Closed when the test ends, not on approval: the phone is still
 	// finishing its key's RFC 4733 event then.
 	t.Cleanup(func() { caller.Close() })
+	caller.ReportTo(evs)
 	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,15 +9,10 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/prompts"
 )
-
-// codeGap is the pause between the prompts of a code read aloud: long
-// enough to hear each digit apart, short enough to keep the call brief.
-const codeGap = 250 * time.Millisecond
 
 // runPrompts implements `verigate prompts list [locale]` and `verigate
 // prompts play <locale> <prompt> --out file.wav [--law ulaw|alaw]`.
@@ -64,7 +59,7 @@ func runPrompts(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		if id == "code" {
 			ids = prompts.CodeSequence(*code)
 		}
-		samples, err := cat.Render(locale, ids, law, codeGap)
+		samples, err := cat.Render(locale, ids, law, prompts.Gap)
 		if err != nil {
 			return fmt.Errorf("prompts play: %w (see verigate prompts list)", err)
 		}

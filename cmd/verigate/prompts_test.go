@@ -68,7 +68,7 @@ func TestPromptsPlay(t *testing.T) {
 		if strings.HasPrefix(locale, "--") {
 			locale = tc.args[2]
 		}
-		want, _ := c.Render(locale, tc.want, tc.law, codeGap)
+		want, _ := c.Render(locale, tc.want, tc.law, prompts.Gap)
 		if !bytes.Equal(samples, want) {
 			t.Errorf("%v: the file does not hold the clip", tc.args)
 		}
@@ -81,7 +81,7 @@ func TestPromptsPlay(t *testing.T) {
 	}
 	data, _ := os.ReadFile(name)
 	w, err := audio.ReadWAV(bytes.NewReader(data))
-	want, _ := c.Render("sv", prompts.CodeSequence("9021"), audio.PCMU, codeGap)
+	want, _ := c.Render("sv", prompts.CodeSequence("9021"), audio.PCMU, prompts.Gap)
 	if err != nil || !bytes.Equal(w.Data, want) {
 		t.Errorf("play code: %v", err)
 	}

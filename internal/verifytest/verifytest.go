@@ -261,3 +261,12 @@ func NewService(t testing.TB, opts ...Option) *Service {
 	s.Service, s.Config = svc, cfg
 	return s
 }
+
+// ReporterFunc adapts a function to verify.Reporter, for tests that record,
+// hold back or forward a provider's reports.
+type ReporterFunc func(ctx context.Context, id string, ev verify.Event) error
+
+// Report calls f.
+func (f ReporterFunc) Report(ctx context.Context, id string, ev verify.Event) error {
+	return f(ctx, id, ev)
+}
