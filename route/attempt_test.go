@@ -4,45 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"slices"
 	"testing"
-	"time"
 
 	"github.com/verigate/verigate/internal/twiliotest"
 	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/verify"
 )
-
-// TestSMSWatchTimeoutOfAResentSMS: the first SMS times out after the
-// person asked for a second one; only the second one's timeout falls back.
-func TestSMSWatchTimeoutOfAResentSMS(t *testing.T) {
-	g := newGateway(t, route.Config{Fallback: route.FallbackConfig{SMSTimeout: 2 * time.Minute}}, nil)
-	g.watch.Start(g.Service)
-	ctx := context.Background()
-	v, err := g.Start(ctx, verify.StartRequest{Tenant: "t", To: deMobile, Channel: verify.ChannelAuto})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.Clock.Add(90 * time.Second)
-	if again, err := g.Start(ctx, verify.StartRequest{Tenant: "t", To: deMobile, Channel: verify.ChannelAuto}); err != nil || again.ID != v.ID || again.Sends != 2 {
-		t.Fatalf("resend: %+v, %v", again, err)
-	}
-	g.Clock.Add(40 * time.Second) // the first SMS's timeout has passed, not the second's
-	g.watch.Check(ctx)
-	if calls := g.calls(); len(calls) != 0 {
-		t.Fatalf("the first SMS's timeout placed %d calls while the second SMS is on its way", len(calls))
-	}
-	got, _ := g.Get(ctx, "t", v.ID)
-	if got.Status != verify.StatusPending || got.Channel != verify.ChannelSMS ||
-		!slices.ContainsFunc(got.Events, func(e verify.Event) bool { return e.Type == verify.EventUndelivered && e.Attempt == 1 }) {
-		t.Fatalf("after the first timeout: %s %s %+v", got.Status, got.Channel, got.Events)
-	}
-	g.Clock.Add(90 * time.Second)
-	g.watch.Check(ctx)
-	if calls := g.calls(); len(calls) != 1 || calls[0].Attempt != 3 {
-		t.Fatalf("after the second SMS's timeout: calls %+v, want the fallback as attempt 3", calls)
-	}
-}
 
 // TestTwilioLateUndeliveredOfAResentSMS: Twilio reports the first SMS
 // undelivered after the second was sent: no call. The second's

@@ -12,10 +12,9 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultLookupTimeout      = 2 * time.Second
-	DefaultLookupTTL          = 24 * time.Hour
-	DefaultUndeliveredWindow  = 24 * time.Hour
-	DefaultFallbackCheckEvery = 5 * time.Second
+	DefaultLookupTimeout     = 2 * time.Second
+	DefaultLookupTTL         = 24 * time.Hour
+	DefaultUndeliveredWindow = 24 * time.Hour
 )
 
 // Config is the routing configuration, the `route:` section of the YAML
@@ -101,7 +100,7 @@ type FallbackConfig struct {
 	// Needs a provider that reports delivery (Twilio does, console does not).
 	SMSTimeout time.Duration `yaml:"sms_timeout"`
 	// CheckEvery is how often the SMS timeout is checked;
-	// DefaultFallbackCheckEvery if 0.
+	// sms.DefaultCheckEvery if 0.
 	CheckEvery time.Duration `yaml:"check_every"`
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/verigate/verigate/internal/routetest"
 	"github.com/verigate/verigate/internal/verifytest"
 	"github.com/verigate/verigate/route"
+	"github.com/verigate/verigate/sms"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -18,7 +19,7 @@ import (
 type gateway struct {
 	*verifytest.Service
 	engine *route.Engine
-	watch  *route.SMSWatch
+	watch  *sms.DeliveryWatch
 }
 
 // newGateway builds the gateway; watchNow is the SMS watch's clock (the
@@ -37,7 +38,10 @@ func newGateway(t *testing.T, cfg route.Config, watchNow func() time.Time) *gate
 	}
 	t.Cleanup(func() { g.engine.Close() })
 	g.Service = verifytest.NewService(t, verifytest.WithClock(clock), verifytest.WithConfig(func(c *verify.Config) {
-		g.watch = route.NewSMSWatch(cfg.Fallback, c.Store, slog.New(slog.DiscardHandler), watchNow)
+		g.watch = sms.NewDeliveryWatch(sms.WatchConfig{
+			Timeout: cfg.Fallback.SMSTimeout, CheckEvery: cfg.Fallback.CheckEvery,
+			Store: c.Store, Logger: slog.New(slog.DiscardHandler), Now: watchNow,
+		})
 		c.Senders = map[string]verify.Sender{verifytest.Provider: g.watch.Wrap(c.Senders[verifytest.Provider])}
 		c.Router, c.Observer = g.engine, g.engine.Observer()
 	}))
@@ -101,71 +105,5 @@ func TestUndeliveredSMSFallsBackToCallAndApproves(t *testing.T) {
 	v, err = g.Start(ctx, verify.StartRequest{Tenant: "t", To: deMobile, Channel: verify.ChannelAuto})
 	if err != nil || v.Channel != verify.ChannelCall || !slices.Equal(v.Route.Reasons, []string{route.ReasonUndelivered}) {
 		t.Errorf("next start: %+v %v", v, err)
-	}
-}
-
-func TestSMSWatchTimeout(t *testing.T) {
-	g := newGateway(t, route.Config{Fallback: route.FallbackConfig{SMSTimeout: 2 * time.Minute}}, nil)
-	g.watch.Start(g.Service)
-	ctx := context.Background()
-	slow, err := g.Start(ctx, verify.StartRequest{Tenant: "t", To: deMobile, Channel: verify.ChannelAuto})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fast, err := g.Start(ctx, verify.StartRequest{Tenant: "t", To: frMobile, Channel: verify.ChannelAuto})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// verifytest.Sender's reference for a message is test-sms-<verification id>.
-	if err := g.Report(ctx, fast.ID, verify.Event{Type: verify.EventDelivered, Channel: verify.ChannelSMS, ProviderRef: "test-sms-" + fast.ID}); err != nil {
-		t.Fatal(err)
-	}
-	g.Clock.Add(time.Minute)
-	g.watch.Check(ctx)
-	if n := len(g.calls()); n != 0 || g.watch.Watching() != 2 {
-		t.Fatalf("before the timeout: %d calls, %d watched", n, g.watch.Watching())
-	}
-	g.Clock.Add(90 * time.Second)
-	g.watch.Check(ctx)
-	calls := g.calls()
-	if len(calls) != 1 || calls[0].VerificationID != slow.ID || g.watch.Watching() != 0 {
-		t.Fatalf("after the timeout: calls %+v, %d watched", calls, g.watch.Watching())
-	}
-	got, _ := g.Get(ctx, "t", slow.ID)
-	if got.Channel != verify.ChannelCall || !slices.ContainsFunc(got.Events, func(e verify.Event) bool {
-		return e.Type == verify.EventUndelivered && e.Detail == "no delivery report within 2m0s"
-	}) {
-		t.Errorf("slow verification: %s %+v", got.Channel, got.Events)
-	}
-	if got, _ := g.Get(ctx, "t", fast.ID); got.Channel != verify.ChannelSMS {
-		t.Errorf("the delivered SMS fell back: %+v", got.Route)
-	}
-}
-
-func TestSMSWatchTicker(t *testing.T) {
-	// Real clock: the watch's own ticker finds the SMS without a report.
-	g := newGateway(t, route.Config{Fallback: route.FallbackConfig{SMSTimeout: time.Millisecond, CheckEvery: 5 * time.Millisecond}}, time.Now)
-	g.watch.Start(g.Service)
-	g.watch.Start(g.Service) // a second Start is a no-op
-	v, err := g.Start(context.Background(), verify.StartRequest{Tenant: "t", To: deMobile, Channel: verify.ChannelAuto})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.After(10 * time.Second)
-	for len(g.calls()) == 0 {
-		select {
-		case <-deadline:
-			t.Fatal("no fallback call within 10s")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	if err := g.watch.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.watch.Close(); err != nil { // closing twice is harmless
-		t.Fatal(err)
-	}
-	if c := g.calls(); c[0].VerificationID != v.ID {
-		t.Errorf("call %+v", c[0])
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/verigate/verigate/internal/twiliotest"
 	"github.com/verigate/verigate/internal/verifytest"
 	"github.com/verigate/verigate/route"
+	"github.com/verigate/verigate/sms"
 	"github.com/verigate/verigate/twilio"
 	"github.com/verigate/verigate/verify"
 )
@@ -30,7 +31,7 @@ const (
 type twilioGateway struct {
 	*verifytest.Service
 	fake  *twiliotest.Server
-	watch *route.SMSWatch
+	watch *sms.DeliveryWatch
 }
 
 func newTwilioGateway(t *testing.T, cfg route.Config) *twilioGateway {
@@ -58,7 +59,9 @@ func newTwilioGateway(t *testing.T, cfg route.Config) *twilioGateway {
 	g := &twilioGateway{fake: fake}
 	clock := verifytest.NewClock(verifytest.Epoch)
 	g.Service = verifytest.NewService(t, verifytest.WithClock(clock), verifytest.WithConfig(func(c *verify.Config) {
-		g.watch = route.NewSMSWatch(cfg.Fallback, c.Store, quiet, clock.Now)
+		g.watch = sms.NewDeliveryWatch(sms.WatchConfig{
+			Timeout: cfg.Fallback.SMSTimeout, CheckEvery: cfg.Fallback.CheckEvery, Store: c.Store, Logger: quiet, Now: clock.Now,
+		})
 		c.Router, c.Observer = engine, engine.Observer()
 		c.Senders = map[string]verify.Sender{"twilio": g.watch.Wrap(prov)}
 		c.Callers = map[string]verify.Caller{"twilio": prov}

@@ -1,5 +1,7 @@
-// Package sms holds the text of verification messages and the SMS
-// providers that are not Twilio: the console provider for development.
+// Package sms holds the text of verification messages, the SMS providers
+// that are not Twilio (the console provider for development), and the
+// DeliveryWatch, a Sender wrapper that reports an SMS undelivered when no
+// delivery report came in time (so the Service can fall back to a call).
 package sms
 
 import (

@@ -64,8 +64,10 @@ func (g *gateway) Close() error {
 // from garbage (the soak test, test/soak, reads it).
 var liveHeap = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)}
 
-// buildGateway wires the store, limiter, providers, service and REST API.
-// stdout receives the console SMS provider's lines.
+// buildGateway wires the gateway in three steps: its state (store,
+// limiter, idempotency records, Redis, the SMS-pumping watch), its
+// providers (SMS senders, SIP trunks, Twilio), then the verify.Service and
+// the REST API over them. stdout receives the console SMS provider's lines.
 func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Writer, log *slog.Logger) (_ *gateway, err error) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g := &gateway{cancel: cancel}
@@ -86,18 +88,86 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	if err != nil {
 		return nil, fmt.Errorf("prompts: %w", err)
 	}
-
 	ready := map[string]api.ReadyCheck{}
+	st, err := g.buildState(bg, cfg, ready, log)
+	if err != nil {
+		return nil, err
+	}
+	var blocks route.PrefixBlocks
+	if st.pumps != nil {
+		blocks = st.pumps
+	}
+	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: st.redis, Blocks: blocks, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, engine.Close)
+	prov, err := g.buildProviders(bg, cfg, dev, stdout, catalogue, st, ready, log)
+	if err != nil {
+		return nil, err
+	}
+
+	var notifier verify.Notifier
+	if cfg.Callbacks.Secret != "" {
+		n, err := callback.New(cfg.Callbacks, nil, log)
+		if err != nil {
+			return nil, err
+		}
+		g.goBackground(bg, func(ctx context.Context) { n.Run(ctx, 4) })
+		notifier = n
+	}
+	svc, err := verify.NewService(verify.Config{
+		Store: st.store, Limiter: st.limiter, Hasher: hasher, Notifier: notifier,
+		Parser: route.NewClassifier(route.ClassifierOptions{
+			DefaultRegion: cfg.Verify.DefaultRegion, Carrier: cfg.Route.Carrier, CacheSize: cfg.Route.CacheSize,
+		}),
+		Router:    engine,
+		Observer:  observer(engine.Observer(), st.pumps),
+		Formatter: catalogue,
+		Senders:   prov.senders, DefaultSender: prov.choice.sms,
+		Callers: prov.callers, DefaultCaller: prov.choice.call,
+		CodeLength: cfg.Verify.CodeLength, Lifetime: cfg.Verify.Lifetime, MaxAttempts: cfg.Verify.MaxAttempts,
+		CheckLock: verify.CheckLock{
+			Max: cfg.Limits.FailedChecks, Window: cfg.Limits.FailedCheckWindow,
+			LongMax: cfg.Limits.FailedChecksLong, LongWindow: cfg.Limits.FailedCheckWindowLong,
+		},
+		FraudBlock: cfg.Verify.FraudBlock,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.service = svc
+	// The providers built before the Service report to it from now on.
+	if prov.sip != nil {
+		prov.sip.ReportTo(svc)
+	}
+	prov.watch.Start(svc)
+
+	if g.handler, err = buildAPI(cfg, keys, svc, st, prov, catalogue, ready, log); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// state is where the gateway keeps what it knows: verifications, limits,
+// idempotency records and the SMS-pumping watch, in memory or in Redis.
+type state struct {
+	store   verify.Store
+	limiter verify.Limiter
+	idem    api.IdempotencyStore
+	redis   redis.UniversalClient // nil without Redis
+	pumps   *pumping.Watch        // nil when the SMS-pumping watch is off
+}
+
+// buildState opens the gateway's state: in memory, or in Redis when
+// cfg.Redis.URL is set (adding its readiness check to ready).
+func (g *gateway) buildState(bg context.Context, cfg config.Config, ready map[string]api.ReadyCheck, log *slog.Logger) (*state, error) {
 	memLimiter, err := ratelimit.NewMemory(cfg.Limits.Policies, nil)
 	if err != nil {
 		return nil, err
 	}
-	var (
-		st   verify.Store         = store.NewMemory()
-		lim  verify.Limiter       = memLimiter
-		idem api.IdempotencyStore = store.NewIdempotencyMemory(nil)
-	)
-	var rc redis.UniversalClient
+	st := &state{store: store.NewMemory(), limiter: memLimiter, idem: store.NewIdempotencyMemory(nil)}
 	// The SMS-pumping watch's counts and blocks: in Redis when the state is
 	// there, so that every gateway judges the same prefixes.
 	var pumpStore pumping.Store = pumping.NewMemory()
@@ -105,7 +175,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		// State, limits and idempotency records in Redis, shared by every
 		// gateway on it. The client connects lazily and reconnects by
 		// itself; /readyz reports whether Redis answers.
-		rc, err = store.OpenRedis(cfg.Redis.URL)
+		rc, err := store.OpenRedis(cfg.Redis.URL)
 		if err != nil {
 			return nil, fmt.Errorf("VERIGATE_REDIS_URL: %w", err)
 		}
@@ -122,43 +192,90 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			return nil, err
 		}
 		// The store consumes the limits inside its start script: one round trip per start.
-		st = store.NewRedis(cmds, store.RedisOptions{Cluster: cluster, Limits: redisLimiter})
-		lim, idem = redisLimiter, store.NewIdempotencyRedis(cmds)
+		st.store = store.NewRedis(cmds, store.RedisOptions{Cluster: cluster, Limits: redisLimiter})
+		st.limiter, st.idem, st.redis = redisLimiter, store.NewIdempotencyRedis(cmds), rc
 		pumpStore = pumping.NewRedis(cmds, "")
 		// The client of the health check runs nothing else, so its pool
 		// reflects Redis alone and not the failures of other callers.
 		ready["redis"] = store.RedisHealth(rc)
 		log.Info("state and limits in Redis")
 	}
-
 	// The SMS-pumping watch; routing reads its blocks.
-	var pumps *pumping.Watch
-	var blocks route.PrefixBlocks
 	if pc := cfg.Limits.SMSPumping; !pc.Off {
 		if pc.Maturity == 0 {
 			pc.Maturity = cfg.Verify.Lifetime
 		}
-		if pumps, err = pumping.New(pc, pumpStore, pumping.Options{Logger: log}); err != nil {
+		if st.pumps, err = pumping.New(pc, pumpStore, pumping.Options{Logger: log}); err != nil {
 			return nil, err
 		}
-		g.goBackground(bg, pumps.Run)
-		blocks = pumps
+		g.goBackground(bg, st.pumps.Run)
 	}
+	return st, nil
+}
 
-	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: rc, Blocks: blocks, Logger: log})
+// providerChoice is which providers serve the verifications whose route
+// names none.
+type providerChoice struct {
+	sms  string // the default SMS provider
+	call string // the default call provider; "" when calls are not configured
+	// loopback: calls go to the embedded test phone on loopback (serve --dev).
+	loopback bool
+}
+
+// chooseProviders is the provider-precedence rule. SMS: sms.provider when
+// set, else Twilio when configured; none is an error (the console provider
+// is for development only and must be asked for). Calls: configured SIP
+// trunks win over Twilio; with neither, --dev calls the loopback test
+// phone, which Twilio, when configured, wins over.
+func chooseProviders(smsProvider string, twilioConfigured bool, trunks int, dev bool) (providerChoice, error) {
+	c := providerChoice{sms: smsProvider}
+	if twilioConfigured {
+		if c.sms == "" {
+			c.sms = twilio.ProviderName
+		}
+		c.call = twilio.ProviderName
+	}
+	switch c.sms {
+	case "":
+		return providerChoice{}, errors.New("no SMS provider configured: configure Twilio (VERIGATE_TWILIO_*) or set sms.provider: console (prints codes; development only), or run with --dev")
+	case twilio.ProviderName:
+		if !twilioConfigured {
+			return providerChoice{}, errors.New("sms.provider is twilio but Twilio is not configured (VERIGATE_TWILIO_ACCOUNT_SID and the rest)")
+		}
+	}
+	c.loopback = trunks == 0 && dev && !twilioConfigured
+	if trunks > 0 || c.loopback {
+		// With a trunk configured, calls go there unless routing says otherwise.
+		c.call = sip.Provider
+	}
+	return c, nil
+}
+
+// providers are the gateway's SMS senders and callers, by provider name.
+type providers struct {
+	choice  providerChoice
+	senders map[string]verify.Sender
+	callers map[string]verify.Caller
+	sip     *sip.Caller        // nil without trunks
+	watch   *sms.DeliveryWatch // reports SMS with no delivery report in time
+	twilio  twilio.Config      // as completed from the gateway's configuration
+}
+
+// buildProviders builds the SMS and call providers the configuration names.
+func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool, stdout io.Writer, catalogue *prompts.Catalogue,
+	st *state, ready map[string]api.ReadyCheck, log *slog.Logger) (*providers, error) {
+	p := &providers{senders: map[string]verify.Sender{}, callers: map[string]verify.Caller{}, twilio: cfg.Twilio}
+	choice, err := chooseProviders(cfg.SMS.Provider, p.twilio.Configured(), len(cfg.SIP.Trunks), dev)
 	if err != nil {
 		return nil, err
 	}
-	g.closers = append(g.closers, engine.Close)
-	watch := route.NewSMSWatch(cfg.Route.Fallback, st, log, nil)
-	g.closers = append(g.closers, watch.Close)
+	p.choice = choice
+	p.watch = sms.NewDeliveryWatch(sms.WatchConfig{
+		Timeout: cfg.Route.Fallback.SMSTimeout, CheckEvery: cfg.Route.Fallback.CheckEvery, Store: st.store, Logger: log,
+	})
+	g.closers = append(g.closers, p.watch.Close)
 
-
-	senders := map[string]verify.Sender{}
-	callers := map[string]verify.Caller{}
-	smsProvider, callProvider := cfg.SMS.Provider, ""
-	tw := cfg.Twilio
-	if tw.Configured() {
+	if tw := &p.twilio; tw.Configured() {
 		if tw.PublicURL == "" {
 			tw.PublicURL = cfg.PublicURL
 		}
@@ -166,37 +283,23 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		if err := tw.Validate(); err != nil {
 			return nil, err
 		}
-		prov, err := twilio.New(tw, twilio.WithLogger(log))
+		prov, err := twilio.New(*tw, twilio.WithLogger(log))
 		if err != nil {
 			return nil, err
 		}
 		g.closers = append(g.closers, func() error { prov.Close(); return nil })
-		senders[twilio.ProviderName], callers[twilio.ProviderName] = prov, prov
-		if cfg.Route.Fallback.SMSTimeout > 0 {
-			// Twilio reports deliveries, so an SMS with no report in time
-			// can fall back to a call.
-			senders[twilio.ProviderName] = watch.Wrap(prov)
-		}
-		if smsProvider == "" {
-			smsProvider = twilio.ProviderName
-		}
-		callProvider = twilio.ProviderName
+		// Twilio reports deliveries, so an SMS with no report in time can
+		// fall back to a call (Wrap passes prov through when the timeout is off).
+		p.senders[twilio.ProviderName], p.callers[twilio.ProviderName] = p.watch.Wrap(prov), prov
 	}
-	switch smsProvider {
-	case "console":
-		senders["console"] = sms.NewConsole(stdout)
-	case "":
-		return nil, errors.New("no SMS provider configured: configure Twilio (VERIGATE_TWILIO_*) or set sms.provider: console (prints codes; development only), or run with --dev")
-	case twilio.ProviderName:
-		if !tw.Configured() {
-			return nil, errors.New("sms.provider is twilio but Twilio is not configured (VERIGATE_TWILIO_ACCOUNT_SID and the rest)")
-		}
+	if choice.sms == "console" {
+		p.senders["console"] = sms.NewConsole(stdout)
 	}
 
 	sipCfg := cfg.SIP
-	if len(sipCfg.Trunks) == 0 && dev && !tw.Configured() {
+	if choice.loopback {
 		// The embedded default: calls go to a test phone on loopback that
-		// answers and presses '#'. Twilio, when configured, wins over it.
+		// answers and presses '#'.
 		phone, err := sip.NewLoopbackPhone(log)
 		if err != nil {
 			return nil, fmt.Errorf("loopback test phone: %w", err)
@@ -204,96 +307,61 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		g.closers = append(g.closers, phone.Close)
 		sipCfg = phone.LoopbackConfig(sipCfg)
 	}
-	var caller *sip.Caller
 	if len(sipCfg.Trunks) > 0 {
-		caller, err = sip.NewCaller(sipCfg, sip.Options{
-			Audio:    sip.PromptAudio{Catalogue: catalogue},
-			Logger:   log,
+		caller, err := sip.NewCaller(sipCfg, sip.Options{
+			Audio:  sip.PromptAudio{Catalogue: catalogue},
+			Logger: log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("sip: %w", err)
 		}
 		g.closers = append(g.closers, caller.Close)
-		callers[sip.Provider] = caller
+		p.callers[sip.Provider], p.sip = caller, caller
 		if err := watchTrunks(bg, g, caller, sipCfg, ready, log); err != nil {
 			return nil, err
 		}
-		// With a trunk configured, calls go there unless routing says otherwise.
-		callProvider = sip.Provider
 	}
 
-	if pumps != nil {
+	if st.pumps != nil {
 		// Every SMS a provider accepts is counted; SMS to a blocked prefix
 		// are refused even where routing did not see the block.
-		for name, sender := range senders {
-			senders[name] = pumps.Wrap(sender)
+		for name, sender := range p.senders {
+			p.senders[name] = st.pumps.Wrap(sender)
 		}
 	}
+	return p, nil
+}
 
-	var notifier verify.Notifier
-	if cfg.Callbacks.Secret != "" {
-		n, err := callback.New(cfg.Callbacks, nil, log)
-		if err != nil {
-			return nil, err
-		}
-		g.goBackground(bg, func(ctx context.Context) { n.Run(ctx, 4) })
-		notifier = n
-	}
-
-	svc, err := verify.NewService(verify.Config{
-		Store: st, Limiter: lim, Hasher: hasher, Notifier: notifier,
-		Parser: route.NewClassifier(route.ClassifierOptions{
-			DefaultRegion: cfg.Verify.DefaultRegion, Carrier: cfg.Route.Carrier, CacheSize: cfg.Route.CacheSize,
-		}),
-		Router:    engine,
-		Observer:  observer(engine.Observer(), pumps),
-		Formatter: catalogue,
-		Senders:   senders, DefaultSender: smsProvider,
-		Callers: callers, DefaultCaller: callProvider,
-		CodeLength: cfg.Verify.CodeLength, Lifetime: cfg.Verify.Lifetime, MaxAttempts: cfg.Verify.MaxAttempts,
-		CheckLock: verify.CheckLock{
-			Max: cfg.Limits.FailedChecks, Window: cfg.Limits.FailedCheckWindow,
-			LongMax: cfg.Limits.FailedChecksLong, LongWindow: cfg.Limits.FailedCheckWindowLong,
-		},
-		FraudBlock: cfg.Verify.FraudBlock,
-		Logger:     log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	g.service = svc
-	if caller != nil {
-		caller.ReportTo(svc)
-	}
-	watch.Start(svc)
-
+// buildAPI builds the REST API over svc, with Twilio's webhooks when
+// Twilio is configured.
+func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st *state, prov *providers, catalogue *prompts.Catalogue,
+	ready map[string]api.ReadyCheck, log *slog.Logger) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(liveHeap)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	if pumps != nil {
-		if err := pumps.Register(reg); err != nil {
+	if st.pumps != nil {
+		if err := st.pumps.Register(reg); err != nil {
 			return nil, err
 		}
 	}
 	e, err := api.New(api.Config{
-		Service: svc, APIKeys: keys, Idempotency: idem, Ready: ready,
+		Service: svc, APIKeys: keys, Idempotency: st.idem, Ready: ready,
 		Registry: reg, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if tw.Configured() {
-		wh, err := twilio.NewWebhooks(tw, svc, twilio.WithTexts(catalogue), twilio.WithLogger(log))
+	if prov.twilio.Configured() {
+		wh, err := twilio.NewWebhooks(prov.twilio, svc, twilio.WithTexts(catalogue), twilio.WithLogger(log))
 		if err != nil {
 			return nil, err
 		}
 		// Twilio authenticates with its signature, not a bearer key.
 		wh.Register(e.Group(twilio.PathPrefix))
 	}
-	g.handler = e
-	return g, nil
+	return e, nil
 }
 
 // observer is the Service's Observer: routing's delivery history hears of

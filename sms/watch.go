@@ -1,4 +1,4 @@
-package route
+package sms
 
 import (
 	"context"
@@ -11,25 +11,38 @@ import (
 	"github.com/verigate/verigate/verify"
 )
 
+// DefaultCheckEvery is how often a DeliveryWatch looks for SMS past their
+// timeout when WatchConfig.CheckEvery is 0.
+const DefaultCheckEvery = 5 * time.Second
+
 // VerificationGetter reads a verification by id; verify.Store is one
 // (tenant "" means any tenant).
 type VerificationGetter interface {
 	Get(ctx context.Context, tenant, id string) (*verify.Verification, error)
 }
 
-// Reporter takes provider events; *verify.Service is one.
-type Reporter interface {
-	Report(ctx context.Context, id string, ev verify.Event) error
+// WatchConfig assembles a DeliveryWatch.
+type WatchConfig struct {
+	// Timeout: an SMS with no delivery report this long after it was sent
+	// is reported undelivered. 0 watches nothing.
+	Timeout time.Duration
+	// CheckEvery is how often the timeouts are checked; DefaultCheckEvery if 0.
+	CheckEvery time.Duration
+	// Store is where verifications are read back (required when Timeout is set).
+	Store  VerificationGetter
+	Logger *slog.Logger     // slog.Default() if nil
+	Now    func() time.Time // time.Now if nil
 }
 
-// SMSWatch turns "no delivery report within FallbackConfig.SMSTimeout" into
+// DeliveryWatch turns "no delivery report within WatchConfig.Timeout" into
 // an EventUndelivered, which makes verify.Service.Report fall back to a
-// call (unless a resend has superseded that SMS: the event carries its
-// attempt). It learns of SMS through the Sender it wraps (Wrap) and checks on a
-// ticker it owns: Start it once the Service exists, Close it on shutdown.
-// Watched messages live in this process only: a gateway that restarts
-// forgets them (their verifications then wait for a provider report).
-type SMSWatch struct {
+// call when the route has that fallback (unless a resend has superseded
+// that SMS: the event carries its attempt). It is a Sender wrapper: it
+// learns of SMS through the Sender it wraps (Wrap), and checks on a ticker
+// it owns: Start it once the Service exists, Close it on shutdown. Watched
+// messages live in this process only: a gateway that restarts forgets them
+// (their verifications then wait for a provider report).
+type DeliveryWatch struct {
 	timeout time.Duration
 	every   time.Duration
 	store   VerificationGetter
@@ -38,7 +51,7 @@ type SMSWatch struct {
 
 	mu      sync.Mutex
 	pending []watched
-	rep     Reporter
+	rep     verify.Reporter
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -49,25 +62,23 @@ type watched struct {
 	sentAt  time.Time
 }
 
-// NewSMSWatch returns a watch over cfg.SMSTimeout (no watching if 0).
-// store is where verifications are read back; now is the clock (time.Now if nil).
-func NewSMSWatch(cfg FallbackConfig, store VerificationGetter, logger *slog.Logger, now func() time.Time) *SMSWatch {
-	if now == nil {
-		now = time.Now
+// NewDeliveryWatch returns a watch configured by c.
+func NewDeliveryWatch(c WatchConfig) *DeliveryWatch {
+	if c.Now == nil {
+		c.Now = time.Now
 	}
-	if logger == nil {
-		logger = slog.Default()
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
-	every := cfg.CheckEvery
-	if every <= 0 {
-		every = DefaultFallbackCheckEvery
+	if c.CheckEvery <= 0 {
+		c.CheckEvery = DefaultCheckEvery
 	}
-	return &SMSWatch{timeout: cfg.SMSTimeout, every: every, store: store, log: logger, now: now}
+	return &DeliveryWatch{timeout: c.Timeout, every: c.CheckEvery, store: c.Store, log: c.Logger, now: c.Now}
 }
 
 // Wrap returns a Sender that sends through next and watches each SMS it
 // sent for a delivery report.
-func (w *SMSWatch) Wrap(next verify.Sender) verify.Sender {
+func (w *DeliveryWatch) Wrap(next verify.Sender) verify.Sender {
 	if w.timeout <= 0 {
 		return next
 	}
@@ -76,7 +87,7 @@ func (w *SMSWatch) Wrap(next verify.Sender) verify.Sender {
 
 type watchedSender struct {
 	next verify.Sender
-	w    *SMSWatch
+	w    *DeliveryWatch
 }
 
 func (s watchedSender) Send(ctx context.Context, m verify.Message) (string, error) {
@@ -89,9 +100,9 @@ func (s watchedSender) Send(ctx context.Context, m verify.Message) (string, erro
 	return ref, err
 }
 
-// Start begins checking every FallbackConfig.CheckEvery, reporting to r.
+// Start begins checking every WatchConfig.CheckEvery, reporting to r.
 // It does nothing when there is no timeout or it already runs.
-func (w *SMSWatch) Start(r Reporter) {
+func (w *DeliveryWatch) Start(r verify.Reporter) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.timeout <= 0 || w.stop != nil {
@@ -102,7 +113,7 @@ func (w *SMSWatch) Start(r Reporter) {
 	go w.run(w.stop, w.done)
 }
 
-func (w *SMSWatch) run(stop <-chan struct{}, done chan<- struct{}) {
+func (w *DeliveryWatch) run(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(w.every)
 	defer t.Stop()
@@ -119,7 +130,7 @@ func (w *SMSWatch) run(stop <-chan struct{}, done chan<- struct{}) {
 }
 
 // Close stops the ticker and waits for a check under way.
-func (w *SMSWatch) Close() error {
+func (w *DeliveryWatch) Close() error {
 	w.mu.Lock()
 	stop, done := w.stop, w.done
 	w.stop = nil
@@ -133,7 +144,7 @@ func (w *SMSWatch) Close() error {
 
 // Check reports every watched SMS past its timeout that has no delivery
 // report as undelivered. The ticker calls it; tests call it directly.
-func (w *SMSWatch) Check(ctx context.Context) {
+func (w *DeliveryWatch) Check(ctx context.Context) {
 	now := w.now()
 	w.mu.Lock()
 	var due []watched
@@ -163,7 +174,9 @@ func (w *SMSWatch) Check(ctx context.Context) {
 		ev := verify.Event{
 			Type: verify.EventUndelivered, At: now, Channel: verify.ChannelSMS, ProviderRef: p.ref, Attempt: p.attempt,
 			Detail: fmt.Sprintf("no delivery report within %s", w.timeout),
-			Key:    "route:sms-timeout:" + p.id + ":" + p.ref + ":" + strconv.Itoa(p.attempt),
+			// The key's prefix is from when the watch lived in package route:
+			// kept, so a report made before an upgrade is not made twice.
+			Key: "route:sms-timeout:" + p.id + ":" + p.ref + ":" + strconv.Itoa(p.attempt),
 		}
 		if err := rep.Report(ctx, p.id, ev); err != nil {
 			w.log.Warn("sms watch: report undelivered", "verification", p.id, "err", err)
@@ -172,7 +185,7 @@ func (w *SMSWatch) Check(ctx context.Context) {
 }
 
 // Watching reports how many SMS await a delivery report.
-func (w *SMSWatch) Watching() int {
+func (w *DeliveryWatch) Watching() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.pending)
