@@ -234,13 +234,20 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	}
 
 	var notifier verify.Notifier
+	var callbacks *callback.Notifier
 	if cfg.Callbacks.Secret != "" {
-		n, err := callback.New(cfg.Callbacks, nil, log)
+		var opts []callback.Option
+		if rc != nil {
+			// Queued in Redis: callbacks survive a restart, and every
+			// gateway on it delivers them.
+			opts = append(opts, callback.WithQueue(callback.NewRedisQueue(rc, callback.RedisQueueOptions{Max: cfg.Callbacks.QueueSize})))
+		}
+		callbacks, err = callback.New(cfg.Callbacks, nil, log, opts...)
 		if err != nil {
 			return nil, err
 		}
-		g.goBackground(bg, func(ctx context.Context) { n.Run(ctx, 4) })
-		notifier = n
+		g.goBackground(bg, func(ctx context.Context) { callbacks.Run(ctx, 4) })
+		notifier = callbacks
 	}
 
 	svc, err = verify.NewService(verify.Config{
@@ -274,6 +281,11 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	)
 	if pumps != nil {
 		if err := pumps.Register(reg); err != nil {
+			return nil, err
+		}
+	}
+	if callbacks != nil {
+		if err := callbacks.Register(reg); err != nil {
 			return nil, err
 		}
 	}
