@@ -50,6 +50,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/verigate/verigate/verify"
@@ -171,6 +172,8 @@ type Notifier struct {
 	queue  Queue
 	memory *MemoryQueue
 	wake   chan struct{} // a notice was queued here: look now, not at the next poll
+
+	claimFailing atomic.Bool // the last claim failed: logged once per outage
 }
 
 var (
@@ -337,12 +340,20 @@ func (n *Notifier) work(ctx context.Context) {
 // attemptNext claims one due notice from q and attempts it; false when
 // there was none (or q failed).
 func (n *Notifier) attemptNext(ctx context.Context, q Queue) bool {
-	j, ok, err := q.Claim(ctx, n.cfg.Lease)
+	// Bounded, so that an unanswering Redis does not hold up the notices
+	// kept in memory meanwhile.
+	c, cancel := context.WithTimeout(ctx, n.cfg.EnqueueTimeout)
+	j, ok, err := q.Claim(c, n.cfg.Lease)
+	cancel()
 	if err != nil {
-		if ctx.Err() == nil {
-			n.log.Warn("callback queue claim", "err", err)
+		// Once per outage, not once per worker and poll.
+		if ctx.Err() == nil && n.claimFailing.CompareAndSwap(false, true) {
+			n.log.Warn("callback queue unavailable: notices wait until it answers", "err", err)
 		}
 		return false
+	}
+	if n.claimFailing.CompareAndSwap(true, false) {
+		n.log.Info("callback queue answers again")
 	}
 	if ok {
 		n.attempt(ctx, q, j)
@@ -372,15 +383,6 @@ func (n *Notifier) sampleDepth(ctx context.Context) {
 		}
 	}
 }
-
-// outcome is what an attempt's answer means for the notice.
-type outcome int
-
-const (
-	delivered outcome = iota
-	retry
-	final // not delivered, not retried
-)
 
 // attempt posts j once and then finishes it (delivered, or refused for
 // good), reschedules it, or drops it when its attempts or age are spent.

@@ -300,7 +300,7 @@ func TestDroppedWhenSpent(t *testing.T) {
 		if cfg.Backoff > 0 {
 			c.Backoff, c.MaxBackoff = cfg.Backoff, cfg.MaxBackoff
 		}
-		var log bytes.Buffer
+		var log syncBuffer
 		n, err := New(c, nil, slog.New(slog.NewTextHandler(&log, nil)))
 		if err != nil {
 			t.Fatal(err)
@@ -350,7 +350,7 @@ func TestRedisDownKeepsNoticesInMemory(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	cfg := fast()
 	cfg.EnqueueTimeout = 300 * time.Millisecond
-	var log bytes.Buffer
+	var log syncBuffer
 	n, err := New(cfg, nil, slog.New(slog.NewTextHandler(&log, nil)), WithQueue(NewRedisQueue(rdb, RedisQueueOptions{})))
 	if err != nil {
 		t.Fatal(err)
@@ -518,4 +518,22 @@ func eventually(t *testing.T, what string, f func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// syncBuffer is a log destination the workers write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
