@@ -290,6 +290,8 @@ func (n *Notifier) Notify(v *verify.Verification) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.EnqueueTimeout)
 	defer cancel()
 	err = n.queue.Push(ctx, j)
+	// A push that timed out may still have reached Redis: then both queues
+	// hold the notice, and the receiver gets it twice under one delivery id.
 	if err != nil && !errors.Is(err, ErrQueueFull) && n.queue != Queue(n.memory) {
 		log.Error("callback queue unavailable, notice kept in this gateway's memory", "delivery", j.ID, "err", err)
 		n.metrics.fallbacks.Inc()
