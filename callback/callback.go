@@ -109,7 +109,7 @@ func (c Config) Validate(prefix string) error {
 	default:
 		errs = append(errs, fmt.Errorf("%s.signatures: must be both, verigate or standard, not %q", prefix, c.Signatures))
 	}
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	if c.Lease <= c.Timeout {
 		errs = append(errs, fmt.Errorf("%s.lease: must be longer than %s.timeout (%s)", prefix, prefix, c.Timeout))
 	}
@@ -119,7 +119,8 @@ func (c Config) Validate(prefix string) error {
 	return errors.Join(errs...)
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with the default of every setting left unset.
+func (c Config) WithDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -210,7 +211,7 @@ func New(cfg Config, client *http.Client, log *slog.Logger, opts ...Option) (*No
 	if err := cfg.Validate("callbacks"); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	key, err := Key([]byte(cfg.Secret))
 	if err != nil {
 		return nil, err

@@ -240,7 +240,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		if rc != nil {
 			// Queued in Redis: callbacks survive a restart, and every
 			// gateway on it delivers them.
-			opts = append(opts, callback.WithQueue(callback.NewRedisQueue(rc, callback.RedisQueueOptions{Max: cfg.Callbacks.QueueSize})))
+			opts = append(opts, callback.WithQueue(callback.NewRedisQueue(rc, callback.RedisQueueOptions{Max: cfg.Callbacks.WithDefaults().QueueSize})))
 		}
 		callbacks, err = callback.New(cfg.Callbacks, nil, log, opts...)
 		if err != nil {
