@@ -216,10 +216,10 @@ func TestLoopbackCallbackRefusedUnlessAllowed(t *testing.T) {
 		n := notifier(t, allow, &log)
 		for _, u := range []string{srv.URL, byName} {
 			// post alone: no check of the URL first, only the dialler's.
-			if _, err := n.post(ctx, job{id: "VE1", url: u, body: []byte(`{}`)}); !errors.Is(err, ErrForbiddenAddress) {
+			if _, err := n.post(ctx, Job{ID: "cb_test", Verification: "VE1", URL: u, Body: []byte(`{}`)}); !errors.Is(err, ErrForbiddenAddress) {
 				t.Errorf("post to %s: %v, want ErrForbiddenAddress", u, err)
 			}
-			n.deliver(ctx, job{id: "VE1", url: u, body: []byte(`{}`)})
+			deliverOnce(ctx, n, Job{ID: "cb_test", Verification: "VE1", URL: u, Body: []byte(`{}`)})
 		}
 		if !strings.Contains(log.String(), "callback destination not allowed") {
 			t.Errorf("log %q does not say why", log.String())
@@ -234,7 +234,7 @@ func TestLoopbackCallbackRefusedUnlessAllowed(t *testing.T) {
 	}
 	var log bytes.Buffer
 	n := notifier(t, ptr(true), &log)
-	n.deliver(ctx, job{id: "VE1", url: srv.URL, body: []byte(`{}`)})
+	deliverOnce(ctx, n, Job{ID: "cb_test", Verification: "VE1", URL: srv.URL, Body: []byte(`{}`)})
 	if hits.Load() != 1 {
 		t.Fatalf("allowed: the loopback server got %d requests, want 1", hits.Load())
 	}
@@ -251,7 +251,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 		})
 		var log bytes.Buffer
 		n := notifier(t, ptr(true), &log)
-		n.deliver(context.Background(), job{id: "VE1", url: redirect.URL, body: []byte(`{}`)})
+		deliverOnce(context.Background(), n, Job{ID: "cb_test", Verification: "VE1", URL: redirect.URL, Body: []byte(`{}`)})
 		if hits.Load() != 1 || targetHits.Load() != 0 {
 			t.Errorf("%d: %d requests to the IdP and %d to the redirect target, want 1 and 0", status, hits.Load(), targetHits.Load())
 		}

@@ -1,18 +1,46 @@
 // Package callback delivers status changes to the client's callback_url:
 // JSON, signed with `Verigate-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
-// "t.body">`, retried with exponential back-off. Destinations on the
-// gateway's own networks (loopback, private, link-local, CGNAT, ...) and
-// cloud metadata endpoints are refused unless the operator allows private
-// networks, checked on the URL at start and on every address dialled;
-// redirects are not followed.
+// "t.body">` and with the Standard Webhooks headers (webhook-id,
+// webhook-timestamp, webhook-signature), as callbacks.signatures chooses.
+// Every attempt of one notice carries the same delivery id
+// (Verigate-Delivery, equal to webhook-id), so receivers drop duplicates.
+//
+// Notices wait in a Queue. With Redis it is a RedisQueue that every gateway
+// on that Redis shares: Notify stores the notice there before it returns,
+// so it survives a restart, and any gateway's workers deliver it, at least
+// once. A worker claims one due notice with a lease; until the lease ends
+// no other worker gets it, and if its gateway dies the lease ends and
+// another takes it. The queue is a sorted set of due times driven by Lua
+// scripts (redis.NewScript), not a stream with consumer groups: a retry
+// must wait a chosen time (back-off, the receiver's Retry-After), which a
+// sorted set expresses as a score, while a stream entry is delivered again
+// only when claimed by XAUTOCLAIM after a fixed idle time, so delayed
+// retries would need a second structure beside the stream anyway.
+//
+// When Redis does not accept a notice within callbacks.enqueue_timeout,
+// Notify keeps it in this gateway's memory instead (logged, and counted in
+// verigate_callback_queue_fallbacks_total) and delivers it from there:
+// nothing is dropped for an outage, but those notices end with the process.
+// Without Redis (serve --dev) the memory queue is the only one. Both pass
+// the same contract tests (internal/callbacktest).
+//
+// Failed attempts (network errors, 408, 429, 5xx) are retried after the
+// receiver's Retry-After (seconds or an HTTP date, at most
+// callbacks.max_backoff), or else after an exponential back-off with
+// jitter; a notice still undelivered after callbacks.max_attempts attempts
+// or callbacks.max_age is dropped, logged (ids only: the body's number is
+// masked and never logged) and counted. A 2xx is delivered; any other 4xx,
+// and a 3xx (not followed), end the notice.
+//
+// Destinations on the gateway's own networks (loopback, private,
+// link-local, CGNAT, ...) and cloud metadata endpoints are refused unless
+// the operator allows private networks, checked on the URL at start and on
+// every address dialled; redirects are not followed.
 package callback
 
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,21 +50,38 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/verigate/verigate/verify"
 )
 
-// SignatureHeader carries the signature of a callback.
-const SignatureHeader = "Verigate-Signature"
+// Signature formats, the values of Config.Signatures.
+const (
+	SignaturesBoth     = "both"     // Verigate-Signature and the Standard Webhooks headers
+	SignaturesVerigate = "verigate" // Verigate-Signature only
+	SignaturesStandard = "standard" // the Standard Webhooks headers only
+)
 
 // Config configures callbacks; a Secret turns them on.
 type Config struct {
-	Secret      string        `yaml:"secret" secret:"true"` // shared with the IdPs, who verify the signature
-	MaxAttempts int           `yaml:"max_attempts"`         // deliveries tried per notice (default 6)
-	Backoff     time.Duration `yaml:"backoff"`              // first retry delay, doubled each time (default 1s)
-	Timeout     time.Duration `yaml:"timeout"`              // per request (default 5s)
-	QueueSize   int           `yaml:"queue_size"`           // notices waiting; more are dropped and logged (default 1024)
+	// Secret is shared with the IdPs, who verify the signatures: at least
+	// 16 characters used as they are, or "whsec_<base64 of at least 16
+	// bytes>" (the Standard Webhooks form), whose decoded bytes are the key
+	// of both signature formats.
+	Secret      string        `yaml:"secret" secret:"true"`
+	Signatures  string        `yaml:"signatures"`   // both (default), verigate or standard
+	MaxAttempts int           `yaml:"max_attempts"` // attempts per notice (default 15)
+	MaxAge      time.Duration `yaml:"max_age"`      // a notice older is dropped instead of retried (default 24h)
+	Backoff     time.Duration `yaml:"backoff"`      // first retry delay, doubled each time, with jitter (default 1s)
+	MaxBackoff  time.Duration `yaml:"max_backoff"`  // longest wait between attempts, and the bound on a receiver's Retry-After (default 10m)
+	Timeout     time.Duration `yaml:"timeout"`      // per request (default 5s)
+	QueueSize   int           `yaml:"queue_size"`   // notices waiting, per queue; more are dropped and counted (default 10000)
+	// Lease is how long a worker holds a notice it attempts; a gateway that
+	// dies holding one delays it by this much. More than Timeout (default 30s).
+	Lease          time.Duration `yaml:"lease"`
+	PollInterval   time.Duration `yaml:"poll_interval"`   // how often idle workers look for due notices (default 1s)
+	EnqueueTimeout time.Duration `yaml:"enqueue_timeout"` // how long Notify waits for Redis before keeping the notice in memory (default 1s)
 	// AllowPrivateNetworks lets callbacks reach loopback, private (RFC
 	// 1918, RFC 4193), link-local, CGNAT, unspecified, multicast and
 	// reserved addresses: an IdP on the gateway's own network. Cloud
@@ -50,6 +95,56 @@ func (c Config) PrivateNetworksAllowed() bool {
 	return c.AllowPrivateNetworks != nil && *c.AllowPrivateNetworks
 }
 
+// Validate reports a setting New would refuse, naming it as the
+// configuration file does under prefix.
+func (c Config) Validate(prefix string) error {
+	var errs []error
+	if c.Secret != "" {
+		if _, err := Key([]byte(c.Secret)); err != nil {
+			errs = append(errs, fmt.Errorf("%s.secret: %w", prefix, err))
+		}
+	}
+	switch c.Signatures {
+	case "", SignaturesBoth, SignaturesVerigate, SignaturesStandard:
+	default:
+		errs = append(errs, fmt.Errorf("%s.signatures: must be both, verigate or standard, not %q", prefix, c.Signatures))
+	}
+	c = c.WithDefaults()
+	if c.Lease <= c.Timeout {
+		errs = append(errs, fmt.Errorf("%s.lease: must be longer than %s.timeout (%s)", prefix, prefix, c.Timeout))
+	}
+	if c.MaxBackoff < c.Backoff {
+		errs = append(errs, fmt.Errorf("%s.max_backoff: must be at least %s.backoff (%s)", prefix, prefix, c.Backoff))
+	}
+	return errors.Join(errs...)
+}
+
+// WithDefaults returns c with the default of every setting left unset.
+func (c Config) WithDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.Signatures == "" {
+		c.Signatures = SignaturesBoth
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 15
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 10000
+	}
+	def(&c.MaxAge, 24*time.Hour)
+	def(&c.Backoff, time.Second)
+	def(&c.MaxBackoff, 10*time.Minute)
+	def(&c.Timeout, 5*time.Second)
+	def(&c.Lease, 30*time.Second)
+	def(&c.PollInterval, time.Second)
+	def(&c.EnqueueTimeout, time.Second)
+	return c
+}
+
 // Notice is the JSON body of a callback.
 type Notice struct {
 	ID     string        `json:"id"`
@@ -61,21 +156,25 @@ type Notice struct {
 	At      time.Time      `json:"at"`
 }
 
-type job struct {
-	id   string // the verification's, for the log
-	url  string
-	body []byte
-}
-
 // Notifier is a verify.Notifier that delivers callbacks from its own
 // workers; Run owns them.
 type Notifier struct {
-	cfg    Config
-	policy policy
-	client *http.Client
-	log    *slog.Logger
-	now    func() time.Time
-	queue  chan job
+	cfg     Config
+	key     []byte
+	policy  policy
+	client  *http.Client
+	log     *slog.Logger
+	now     func() time.Time
+	jitter  func(time.Duration) time.Duration
+	metrics *metrics
+
+	// queue is where Notify puts notices (a RedisQueue, or memory);
+	// memory also takes the notices queue refused while Redis failed.
+	queue  Queue
+	memory *MemoryQueue
+	wake   chan struct{} // a notice was queued here: look now, not at the next poll
+
+	claimFailing atomic.Bool // the last claim failed: logged once per outage
 }
 
 var (
@@ -83,26 +182,39 @@ var (
 	_ verify.CallbackChecker = (*Notifier)(nil)
 )
 
+// Option changes what New builds.
+type Option func(*Notifier)
+
+// WithQueue puts notices in q (a RedisQueue) instead of memory.
+func WithQueue(q Queue) Option { return func(n *Notifier) { n.queue = q } }
+
+// WithClock sets the clock of signatures and ages, and the jitter added to
+// back-off (tests).
+func WithClock(now func() time.Time, jitter func(time.Duration) time.Duration) Option {
+	return func(n *Notifier) {
+		if now != nil {
+			n.now = now
+		}
+		if jitter != nil {
+			n.jitter = jitter
+		}
+	}
+}
+
 // New returns a Notifier. client may be nil for the default one, which
 // refuses the addresses cfg does not allow on every connection it makes
 // (net.Dialer.Control, after name resolution), uses no proxy from the
 // environment (the check is about the IdP's address, not a proxy's) and
 // follows no redirect. A client given is used as it is: tests only.
-func New(cfg Config, client *http.Client, log *slog.Logger) (*Notifier, error) {
-	if len(cfg.Secret) < 16 {
-		return nil, errors.New("callback: secret must be at least 16 characters")
+// Notices go to memory unless WithQueue names another queue.
+func New(cfg Config, client *http.Client, log *slog.Logger, opts ...Option) (*Notifier, error) {
+	if err := cfg.Validate("callbacks"); err != nil {
+		return nil, err
 	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 6
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = time.Second
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Second
-	}
-	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = 1024
+	cfg = cfg.WithDefaults()
+	key, err := Key([]byte(cfg.Secret))
+	if err != nil {
+		return nil, err
 	}
 	p := policy{allowPrivate: cfg.PrivateNetworksAllowed()}
 	if client == nil {
@@ -111,7 +223,18 @@ func New(cfg Config, client *http.Client, log *slog.Logger) (*Notifier, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Notifier{cfg: cfg, policy: p, client: client, log: log, now: time.Now, queue: make(chan job, cfg.QueueSize)}, nil
+	n := &Notifier{
+		cfg: cfg, key: key, policy: p, client: client, log: log, now: time.Now, jitter: randJitter,
+		metrics: newMetrics(), wake: make(chan struct{}, 1),
+	}
+	for _, o := range opts {
+		o(n)
+	}
+	n.memory = NewMemoryQueue(cfg.QueueSize, n.now)
+	if n.queue == nil {
+		n.queue = n.memory
+	}
+	return n, nil
 }
 
 // guardedClient is the callback client: p checks every address it dials,
@@ -145,20 +268,44 @@ func (n *Notifier) CheckCallbackURL(u *url.URL) error {
 	return n.policy.checkURL(u)
 }
 
-// Notify implements verify.Notifier. It never blocks: a full queue drops
-// the notice with a warning (the IdP can always GET the verification).
+// Notify implements verify.Notifier. It returns once the notice is
+// queued: in Redis when that is the queue and it answers within
+// EnqueueTimeout, otherwise in memory (logged and counted). A full queue
+// drops the notice, logged and counted (the IdP can always GET the
+// verification).
 func (n *Notifier) Notify(v *verify.Verification) {
+	log := n.log.With("verification", v.ID)
 	body, err := json.Marshal(Notice{
 		ID: v.ID, Status: v.Status, Reason: v.Reason, To: verify.MaskNumber(v.To), Channel: v.Channel, At: v.UpdatedAt,
 	})
 	if err != nil {
-		n.log.Error("callback encode", "verification", v.ID, "err", err)
+		log.Error("callback encode", "err", err)
+		return
+	}
+	id, err := newToken()
+	if err != nil {
+		log.Error("callback delivery id", "err", err)
+		return
+	}
+	j := Job{ID: "cb_" + id, Verification: v.ID, URL: v.CallbackURL, Body: body, Created: n.now()}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.EnqueueTimeout)
+	defer cancel()
+	err = n.queue.Push(ctx, j)
+	// A push that timed out may still have reached Redis: then both queues
+	// hold the notice, and the receiver gets it twice under one delivery id.
+	if err != nil && !errors.Is(err, ErrQueueFull) && n.queue != Queue(n.memory) {
+		log.Error("callback queue unavailable, notice kept in this gateway's memory", "delivery", j.ID, "err", err)
+		n.metrics.fallbacks.Inc()
+		err = n.memory.Push(ctx, j)
+	}
+	if err != nil {
+		log.Warn("callback notice dropped", "delivery", j.ID, "status", v.Status, "err", err)
+		n.metrics.deliveries.WithLabelValues("queue_full").Inc()
 		return
 	}
 	select {
-	case n.queue <- job{id: v.ID, url: v.CallbackURL, body: body}:
+	case n.wake <- struct{}{}:
 	default:
-		n.log.Warn("callback queue full, notice dropped", "verification", v.ID, "status", v.Status)
 	}
 }
 
@@ -166,119 +313,193 @@ func (n *Notifier) Notify(v *verify.Verification) {
 func (n *Notifier) Run(ctx context.Context, workers int) {
 	var wg sync.WaitGroup
 	for range max(workers, 1) {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case j := <-n.queue:
-					n.deliver(ctx, j)
-				}
-			}
-		})
+		wg.Go(func() { n.work(ctx) })
 	}
+	wg.Go(func() { n.sampleDepth(ctx) })
 	wg.Wait()
+	if left, _ := n.memory.Len(context.Background()); left > 0 {
+		// They end with the process: say so rather than lose them quietly.
+		n.log.Warn("callback notices in memory undelivered at shutdown", "count", left)
+	}
 }
 
-// deliver tries j until a 2xx, a 4xx other than 408/429 (the IdP refused
-// it for good), a 3xx (not followed), a refused destination, the attempts
-// run out, or ctx ends.
-func (n *Notifier) deliver(ctx context.Context, j job) {
-	log := n.log.With("verification", j.id)
-	if u, err := url.Parse(j.url); err != nil {
+// work claims and attempts due notices, its own queue's first, until ctx
+// ends; idle, it waits for a Notify or the poll interval.
+func (n *Notifier) work(ctx context.Context) {
+	t := time.NewTicker(n.cfg.PollInterval)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		if n.attemptNext(ctx, n.queue) || (n.queue != Queue(n.memory) && n.attemptNext(ctx, n.memory)) {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-n.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// attemptNext claims one due notice from q and attempts it; false when
+// there was none (or q failed).
+func (n *Notifier) attemptNext(ctx context.Context, q Queue) bool {
+	// Bounded, so that an unanswering Redis does not hold up the notices
+	// kept in memory meanwhile.
+	c, cancel := context.WithTimeout(ctx, n.cfg.EnqueueTimeout)
+	j, ok, err := q.Claim(c, n.cfg.Lease)
+	cancel()
+	if err != nil {
+		// Once per outage, not once per worker and poll.
+		if ctx.Err() == nil && n.claimFailing.CompareAndSwap(false, true) {
+			n.log.Warn("callback queue unavailable: notices wait until it answers", "err", err)
+		}
+		return false
+	}
+	if n.claimFailing.CompareAndSwap(true, false) {
+		n.log.Info("callback queue answers again")
+	}
+	if ok {
+		n.attempt(ctx, q, j)
+	}
+	return ok
+}
+
+func (n *Notifier) sampleDepth(ctx context.Context) {
+	t := time.NewTicker(max(n.cfg.PollInterval, 5*time.Second))
+	defer t.Stop()
+	for {
+		qs := map[string]Queue{"memory": n.memory}
+		if n.queue != Queue(n.memory) {
+			qs["redis"] = n.queue
+		}
+		for name, q := range qs {
+			c, cancel := context.WithTimeout(ctx, n.cfg.EnqueueTimeout)
+			if d, err := q.Len(c); err == nil {
+				n.metrics.depth.WithLabelValues(name).Set(float64(d))
+			}
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// attempt posts j once and then finishes it (delivered, or refused for
+// good), reschedules it, or drops it when its attempts or age are spent.
+func (n *Notifier) attempt(ctx context.Context, q Queue, j Job) {
+	log := n.log.With("verification", j.Verification, "delivery", j.ID, "attempt", j.Attempt)
+	// Finishing a claim must outlive a shutdown that ends ctx, or the
+	// notice would wait for its lease to end.
+	finish := func(f func(context.Context) error) {
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.EnqueueTimeout)
+		defer cancel()
+		if err := f(c); errors.Is(err, ErrLeaseLost) {
+			log.Warn("callback lease ended before the attempt did: another gateway may deliver it again", "lease", n.cfg.Lease)
+		} else if err != nil {
+			log.Warn("callback queue update", "err", err)
+		}
+	}
+	done := func(result string) {
+		n.metrics.deliveries.WithLabelValues(result).Inc()
+		finish(func(c context.Context) error { return q.Done(c, j) })
+	}
+
+	if u, err := url.Parse(j.URL); err != nil {
 		log.Warn("callback undeliverable: bad url", "err", err)
+		done("refused")
 		return
 	} else if err := n.policy.checkURL(u); err != nil {
 		// Stored before the gateway refused it (or under another setting).
 		log.Warn("callback destination not allowed", "err", err)
+		done("forbidden")
 		return
 	}
-	delay := n.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		status, err := n.post(ctx, j)
-		switch {
-		case err == nil && status/100 == 2:
-			return
-		case err == nil && status/100 == 3:
-			log.Warn("callback redirected: not followed, not delivered", "status", status)
-			return
-		case err == nil && status/100 == 4 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
-			log.Warn("callback refused", "status", status)
-			return
-		case errors.Is(err, ErrForbiddenAddress):
-			var ae *AddressError
-			errors.As(err, &ae)
-			log.Warn("callback destination not allowed", "host", ae.Host, "class", ae.Class)
-			return
-		case attempt >= n.cfg.MaxAttempts:
-			log.Warn("callback undelivered", "attempts", attempt, "status", status, "err", err)
-			return
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		delay *= 2
+	res, err := n.post(ctx, j)
+	if ctx.Err() != nil {
+		// Shutting down: hand the notice back, due now, for whoever runs next.
+		finish(func(c context.Context) error { return q.Retry(c, j, 0) })
+		return
 	}
+	status := 0
+	if res != nil {
+		status = res.StatusCode
+	}
+	var reason string
+	switch {
+	case err == nil && status/100 == 2:
+		done("delivered")
+		return
+	case err == nil && status/100 == 3:
+		log.Warn("callback redirected: not followed, not delivered", "status", status)
+		done("refused")
+		return
+	case err == nil && status/100 == 4 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
+		log.Warn("callback refused", "status", status)
+		done("refused")
+		return
+	case errors.Is(err, ErrForbiddenAddress):
+		var ae *AddressError
+		errors.As(err, &ae)
+		log.Warn("callback destination not allowed", "host", ae.Host, "class", ae.Class)
+		done("forbidden")
+		return
+	case err != nil:
+		reason = "network"
+	case status/100 == 5:
+		reason = "http_5xx"
+	default:
+		reason = fmt.Sprintf("http_%d", status)
+	}
+	n.metrics.failures.WithLabelValues(reason).Inc()
+
+	now := n.now()
+	delay, asked := time.Duration(0), false
+	if res != nil {
+		delay, asked = retryAfter(res.Header, now, n.cfg.MaxBackoff)
+	}
+	if !asked {
+		delay = backoff(j.Attempt, n.cfg.Backoff, n.cfg.MaxBackoff, n.jitter)
+	}
+	age := now.Sub(j.Created)
+	if j.Attempt >= n.cfg.MaxAttempts || age+delay > n.cfg.MaxAge {
+		log.Warn("callback undelivered, dropped", "attempts", j.Attempt, "age", age.Round(time.Second), "status", status, "err", err)
+		done("expired")
+		return
+	}
+	log.Debug("callback attempt failed, retrying", "status", status, "err", err, "in", delay, "retry_after", asked)
+	n.metrics.retries.Inc()
+	finish(func(c context.Context) error { return q.Retry(c, j, delay) })
 }
 
-func (n *Notifier) post(ctx context.Context, j job) (int, error) {
+// post sends j once, signed now; the response's body is discarded and
+// closed.
+func (n *Notifier) post(ctx context.Context, j Job) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, j.url, bytes.NewReader(j.body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, j.URL, bytes.NewReader(j.Body))
 	if err != nil {
-		return 0, fmt.Errorf("callback request: %w", err)
+		return nil, fmt.Errorf("callback request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "Verigate-Callback/1")
-	req.Header.Set(SignatureHeader, Sign([]byte(n.cfg.Secret), n.now(), j.body))
+	now := n.now()
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "Verigate-Callback/1")
+	h.Set(DeliveryHeader, j.ID)
+	if n.cfg.Signatures != SignaturesStandard {
+		h.Set(SignatureHeader, signKey(n.key, now, j.Body))
+	}
+	if n.cfg.Signatures != SignaturesVerigate {
+		h.Set(WebhookIDHeader, j.ID)
+		h.Set(WebhookTimestampHeader, strconv.FormatInt(now.Unix(), 10))
+		h.Set(WebhookSignatureHeader, signWebhookKey(n.key, j.ID, now, j.Body))
+	}
 	res, err := n.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("callback post: %w", err)
+		return nil, fmt.Errorf("callback post: %w", err)
 	}
 	res.Body.Close()
-	return res.StatusCode, nil
-}
-
-// Sign returns the signature header value for body sent at t.
-func Sign(secret []byte, t time.Time, body []byte) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + mac(secret, ts, body)
-}
-
-func mac(secret []byte, ts string, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(ts))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// Verify checks a signature header as an IdP should: the HMAC matches and
-// the timestamp is within tolerance of now (refusing replays).
-func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	var ts, sig string
-	for _, part := range bytes.Split([]byte(header), []byte(",")) {
-		k, v, _ := bytes.Cut(part, []byte("="))
-		switch string(k) {
-		case "t":
-			ts = string(v)
-		case "v1":
-			sig = string(v)
-		}
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || sig == "" {
-		return errors.New("callback: malformed signature header")
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
-		return errors.New("callback: signature timestamp outside tolerance")
-	}
-	if !hmac.Equal([]byte(sig), []byte(mac(secret, ts, body))) {
-		return errors.New("callback: signature mismatch")
-	}
-	return nil
+	return res, nil
 }

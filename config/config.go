@@ -208,8 +208,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("config: %w", err))
 		}
 	}
-	if s := c.Callbacks.Secret; s != "" && len(s) < 16 {
-		bad("callbacks.secret", "must be at least 16 characters")
+	if err := c.Callbacks.Validate("callbacks"); err != nil {
+		errs = append(errs, fmt.Errorf("config: %w", err))
 	}
 	switch c.SMS.Provider {
 	case "", "console", "twilio":

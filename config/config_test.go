@@ -78,6 +78,10 @@ func TestInvalidNamesTheKey(t *testing.T) {
 		{"pumping window", "limits:\n  sms_pumping:\n    window: 1m\n", nil, "limits.sms_pumping.window"},
 		{"pumping maturity from a long lifetime", "verify:\n  lifetime: 2h\n", nil, "limits.sms_pumping.maturity"},
 		{"high risk", "", map[string]string{"VERIGATE_ROUTE_GEO_HIGH_RISK": "Comoros"}, "route.geo.high_risk[0]"},
+		{"short callback secret", "", map[string]string{"VERIGATE_CALLBACKS_SECRET": "short"}, "callbacks.secret"},
+		{"callback secret not base64", "", map[string]string{"VERIGATE_CALLBACKS_SECRET": "whsec_not*base64"}, "callbacks.secret"},
+		{"callback signatures", "callbacks:\n  signatures: hmac\n", nil, "callbacks.signatures"},
+		{"callback lease", "callbacks:\n  timeout: 10s\n  lease: 5s\n", nil, "callbacks.lease"},
 		{"permission", "route:\n  geo:\n    permissions:\n      - {channels: [fax], allow: [KM]}\n", nil, "route.geo.permissions[0].channels[0]"},
 	}
 	for _, tt := range tests {
@@ -159,6 +163,24 @@ func TestOptionalBool(t *testing.T) {
 	_, err = Load("", envFrom(map[string]string{"VERIGATE_CALLBACKS_ALLOW_PRIVATE_NETWORKS": "maybe"}))
 	if err == nil || !strings.Contains(err.Error(), "callbacks.allow_private_networks") {
 		t.Fatalf("bad value: %v, want an error naming the key", err)
+	}
+}
+
+// TestCallbackSettings: the durable callbacks' settings from the file and
+// the environment, the Standard Webhooks form of the secret accepted.
+func TestCallbackSettings(t *testing.T) {
+	path := writeFile(t, "c.yaml", "callbacks:\n  signatures: standard\n  max_age: 2h\n  max_backoff: 1m\n  lease: 20s\n")
+	cfg, err := Load(path, envFrom(map[string]string{
+		"VERIGATE_CALLBACKS_SECRET":        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"VERIGATE_CALLBACKS_MAX_ATTEMPTS":  "9",
+		"VERIGATE_CALLBACKS_POLL_INTERVAL": "250ms",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Callbacks
+	if c.Signatures != "standard" || c.MaxAge != 2*time.Hour || c.MaxBackoff != time.Minute || c.Lease != 20*time.Second || c.MaxAttempts != 9 || c.PollInterval != 250*time.Millisecond {
+		t.Fatalf("callbacks %+v", c)
 	}
 }
 

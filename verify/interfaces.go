@@ -261,8 +261,10 @@ type Formatter interface {
 // Notifier tells the client (the IdP) that a verification changed status,
 // at the CallbackURL it gave when it started the verification.
 type Notifier interface {
-	// Notify queues a notice of v's current status. It must not block:
-	// delivery, signing and retries happen on the Notifier's own time.
+	// Notify queues a notice of v's current status. It must not block for
+	// long: it may store the notice (the callback package waits at most
+	// callbacks.enqueue_timeout for Redis), but delivery, signing and
+	// retries happen on the Notifier's own time.
 	Notify(v *Verification)
 }
 

@@ -109,12 +109,18 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 
 	var notifier verify.Notifier
 	if cfg.Callbacks.Secret != "" {
-		n, err := callback.New(cfg.Callbacks, nil, log)
+		var opts []callback.Option
+		if st.redis != nil {
+			// Queued in Redis: callbacks survive a restart, and every
+			// gateway on it delivers them.
+			opts = append(opts, callback.WithQueue(callback.NewRedisQueue(st.redis, callback.RedisQueueOptions{Max: cfg.Callbacks.WithDefaults().QueueSize})))
+		}
+		n, err := callback.New(cfg.Callbacks, nil, log, opts...)
 		if err != nil {
 			return nil, err
 		}
 		g.goBackground(bg, func(ctx context.Context) { n.Run(ctx, 4) })
-		notifier = n
+		notifier, st.callbacks = n, n
 	}
 	svc, err := verify.NewService(verify.Config{
 		Store: st.store, Limiter: st.limiter, Hasher: hasher, Notifier: notifier,
@@ -151,13 +157,15 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 }
 
 // state is where the gateway keeps what it knows: verifications, limits,
-// idempotency records and the SMS-pumping watch, in memory or in Redis.
+// idempotency records, the SMS-pumping watch and the queued callbacks, in
+// memory or in Redis.
 type state struct {
-	store   verify.Store
-	limiter verify.Limiter
-	idem    api.IdempotencyStore
-	redis   redis.UniversalClient // nil without Redis
-	pumps   *pumping.Watch        // nil when the SMS-pumping watch is off
+	store     verify.Store
+	limiter   verify.Limiter
+	idem      api.IdempotencyStore
+	redis     redis.UniversalClient // nil without Redis
+	pumps     *pumping.Watch        // nil when the SMS-pumping watch is off
+	callbacks *callback.Notifier    // nil when callbacks are off
 }
 
 // buildState opens the gateway's state: in memory, or in Redis when
@@ -343,6 +351,11 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	)
 	if st.pumps != nil {
 		if err := st.pumps.Register(reg); err != nil {
+			return nil, err
+		}
+	}
+	if st.callbacks != nil {
+		if err := st.callbacks.Register(reg); err != nil {
 			return nil, err
 		}
 	}
