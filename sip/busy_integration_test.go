@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/verigate/verigate/sip"
+	"github.com/verigate/verigate/sip/media"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -41,7 +42,7 @@ func TestCallerBusyWhenRTPPortsRunOut(t *testing.T) {
 	}
 	call.VerificationID = "VE2"
 	_, err = c.Call(ctx, call)
-	if !errors.Is(err, verify.ErrBusy) || !errors.Is(err, sip.ErrNoPorts) {
+	if !errors.Is(err, verify.ErrBusy) || !errors.Is(err, media.ErrNoPorts) {
 		t.Fatalf("second call: %v, want ErrBusy (no free RTP port)", err)
 	}
 }

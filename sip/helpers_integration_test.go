@@ -22,6 +22,7 @@ import (
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/sip"
+	"github.com/verigate/verigate/sip/media"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -317,20 +318,20 @@ func newBarePhoneAnswering(t *testing.T, dtmfPT int, rewrite func(sdp string) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	media, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { media.Close() })
+	t.Cleanup(func() { rtpConn.Close() })
 	p := &barePhone{
-		addr: pc.LocalAddr().(*net.UDPAddr).AddrPort(), client: client, media: media,
+		addr: pc.LocalAddr().(*net.UDPAddr).AddrPort(), client: client, media: rtpConn,
 		dialogs: make(chan *sipgo.DialogServerSession, 1), offers: make(chan netip.AddrPort, 1),
 		heard: make(chan struct{}), packets: map[int]int{}, types: map[uint8]int{},
 	}
 	go func() {
 		buf := make([]byte, 1500)
 		for first := true; ; first = false {
-			n, _, err := media.ReadFrom(buf)
+			n, _, err := rtpConn.ReadFrom(buf)
 			if err != nil {
 				return
 			}
@@ -355,8 +356,8 @@ func newBarePhoneAnswering(t *testing.T, dtmfPT int, rewrite func(sdp string) st
 			return
 		}
 		current.Store(d)
-		answer, neg, err := sip.BuildAnswer(req.Body(), sip.OfferParams{
-			Addr: netip.MustParseAddr("127.0.0.1"), Port: media.LocalAddr().(*net.UDPAddr).Port, DTMFPayloadType: dtmfPT})
+		answer, neg, err := media.BuildAnswer(req.Body(), media.OfferParams{
+			Addr: netip.MustParseAddr("127.0.0.1"), Port: rtpConn.LocalAddr().(*net.UDPAddr).Port, DTMFPayloadType: dtmfPT})
 		if err != nil {
 			t.Errorf("BuildAnswer: %v", err)
 			return
@@ -458,19 +459,19 @@ func (s *rtpStream) audio(n int) [][]byte {
 // key returns one RFC 4733 event on payload type 101: a first packet with
 // the marker, two more, and three end packets sharing a sequence number.
 func (s *rtpStream) key(k rune) [][]byte {
-	ev, ok := sip.DigitEvent(k)
+	ev, ok := media.DigitEvent(k)
 	if !ok {
 		panic("not a key")
 	}
 	var out [][]byte
 	for i := range 3 {
-		out = append(out, s.packet(101, i == 0, sip.DTMFEvent{Event: ev, Volume: 10, Duration: uint16(160 * (i + 1))}.Marshal(nil)))
+		out = append(out, s.packet(101, i == 0, media.DTMFEvent{Event: ev, Volume: 10, Duration: uint16(160 * (i + 1))}.Marshal(nil)))
 	}
 	for i := range 3 {
 		if i > 0 {
 			s.seq-- // retransmitted end packets reuse the number
 		}
-		out = append(out, s.packet(101, false, sip.DTMFEvent{Event: ev, End: true, Volume: 10, Duration: 480}.Marshal(nil)))
+		out = append(out, s.packet(101, false, media.DTMFEvent{Event: ev, End: true, Volume: 10, Duration: 480}.Marshal(nil)))
 	}
 	s.ts += 480
 	return out

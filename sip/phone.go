@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/verigate/verigate/audio"
+	"github.com/verigate/verigate/sip/media"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -51,7 +52,7 @@ type PhoneConfig struct {
 	// in the dialog, DTMFInband as tones mixed into the phone's audio. With
 	// info or inband the phone's SDP answer carries no telephone-event, as
 	// a phone that cannot send RFC 4733 would answer.
-	DTMF DTMFMode
+	DTMF media.DTMFMode
 	// Speak, when set, is 8 kHz linear audio the phone sends in a loop as
 	// its microphone (speech, noise), instead of silence.
 	Speak []int16
@@ -96,7 +97,7 @@ type Phone struct {
 	cfg   PhoneConfig
 	log   *slog.Logger
 	ep    *endpoint
-	ports *PortAllocator
+	ports *media.PortAllocator
 	// dua answers INVITEs. RewriteContact sends the phone's in-dialog
 	// requests (its BYE) to where the INVITE came from, over the
 	// connection it came on: a caller on TLS or behind NAT is reached.
@@ -121,23 +122,23 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	if cfg.KeyGap <= 0 {
 		cfg.KeyGap = DefaultKeyGap
 	}
-	mode, err := ParseDTMFMode(string(cfg.DTMF))
+	mode, err := media.ParseDTMFMode(string(cfg.DTMF))
 	if err != nil {
 		return nil, fmt.Errorf("phone: %w", err)
 	}
-	if mode == DTMFAuto {
-		mode = DTMFRFC4733
+	if mode == media.DTMFAuto {
+		mode = media.DTMFRFC4733
 	}
 	cfg.DTMF = mode
 	for _, k := range cfg.Press {
-		if _, ok := DigitEvent(k); !ok {
+		if _, ok := media.DigitEvent(k); !ok {
 			return nil, fmt.Errorf("phone: %q is not a dtmf key", k)
 		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	ports, err := NewPortAllocator(cfg.RTPPorts)
+	ports, err := media.NewPortAllocator(cfg.RTPPorts)
 	if err != nil {
 		return nil, fmt.Errorf("phone rtp ports: %w", err)
 	}
@@ -281,11 +282,11 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 		_ = dialog.Respond(500, "Server Internal Error", nil)
 		return err
 	}
-	local := OfferParams{Addr: mediaIP, Port: conn.Port(), Username: "phone"}
-	if p.cfg.DTMF != DTMFRFC4733 {
+	local := media.OfferParams{Addr: mediaIP, Port: conn.Port(), Username: "phone"}
+	if p.cfg.DTMF != media.DTMFRFC4733 {
 		local.DTMFPayloadType = -1
 	}
-	answer, neg, err := BuildAnswer(req.Body(), local)
+	answer, neg, err := media.BuildAnswer(req.Body(), local)
 	if err != nil {
 		_ = dialog.Respond(488, "Not Acceptable Here", nil)
 		return fmt.Errorf("sdp offer: %w", err)
@@ -297,7 +298,7 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 	unwatch := context.AfterFunc(dialog.Context(), stop)
 	defer unwatch()
 
-	mc := MediaConfig{Conn: conn, Remote: neg.Addr, Codec: neg.Codec, DTMFPayloadType: neg.DTMFPayloadType, Logger: log}
+	mc := media.Config{Conn: conn, Remote: neg.Addr, Codec: neg.Codec, DTMFPayloadType: neg.DTMFPayloadType, Logger: log}
 	var wav *audio.WAVWriter
 	var wavFile *os.File
 	if p.cfg.Record != "" {
@@ -313,7 +314,7 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 		pc.Recording = p.cfg.Record
 	}
 	// Closed by the deferred Close below, not by ctx (see call.go).
-	ms, err := NewMediaSession(context.WithoutCancel(ctx), mc)
+	ms, err := media.NewSession(context.WithoutCancel(ctx), mc)
 	if err != nil {
 		_ = dialog.Respond(500, "Server Internal Error", nil)
 		return fmt.Errorf("media: %w", err)
@@ -407,10 +408,10 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 }
 
 // press sends one key the configured way.
-func (p *Phone) press(ctx context.Context, dialog *sipgo.DialogServerSession, ms *MediaSession, k rune) error {
+func (p *Phone) press(ctx context.Context, dialog *sipgo.DialogServerSession, ms *media.Session, k rune) error {
 	switch p.cfg.DTMF {
-	case DTMFInfo:
-		ct, body, err := FormatINFO(k, keyDuration)
+	case media.DTMFInfo:
+		ct, body, err := media.FormatINFO(k, keyDuration)
 		if err != nil {
 			return err
 		}
@@ -431,7 +432,7 @@ func (p *Phone) press(ctx context.Context, dialog *sipgo.DialogServerSession, ms
 			return fmt.Errorf("sip info answered %d %s", res.StatusCode, res.Reason)
 		}
 		return nil
-	case DTMFInband:
+	case media.DTMFInband:
 		return ms.SendInbandDTMF(ctx, k, keyDuration)
 	}
 	return ms.SendDTMF(ctx, k, keyDuration)

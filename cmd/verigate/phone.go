@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/verigate/verigate/sip"
+	"github.com/verigate/verigate/sip/media"
 )
 
 // runPhone implements `verigate phone`: a SIP phone that answers every
@@ -38,8 +39,8 @@ func runPhone(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("phone: unexpected argument %q", fs.Arg(0))
 	}
-	mode, err := sip.ParseDTMFMode(*dtmf)
-	if err != nil || mode == sip.DTMFAuto {
+	mode, err := media.ParseDTMFMode(*dtmf)
+	if err != nil || mode == media.DTMFAuto {
 		return fmt.Errorf("phone: --dtmf must be rfc4733, info or inband, not %q", *dtmf)
 	}
 	var tlsConf *tls.Config
