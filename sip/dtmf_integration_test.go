@@ -9,6 +9,7 @@ import (
 
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/internal/peertest"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/sip/media"
@@ -61,7 +62,7 @@ func TestApproveEachDTMFMode(t *testing.T) {
 	cases = append(cases, tc{"udp", media.DTMFAuto, media.DTMFInfo}, tc{"udp", media.DTMFAuto, media.DTMFInband})
 	for _, c := range cases {
 		t.Run(c.transport+"/"+string(c.trunk)+"/phone-"+string(c.phone), func(t *testing.T) {
-			pcfg := sip.PhoneConfig{Press: "#", DTMF: c.phone, After: pressAfter, Ring: 100 * time.Millisecond}
+			pcfg := siptest.PhoneConfig{Press: "#", DTMF: c.phone, After: pressAfter, Ring: 100 * time.Millisecond}
 			if c.transport == "tls" {
 				pcfg.TLSListen, pcfg.TLSConfig = "127.0.0.1:0", certs.ServerTLS()
 			}
@@ -121,7 +122,7 @@ func TestInbandIgnoresSpeech(t *testing.T) {
 		{"prompt-echo", echo},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			phone, ended := newPhone(t, sip.PhoneConfig{DTMF: media.DTMFInband, Speak: c.speak, Ring: 100 * time.Millisecond})
+			phone, ended := newPhone(t, siptest.PhoneConfig{DTMF: media.DTMFInband, Speak: c.speak, Ring: 100 * time.Millisecond})
 			rep := newReporter()
 			caller := dtmfCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.Addr().String(), DTMF: "inband"},
 				sip.Options{Audio: sip.PromptAudio{Catalogue: cat}, MaxPrompts: 2, KeyTimeout: 2 * time.Second}, nil)

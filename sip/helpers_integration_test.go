@@ -20,6 +20,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/verigate/verigate/audio"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/sip/media"
@@ -174,16 +175,16 @@ const pressAfter = 1200 * time.Millisecond
 const askingPackets = 40
 
 // newPhone starts a test phone on loopback; its finished calls arrive on the channel.
-func newPhone(t *testing.T, cfg sip.PhoneConfig) (*sip.Phone, <-chan sip.PhoneCall) {
+func newPhone(t *testing.T, cfg siptest.PhoneConfig) (*siptest.Phone, <-chan siptest.PhoneCall) {
 	t.Helper()
-	ended := make(chan sip.PhoneCall, 4)
+	ended := make(chan siptest.PhoneCall, 4)
 	cfg.Listen = "127.0.0.1:0"
 	cfg.RTPPorts = rtpRange(t)
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t).With("side", "phone")
 	}
-	cfg.OnCallEnd = func(pc sip.PhoneCall) { ended <- pc }
-	p, err := sip.NewPhone(cfg)
+	cfg.OnCallEnd = func(pc siptest.PhoneCall) { ended <- pc }
+	p, err := siptest.NewPhone(cfg)
 	if err != nil {
 		t.Fatalf("NewPhone: %v", err)
 	}
@@ -191,7 +192,7 @@ func newPhone(t *testing.T, cfg sip.PhoneConfig) (*sip.Phone, <-chan sip.PhoneCa
 	return p, ended
 }
 
-func waitCall(t *testing.T, ended <-chan sip.PhoneCall, d time.Duration) sip.PhoneCall {
+func waitCall(t *testing.T, ended <-chan siptest.PhoneCall, d time.Duration) siptest.PhoneCall {
 	t.Helper()
 	select {
 	case pc := <-ended:
@@ -199,7 +200,7 @@ func waitCall(t *testing.T, ended <-chan sip.PhoneCall, d time.Duration) sip.Pho
 	case <-time.After(d):
 		t.Fatalf("the phone's call did not end within %s", d)
 	}
-	return sip.PhoneCall{}
+	return siptest.PhoneCall{}
 }
 
 func hasInOrder(got []verify.EventType, want ...verify.EventType) bool {

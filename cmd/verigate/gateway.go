@@ -17,6 +17,7 @@ import (
 	"github.com/verigate/verigate/api"
 	"github.com/verigate/verigate/callback"
 	"github.com/verigate/verigate/config"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/pumping"
 	"github.com/verigate/verigate/ratelimit"
@@ -200,7 +201,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	if len(sipCfg.Trunks) == 0 && dev && !tw.Configured() {
 		// The embedded default: calls go to a test phone on loopback that
 		// answers and presses '#'. Twilio, when configured, wins over it.
-		phone, err := sip.NewLoopbackPhone(log)
+		phone, err := siptest.NewLoopbackPhone(log)
 		if err != nil {
 			return nil, fmt.Errorf("loopback test phone: %w", err)
 		}
