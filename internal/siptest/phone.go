@@ -310,7 +310,7 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 			_ = dialog.Respond(500, "Server Internal Error", nil)
 			return fmt.Errorf("record: %w", err)
 		}
-		mc.Recorder = wav
+		mc.OnAudio = NewRecorder(wav, neg.Codec, log).Audio
 		pc.Recording = p.cfg.Record
 	}
 	// Closed by the deferred Close below, not by ctx (see call.go).

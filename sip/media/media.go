@@ -8,7 +8,7 @@
 // Digits (RFC 4733 events, SIP INFO keys handed over with HandleINFO,
 // in-band tones, chosen by DTMFMode), Timeout (the silence watchdog),
 // Stats, and Close. The test phone (internal/siptest) also uses SendDTMF,
-// SendInbandDTMF and Config.Recorder.
+// SendInbandDTMF and Config.OnAudio (its recorder is siptest.Recorder).
 //
 // Files:
 //   - session.go: Session: sender, receiver, NAT latching (symmetric RTP,

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -31,9 +30,6 @@ const (
 	// frame slot continues the same talkspurt instead of starting a new one.
 	continuityTolerance = 10 * time.Millisecond
 	digitBuffer         = 32
-	// maxGapFill bounds the silence the recorder gets for a timestamp jump,
-	// so a peer's timestamp reset cannot make it write minutes of zeros.
-	maxGapFill = 10 * 8000
 	// ssrcSwitchAfter is how long the peer's stream must have been silent
 	// before a new SSRC from its address takes over: PBXs start a new
 	// stream when they re-bridge a call (and early media may leave another
@@ -92,12 +88,11 @@ type Config struct {
 	// SilenceTimeout fires Timeout() after this long without an accepted
 	// RTP packet. 0 means DefaultSilenceTimeout; negative disables it.
 	SilenceTimeout time.Duration
-	// Recorder, when set, receives the peer's audio decoded to 8 kHz 16-bit
-	// little-endian PCM (an audio.WAVWriter records a call). Timestamp gaps up to
-	// 10 s are filled with silence so the recording keeps the call's timing.
-	// It is written from the session's receive goroutine and never after
-	// Close returns.
-	Recorder io.Writer
+	// OnAudio, when set, is given the RTP timestamp and payload (in Codec)
+	// of each audio packet accepted from the peer, on the session's receive
+	// goroutine and never after Close returns; it must not keep payload.
+	// The test phone records what it hears through it (siptest.Recorder).
+	OnAudio func(timestamp uint32, payload []byte)
 	// Ptime is the packetisation time the answer asked for (Answer.Ptime,
 	// limited by Answer.MaxPtime); frames are sent at PacketTime(Ptime).
 	// 0 means DefaultPtime.
@@ -582,11 +577,8 @@ func (s *Session) receive() {
 	defer close(s.done)
 	buf := make([]byte, maxRTPPacket)
 	var (
-		pkt      rtp.Packet
-		dtmf     RFC4733Reader
-		pcm      []byte
-		recNext  uint32
-		recStart bool
+		pkt  rtp.Packet
+		dtmf RFC4733Reader
 	)
 	dtmf = s.early
 	codecPT := s.cfg.Codec.PayloadType()
@@ -639,28 +631,8 @@ func (s *Session) receive() {
 				s.deliver(srcInband, k)
 			}
 		}
-		if s.cfg.Recorder == nil {
-			continue
-		}
-		pcm = pcm[:0]
-		if recStart {
-			if gap := pkt.Timestamp - recNext; gap > 0 && gap <= maxGapFill {
-				for range gap {
-					pcm = append(pcm, 0, 0)
-				}
-			}
-		}
-		for _, b := range pkt.Payload {
-			v := audio.DecodeMuLaw(b)
-			if s.cfg.Codec == audio.PCMA {
-				v = audio.DecodeALaw(b)
-			}
-			pcm = binary.LittleEndian.AppendUint16(pcm, uint16(v))
-		}
-		recNext, recStart = pkt.Timestamp+uint32(len(pkt.Payload)), true
-		if _, err := s.cfg.Recorder.Write(pcm); err != nil {
-			s.log.Warn("recorder failed, recording stopped", "err", err)
-			s.cfg.Recorder = nil
+		if s.cfg.OnAudio != nil {
+			s.cfg.OnAudio(pkt.Timestamp, pkt.Payload)
 		}
 	}
 }
