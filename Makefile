@@ -15,7 +15,7 @@ build:
 # each (default 30s).
 FUZZTIME ?= 30s
 fuzz:
-	@for t in sip:FuzzRFC4733 sip:FuzzParseAnswer sip:FuzzParseINFO route:FuzzParseNumber \
+	@for t in sip/media:FuzzRFC4733 sip/media:FuzzParseAnswer sip/media:FuzzParseINFO route:FuzzParseNumber \
 	  twilio:FuzzInputEvent twilio:FuzzOpenContext twilio:FuzzSigner twilio:FuzzReadForm api:FuzzAppendString api:FuzzStartBody api:FuzzDecodeBody \
 	  ivr:FuzzDecodeState config:FuzzLoadYAML internal/loadtest:FuzzStringField internal/flatjson:FuzzScan store:FuzzUnmarshalWire; do \
 	  echo "fuzz: $$t"; \

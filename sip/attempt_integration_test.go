@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/internal/verifytest"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/verify"
@@ -29,8 +30,8 @@ func (r *trunkRouter) Route(context.Context, verify.RouteRequest) (verify.Route,
 // presses # on the second call: approved. The reporter orders the events:
 // call 1's no_answer waits for the resend, call 2's # for that no_answer.
 func TestLateNoAnswerOfAnEarlierCallOverSIP(t *testing.T) {
-	ringing, _ := newPhone(t, sip.PhoneConfig{Ring: time.Minute})
-	answering, _ := newPhone(t, sip.PhoneConfig{Press: "#", After: pressAfter})
+	ringing, _ := newPhone(t, siptest.PhoneConfig{Ring: time.Minute})
+	answering, _ := newPhone(t, siptest.PhoneConfig{Press: "#", After: pressAfter})
 	slow, fast := ringing.LoopbackTrunk(), answering.LoopbackTrunk()
 	slow.Name, fast.Name = "ringing", "answering"
 

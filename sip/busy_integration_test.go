@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/verigate/verigate/internal/verifytest"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/sip"
+	"github.com/verigate/verigate/sip/media"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -18,7 +20,7 @@ import (
 // the API answers as "busy", instead of an error that counts a send.
 func TestCallerBusyWhenRTPPortsRunOut(t *testing.T) {
 	// A phone that rings for a while holds the first call's port.
-	phone, _ := newPhone(t, sip.PhoneConfig{Ring: 5 * time.Second})
+	phone, _ := newPhone(t, siptest.PhoneConfig{Ring: 5 * time.Second})
 	lo, _ := strconv.Atoi(strings.Split(rtpRange(t), "-")[0])
 	lo += lo % 2
 	trunk := sip.Trunk{Name: "phone", Address: phone.Addr().String()}
@@ -43,7 +45,7 @@ func TestCallerBusyWhenRTPPortsRunOut(t *testing.T) {
 	}
 	call.VerificationID = "VE2"
 	_, err = c.Call(ctx, call)
-	if !errors.Is(err, verify.ErrBusy) || !errors.Is(err, sip.ErrNoPorts) {
+	if !errors.Is(err, verify.ErrBusy) || !errors.Is(err, media.ErrNoPorts) {
 		t.Fatalf("second call: %v, want ErrBusy (no free RTP port)", err)
 	}
 }

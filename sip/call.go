@@ -18,6 +18,7 @@ import (
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/ivr"
 	"github.com/verigate/verigate/prompts"
+	"github.com/verigate/verigate/sip/media"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -64,7 +65,7 @@ type Caller struct {
 	opt   Options
 	log   *slog.Logger
 	ep    *endpoint
-	ports *PortAllocator
+	ports *media.PortAllocator
 	// dialogs match in-dialog requests (BYE) to the calls placed, one
 	// cache per sipgo client.
 	dialogs map[string]*sipgo.DialogClientCache
@@ -87,7 +88,7 @@ type CallerStats struct {
 	Answered uint64 // calls answered
 	Ended    uint64 // calls over, answered or not
 	// Media sums the media counters of the answered calls that are over.
-	Media MediaStats
+	Media media.Stats
 }
 
 // Stats returns a snapshot of the counters.
@@ -120,7 +121,7 @@ func NewCaller(cfg Config, o Options) (*Caller, error) {
 	if o.RingTimeout <= 0 {
 		o.RingTimeout = DefaultRingLimit
 	}
-	ports, err := NewPortAllocator(cfg.RTPPorts)
+	ports, err := media.NewPortAllocator(cfg.RTPPorts)
 	if err != nil {
 		return nil, fmt.Errorf("sip.rtp_ports: %w", err)
 	}
@@ -277,7 +278,7 @@ func (c *Caller) Call(ctx context.Context, vc verify.Call) (string, error) {
 		return "", err
 	}
 	conn, err := c.ports.Listen(c.ep.addr.Addr())
-	if errors.Is(err, ErrNoPorts) {
+	if errors.Is(err, media.ErrNoPorts) {
 		// Every RTP port is in a call: the gateway is busy, which is no
 		// reason to count this call against the person's limits.
 		return "", fmt.Errorf("rtp port: %w: %w", err, verify.ErrBusy)
@@ -285,13 +286,13 @@ func (c *Caller) Call(ctx context.Context, vc verify.Call) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("rtp port: %w", err)
 	}
-	op := OfferParams{Addr: mediaIP, Port: conn.Port()}
-	if mode := DTMFMode(trunk.DTMF); mode == DTMFInfo || mode == DTMFInband {
+	op := media.OfferParams{Addr: mediaIP, Port: conn.Port()}
+	if mode := media.DTMFMode(trunk.DTMF); mode == media.DTMFInfo || mode == media.DTMFInband {
 		// Offering telephone-event would invite the PBX to send RFC 4733,
 		// which this trunk's mode ignores.
 		op.DTMFPayloadType = -1
 	}
-	offer := BuildOffer(op)
+	offer := media.BuildOffer(op)
 
 	recipient := sip.Uri{Scheme: "sip", User: user, Host: host, Port: port}
 	transportKey := "udp"
@@ -355,7 +356,7 @@ type call struct {
 	v       verify.Call
 	trunk   Trunk
 	dialog  *sipgo.DialogClientSession
-	conn    *PortConn
+	conn    *media.PortConn
 	log     *slog.Logger
 	started time.Time
 	keys    int // keys reported so far, for event de-duplication keys
@@ -364,11 +365,11 @@ type call struct {
 	peers peerAddrs
 
 	msMu sync.Mutex
-	ms   *MediaSession // set once media runs, for SIP INFO
+	ms   *media.Session // set once media runs, for SIP INFO
 }
 
 // media returns the call's media session, nil before it started.
-func (cl *call) media() *MediaSession {
+func (cl *call) media() *media.Session {
 	cl.msMu.Lock()
 	defer cl.msMu.Unlock()
 	return cl.ms
@@ -384,7 +385,7 @@ func (cl *call) run() {
 		c.count(func(s *CallerStats) { s.Ended++ })
 		c.wg.Done()
 	}()
-	defer cl.conn.Close() // after a MediaSession took it, closing again is harmless
+	defer cl.conn.Close() // after a media.Session took it, closing again is harmless
 	defer cl.dialog.Close()
 
 	ringCtx, cancel := context.WithTimeout(c.ctx, c.opt.RingTimeout)
@@ -423,7 +424,7 @@ func (cl *call) run() {
 	cl.log.Info("call answered", "after", time.Since(cl.started).Round(time.Millisecond))
 	cl.report(verify.EventAnswered, 200, "")
 
-	ans, err := ParseAnswer(cl.dialog.InviteResponse.Body())
+	ans, err := media.ParseAnswer(cl.dialog.InviteResponse.Body())
 	if err != nil {
 		// The wire had 200 OK: that is the error code recorded. Verigate
 		// cannot answer a 200 with 488, so it ends the call with BYE and
@@ -442,11 +443,11 @@ func (cl *call) run() {
 
 	// The session ends by the deferred Close below, not by ctx, so that
 	// its end is ordered with the rest of the call's teardown.
-	ms, err := NewMediaSession(context.WithoutCancel(ctx), MediaConfig{
+	ms, err := media.NewSession(context.WithoutCancel(ctx), media.Config{
 		Conn: cl.conn, Remote: ans.Addr, Codec: ans.Codec, DTMFPayloadType: ans.DTMFPayloadType,
 		Ptime: ans.SendPtime(), Direction: ans.Direction,
 		Symmetric: c.opt.SymmetricRTP, PeerAddrs: cl.peers.list(), SilenceTimeout: c.opt.SilenceTimeout, Logger: cl.log,
-		DTMF: DTMFMode(cl.trunk.DTMF),
+		DTMF: media.DTMFMode(cl.trunk.DTMF),
 	})
 	if err != nil {
 		cl.log.Warn("call media not started", "error", err)
@@ -500,9 +501,9 @@ func (cl *call) run() {
 // for an event's detail (never the peer's own text).
 func sdpProblem(err error) string {
 	switch {
-	case errors.Is(err, ErrNoCommonCodec):
+	case errors.Is(err, media.ErrNoCommonCodec):
 		return "no common codec"
-	case errors.Is(err, ErrNoAudio):
+	case errors.Is(err, media.ErrNoAudio):
 		return "no active audio stream"
 	}
 	return "malformed"

@@ -1,6 +1,8 @@
 package sip
 
 import (
+	"github.com/verigate/verigate/sip/media"
+
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -57,15 +59,15 @@ func (c *Caller) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.CSeq(); h != nil {
 		seq = h.SeqNo
 	}
-	_, _, err := ParseINFO(ct, req.Body())
+	digit, _, err := media.ParseINFO(ct, req.Body())
 	if ms := cl.media(); err == nil && ms != nil {
-		err = ms.HandleINFO(seq, ct, req.Body())
+		ms.HandleINFO(seq, digit)
 	} else if err == nil {
 		// Before the media runs there is no prompt a key could answer.
 		cl.log.Info("sip info before media ignored")
 	}
 	switch {
-	case errors.Is(err, ErrINFOContentType):
+	case errors.Is(err, media.ErrINFOContentType):
 		cl.log.Info("sip info not dtmf", "content_type", trunc(ct))
 		respond(c.log, req, tx, 415, "Unsupported Media Type")
 	case err != nil:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/verigate/verigate/audio"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/verify"
@@ -20,7 +21,7 @@ import (
 
 // call places one approve-mode call from a fresh gateway to phone and
 // waits until the gateway reports how it ended.
-func placeCall(t *testing.T, phone *sip.Phone, o sip.Options, vc verify.Call, end verify.EventType) *reporter {
+func placeCall(t *testing.T, phone *siptest.Phone, o sip.Options, vc verify.Call, end verify.EventType) *reporter {
 	t.Helper()
 	rep := newReporter()
 	caller := newCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.Addr().String()}, o)
@@ -60,7 +61,7 @@ func detail(evs []verify.Event, t verify.EventType) (string, bool) {
 }
 
 func TestWrongKeyThenPound(t *testing.T) {
-	phone, ended := newPhone(t, sip.PhoneConfig{Press: "5#", After: pressAfter, KeyGap: 1500 * time.Millisecond})
+	phone, ended := newPhone(t, siptest.PhoneConfig{Press: "5#", After: pressAfter, KeyGap: 1500 * time.Millisecond})
 	rep := placeCall(t, phone, sip.Options{}, verify.Call{}, verify.EventCompleted)
 	waitCall(t, ended, 5*time.Second)
 	evs := rep.all("v1")
@@ -73,7 +74,7 @@ func TestWrongKeyThenPound(t *testing.T) {
 }
 
 func TestFraudReport(t *testing.T) {
-	phone, ended := newPhone(t, sip.PhoneConfig{Press: "0#", After: pressAfter, KeyGap: 300 * time.Millisecond})
+	phone, ended := newPhone(t, siptest.PhoneConfig{Press: "0#", After: pressAfter, KeyGap: 300 * time.Millisecond})
 	rep := placeCall(t, phone, sip.Options{}, verify.Call{}, verify.EventCompleted)
 	waitCall(t, ended, 5*time.Second)
 	types := rep.types("v1")
@@ -87,7 +88,7 @@ func TestFraudReport(t *testing.T) {
 
 func TestHangUpBeforePound(t *testing.T) {
 	// The prompts (2 × 400 ms) are over; the gateway waits for a key.
-	phone, ended := newPhone(t, sip.PhoneConfig{HangupAfter: 1500 * time.Millisecond})
+	phone, ended := newPhone(t, siptest.PhoneConfig{HangupAfter: 1500 * time.Millisecond})
 	rep := placeCall(t, phone, sip.Options{KeyTimeout: 5 * time.Second}, verify.Call{}, verify.EventCompleted)
 	pc := waitCall(t, ended, 5*time.Second)
 	if pc.HungUpBy != "phone" || pc.Err != nil {
@@ -106,7 +107,7 @@ func TestHangUpBeforePound(t *testing.T) {
 
 func TestByeMidPrompt(t *testing.T) {
 	// A 3 s greeting; the phone hangs up 300 ms into it.
-	phone, ended := newPhone(t, sip.PhoneConfig{HangupAfter: 300 * time.Millisecond})
+	phone, ended := newPhone(t, siptest.PhoneConfig{HangupAfter: 300 * time.Millisecond})
 	rep := placeCall(t, phone, sip.Options{Audio: tones{dur: 3 * time.Second}}, verify.Call{}, verify.EventCompleted)
 	pc := waitCall(t, ended, 5*time.Second)
 	// Heard is in 20 ms frames: the whole greeting would be 150.
@@ -122,7 +123,7 @@ func TestByeMidPrompt(t *testing.T) {
 }
 
 func TestSilenceRepromptsThenFails(t *testing.T) {
-	phone, ended := newPhone(t, sip.PhoneConfig{})
+	phone, ended := newPhone(t, siptest.PhoneConfig{})
 	rep := placeCall(t, phone, sip.Options{KeyTimeout: 300 * time.Millisecond, Audio: tones{dur: 100 * time.Millisecond}},
 		verify.Call{}, verify.EventCompleted)
 	waitCall(t, ended, 5*time.Second)
@@ -140,7 +141,7 @@ func TestCodeModeReadsDigits(t *testing.T) {
 		t.Fatalf("prompts: %v", err)
 	}
 	rec := filepath.Join(t.TempDir(), "heard.wav")
-	phone, ended := newPhone(t, sip.PhoneConfig{Record: rec})
+	phone, ended := newPhone(t, siptest.PhoneConfig{Record: rec})
 	const code = "4071"
 	var logs syncBuffer
 	placeCall(t, phone, sip.Options{Audio: sip.PromptAudio{Catalogue: cat},
@@ -224,7 +225,7 @@ func abs(x int64) int64 {
 // TestCloseEndsCalls shows the Caller owns its calls: Close hangs up the
 // active call, reports it, and returns only when the call is over.
 func TestCloseEndsCalls(t *testing.T) {
-	phone, ended := newPhone(t, sip.PhoneConfig{})
+	phone, ended := newPhone(t, siptest.PhoneConfig{})
 	rep := newReporter()
 	caller := newCaller(t, rep, phone.LoopbackTrunk(), sip.Options{KeyTimeout: time.Minute})
 	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove}); err != nil {

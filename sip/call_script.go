@@ -232,10 +232,8 @@ func (r *scriptRun) gather(ctx context.Context, g ivr.Gather) (ivr.Event, error)
 			return ev, nil
 		}
 	}
+	// ivr.Script decides the default: its gathers always carry a timeout.
 	timeout := g.Timeout
-	if timeout <= 0 {
-		timeout = ivr.DefaultKeyTimeout
-	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {

@@ -9,8 +9,10 @@ import (
 
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/internal/peertest"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/sip"
+	"github.com/verigate/verigate/sip/media"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -48,19 +50,19 @@ func TestApproveEachDTMFMode(t *testing.T) {
 	certs := peertest.NewCerts(t)
 	type tc struct {
 		transport string
-		trunk     sip.DTMFMode
-		phone     sip.DTMFMode
+		trunk     media.DTMFMode
+		phone     media.DTMFMode
 	}
 	var cases []tc
 	for _, tr := range []string{"udp", "tcp", "tls"} {
-		for _, m := range []sip.DTMFMode{sip.DTMFRFC4733, sip.DTMFInfo, sip.DTMFInband} {
+		for _, m := range []media.DTMFMode{media.DTMFRFC4733, media.DTMFInfo, media.DTMFInband} {
 			cases = append(cases, tc{tr, m, m})
 		}
 	}
-	cases = append(cases, tc{"udp", sip.DTMFAuto, sip.DTMFInfo}, tc{"udp", sip.DTMFAuto, sip.DTMFInband})
+	cases = append(cases, tc{"udp", media.DTMFAuto, media.DTMFInfo}, tc{"udp", media.DTMFAuto, media.DTMFInband})
 	for _, c := range cases {
 		t.Run(c.transport+"/"+string(c.trunk)+"/phone-"+string(c.phone), func(t *testing.T) {
-			pcfg := sip.PhoneConfig{Press: "#", DTMF: c.phone, After: pressAfter, Ring: 100 * time.Millisecond}
+			pcfg := siptest.PhoneConfig{Press: "#", DTMF: c.phone, After: pressAfter, Ring: 100 * time.Millisecond}
 			if c.transport == "tls" {
 				pcfg.TLSListen, pcfg.TLSConfig = "127.0.0.1:0", certs.ServerTLS()
 			}
@@ -87,7 +89,7 @@ func TestApproveEachDTMFMode(t *testing.T) {
 			if pc.KeysSent != "#" || pc.Err != nil {
 				t.Errorf("phone %+v, want # sent without error", pc)
 			}
-			if st := settled(t, caller); c.trunk != sip.DTMFInfo && st.Media.DigitsReceived == 0 {
+			if st := settled(t, caller); c.trunk != media.DTMFInfo && st.Media.DigitsReceived == 0 {
 				// INFO keys do not pass the RTP receiver's counter.
 				t.Errorf("media counted no digit: %+v", st.Media)
 			}
@@ -120,7 +122,7 @@ func TestInbandIgnoresSpeech(t *testing.T) {
 		{"prompt-echo", echo},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			phone, ended := newPhone(t, sip.PhoneConfig{DTMF: sip.DTMFInband, Speak: c.speak, Ring: 100 * time.Millisecond})
+			phone, ended := newPhone(t, siptest.PhoneConfig{DTMF: media.DTMFInband, Speak: c.speak, Ring: 100 * time.Millisecond})
 			rep := newReporter()
 			caller := dtmfCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.Addr().String(), DTMF: "inband"},
 				sip.Options{Audio: sip.PromptAudio{Catalogue: cat}, MaxPrompts: 2, KeyTimeout: 2 * time.Second}, nil)

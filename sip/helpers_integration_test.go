@@ -20,8 +20,10 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/verigate/verigate/audio"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/sip"
+	"github.com/verigate/verigate/sip/media"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -176,16 +178,16 @@ const pressAfter = 1200 * time.Millisecond
 const askingPackets = 40
 
 // newPhone starts a test phone on loopback; its finished calls arrive on the channel.
-func newPhone(t *testing.T, cfg sip.PhoneConfig) (*sip.Phone, <-chan sip.PhoneCall) {
+func newPhone(t *testing.T, cfg siptest.PhoneConfig) (*siptest.Phone, <-chan siptest.PhoneCall) {
 	t.Helper()
-	ended := make(chan sip.PhoneCall, 4)
+	ended := make(chan siptest.PhoneCall, 4)
 	cfg.Listen = "127.0.0.1:0"
 	cfg.RTPPorts = rtpRange(t)
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t).With("side", "phone")
 	}
-	cfg.OnCallEnd = func(pc sip.PhoneCall) { ended <- pc }
-	p, err := sip.NewPhone(cfg)
+	cfg.OnCallEnd = func(pc siptest.PhoneCall) { ended <- pc }
+	p, err := siptest.NewPhone(cfg)
 	if err != nil {
 		t.Fatalf("NewPhone: %v", err)
 	}
@@ -193,7 +195,7 @@ func newPhone(t *testing.T, cfg sip.PhoneConfig) (*sip.Phone, <-chan sip.PhoneCa
 	return p, ended
 }
 
-func waitCall(t *testing.T, ended <-chan sip.PhoneCall, d time.Duration) sip.PhoneCall {
+func waitCall(t *testing.T, ended <-chan siptest.PhoneCall, d time.Duration) siptest.PhoneCall {
 	t.Helper()
 	select {
 	case pc := <-ended:
@@ -201,7 +203,7 @@ func waitCall(t *testing.T, ended <-chan sip.PhoneCall, d time.Duration) sip.Pho
 	case <-time.After(d):
 		t.Fatalf("the phone's call did not end within %s", d)
 	}
-	return sip.PhoneCall{}
+	return siptest.PhoneCall{}
 }
 
 func hasInOrder(got []verify.EventType, want ...verify.EventType) bool {
@@ -320,20 +322,20 @@ func newBarePhoneAnswering(t *testing.T, dtmfPT int, rewrite func(sdp string) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	media, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { media.Close() })
+	t.Cleanup(func() { rtpConn.Close() })
 	p := &barePhone{
-		addr: pc.LocalAddr().(*net.UDPAddr).AddrPort(), client: client, media: media,
+		addr: pc.LocalAddr().(*net.UDPAddr).AddrPort(), client: client, media: rtpConn,
 		dialogs: make(chan *sipgo.DialogServerSession, 1), offers: make(chan netip.AddrPort, 1),
 		heard: make(chan struct{}), packets: map[int]int{}, types: map[uint8]int{},
 	}
 	go func() {
 		buf := make([]byte, 1500)
 		for first := true; ; first = false {
-			n, _, err := media.ReadFrom(buf)
+			n, _, err := rtpConn.ReadFrom(buf)
 			if err != nil {
 				return
 			}
@@ -358,8 +360,8 @@ func newBarePhoneAnswering(t *testing.T, dtmfPT int, rewrite func(sdp string) st
 			return
 		}
 		current.Store(d)
-		answer, neg, err := sip.BuildAnswer(req.Body(), sip.OfferParams{
-			Addr: netip.MustParseAddr("127.0.0.1"), Port: media.LocalAddr().(*net.UDPAddr).Port, DTMFPayloadType: dtmfPT})
+		answer, neg, err := media.BuildAnswer(req.Body(), media.OfferParams{
+			Addr: netip.MustParseAddr("127.0.0.1"), Port: rtpConn.LocalAddr().(*net.UDPAddr).Port, DTMFPayloadType: dtmfPT})
 		if err != nil {
 			t.Errorf("BuildAnswer: %v", err)
 			return
@@ -461,19 +463,19 @@ func (s *rtpStream) audio(n int) [][]byte {
 // key returns one RFC 4733 event on payload type 101: a first packet with
 // the marker, two more, and three end packets sharing a sequence number.
 func (s *rtpStream) key(k rune) [][]byte {
-	ev, ok := sip.DigitEvent(k)
+	ev, ok := media.DigitEvent(k)
 	if !ok {
 		panic("not a key")
 	}
 	var out [][]byte
 	for i := range 3 {
-		out = append(out, s.packet(101, i == 0, sip.DTMFEvent{Event: ev, Volume: 10, Duration: uint16(160 * (i + 1))}.Marshal(nil)))
+		out = append(out, s.packet(101, i == 0, media.DTMFEvent{Event: ev, Volume: 10, Duration: uint16(160 * (i + 1))}.Marshal(nil)))
 	}
 	for i := range 3 {
 		if i > 0 {
 			s.seq-- // retransmitted end packets reuse the number
 		}
-		out = append(out, s.packet(101, false, sip.DTMFEvent{Event: ev, End: true, Volume: 10, Duration: 480}.Marshal(nil)))
+		out = append(out, s.packet(101, false, media.DTMFEvent{Event: ev, End: true, Volume: 10, Duration: 480}.Marshal(nil)))
 	}
 	s.ts += 480
 	return out

@@ -10,6 +10,7 @@ import (
 
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/internal/prompttest"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/verify"
@@ -17,7 +18,7 @@ import (
 
 // recording reads what the test phone recorded of pc, as 8 kHz linear PCM,
 // with the G.711 law the call negotiated.
-func recording(t *testing.T, pc sip.PhoneCall) ([]int16, audio.Codec) {
+func recording(t *testing.T, pc siptest.PhoneCall) ([]int16, audio.Codec) {
 	t.Helper()
 	f, err := os.Open(pc.Recording)
 	if err != nil {
@@ -52,7 +53,7 @@ func TestCodeModeLocalesOverSIP(t *testing.T) {
 		t.Run(tc.locale, func(t *testing.T) {
 			t.Parallel() // each call has its own phone, gateway and ports
 			rec := filepath.Join(t.TempDir(), "heard.wav")
-			phone, ended := newPhone(t, sip.PhoneConfig{Record: rec})
+			phone, ended := newPhone(t, siptest.PhoneConfig{Record: rec})
 			placeCall(t, phone, sip.Options{Audio: sip.PromptAudio{Catalogue: cat}},
 				verify.Call{VerificationID: "v-" + tc.locale, Mode: verify.CallModeCode, Code: tc.code, Locale: tc.locale},
 				verify.EventCompleted)
@@ -98,7 +99,7 @@ func TestGermanApproveCallOverSIP(t *testing.T) {
 		spoken += time.Duration(len(a)) * time.Second / 8000
 	}
 	rec := filepath.Join(t.TempDir(), "heard.wav")
-	phone, ended := newPhone(t, sip.PhoneConfig{Record: rec, Press: "#", After: spoken + 1500*time.Millisecond})
+	phone, ended := newPhone(t, siptest.PhoneConfig{Record: rec, Press: "#", After: spoken + 1500*time.Millisecond})
 	svc, _ := newService(t, phone)
 	v, err := svc.Start(context.Background(), verify.StartRequest{Tenant: "tenant", To: "+4915123456789",
 		Channel: verify.ChannelCall, CallMode: verify.CallModeApprove, Locale: "de"})

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/verify"
 )
@@ -14,7 +15,7 @@ func TestApproveWithPhone(t *testing.T) {
 	// response in a goroutine of its own, so a 180 sent together with the
 	// 200 may be passed over once the 200 has been handled.
 	rep := newReporter()
-	phone, ended := newPhone(t, sip.PhoneConfig{Press: "#", After: pressAfter, Ring: 200 * time.Millisecond})
+	phone, ended := newPhone(t, siptest.PhoneConfig{Press: "#", After: pressAfter, Ring: 200 * time.Millisecond})
 	caller := newCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.Addr().String()}, sip.Options{})
 
 	ref, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove, Locale: "en"})
@@ -46,7 +47,7 @@ func TestApproveWithPhone(t *testing.T) {
 }
 
 func TestLoopbackPhone(t *testing.T) {
-	phone, err := sip.NewLoopbackPhone(testLogger(t))
+	phone, err := siptest.NewLoopbackPhone(testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

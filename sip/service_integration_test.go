@@ -11,6 +11,7 @@ import (
 
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/internal/prompttest"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/internal/verifytest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/sip"
@@ -19,7 +20,7 @@ import (
 
 // newService builds a verify.Service (verifytest's, on the in-memory store
 // and limiter) whose calls go through a Caller to phone.
-func newService(t *testing.T, phone *sip.Phone) (*verifytest.Service, *prompts.Catalogue) {
+func newService(t *testing.T, phone *siptest.Phone) (*verifytest.Service, *prompts.Catalogue) {
 	t.Helper()
 	cat, err := prompts.Load(prompts.Options{})
 	if err != nil {
@@ -68,7 +69,7 @@ func startCall(t *testing.T, svc *verifytest.Service, mode verify.CallMode) *ver
 }
 
 func TestServiceApprovedOverSIP(t *testing.T) {
-	phone, _ := newPhone(t, sip.PhoneConfig{Press: "#", After: greetingLength(t) + time.Second, Ring: 100 * time.Millisecond})
+	phone, _ := newPhone(t, siptest.PhoneConfig{Press: "#", After: greetingLength(t) + time.Second, Ring: 100 * time.Millisecond})
 	svc, _ := newService(t, phone)
 	v := waitStatus(t, svc, startCall(t, svc, verify.CallModeApprove).ID, verify.StatusApproved)
 	var types []verify.EventType
@@ -81,7 +82,7 @@ func TestServiceApprovedOverSIP(t *testing.T) {
 }
 
 func TestServiceFraudOverSIP(t *testing.T) {
-	phone, _ := newPhone(t, sip.PhoneConfig{Press: "0#", After: greetingLength(t) + time.Second, KeyGap: 300 * time.Millisecond})
+	phone, _ := newPhone(t, siptest.PhoneConfig{Press: "0#", After: greetingLength(t) + time.Second, KeyGap: 300 * time.Millisecond})
 	svc, _ := newService(t, phone)
 	got := waitStatus(t, svc, startCall(t, svc, verify.CallModeApprove).ID, verify.StatusDenied)
 	if got.Reason != string(verify.EventFraudReported) {
@@ -94,7 +95,7 @@ func TestServiceFraudOverSIP(t *testing.T) {
 }
 
 func TestServiceHangUpFailsOverSIP(t *testing.T) {
-	phone, _ := newPhone(t, sip.PhoneConfig{HangupAfter: 700 * time.Millisecond})
+	phone, _ := newPhone(t, siptest.PhoneConfig{HangupAfter: 700 * time.Millisecond})
 	svc, _ := newService(t, phone)
 	waitStatus(t, svc, startCall(t, svc, verify.CallModeApprove).ID, verify.StatusFailed)
 }
@@ -104,7 +105,7 @@ func TestServiceHangUpFailsOverSIP(t *testing.T) {
 // the recording (as a person would hear them) and checks that code.
 func TestServiceCodeModeOverSIP(t *testing.T) {
 	rec := filepath.Join(t.TempDir(), "heard.wav")
-	phone, ended := newPhone(t, sip.PhoneConfig{Record: rec})
+	phone, ended := newPhone(t, siptest.PhoneConfig{Record: rec})
 	svc, cat := newService(t, phone)
 	v := startCall(t, svc, verify.CallModeCode)
 	pc := waitCall(t, ended, 60*time.Second)

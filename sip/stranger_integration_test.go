@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/verigate/verigate/internal/peertest"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/verify"
 )
@@ -151,7 +152,7 @@ func TestCallerTakesRTPOnlyFromThePeer(t *testing.T) {
 // RFC 3261 §8.2.1 requires.
 func TestMethodNotAllowedCarriesAllow(t *testing.T) {
 	caller := dtmfCaller(t, newReporter(), sip.Trunk{Name: "t", Address: "127.0.0.1:9"}, sip.Options{}, nil)
-	phone, err := sip.NewLoopbackPhone(testLogger(t))
+	phone, err := siptest.NewLoopbackPhone(testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

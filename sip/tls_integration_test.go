@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/verigate/verigate/internal/peertest"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/verify"
 )
@@ -50,7 +51,7 @@ func testCert(t *testing.T) (server, client *tls.Config) {
 
 func TestApproveOverTLS(t *testing.T) {
 	server, client := testCert(t)
-	phone, ended := newPhone(t, sip.PhoneConfig{TLSListen: "127.0.0.1:0", TLSConfig: server,
+	phone, ended := newPhone(t, siptest.PhoneConfig{TLSListen: "127.0.0.1:0", TLSConfig: server,
 		Press: "#", After: pressAfter, Ring: 100 * time.Millisecond})
 	rep := newReporter()
 	caller := newCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.TLSAddr().String(), Transport: "tls"}, sip.Options{TLSConfig: client})
@@ -66,7 +67,7 @@ func TestApproveOverTLS(t *testing.T) {
 
 func TestPhoneHangsUpOverTLS(t *testing.T) {
 	server, client := testCert(t)
-	phone, ended := newPhone(t, sip.PhoneConfig{TLSListen: "127.0.0.1:0", TLSConfig: server, HangupAfter: 500 * time.Millisecond})
+	phone, ended := newPhone(t, siptest.PhoneConfig{TLSListen: "127.0.0.1:0", TLSConfig: server, HangupAfter: 500 * time.Millisecond})
 	rep := newReporter()
 	caller := newCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.TLSAddr().String(), Transport: "tls"}, sip.Options{TLSConfig: client})
 	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove}); err != nil {
@@ -84,7 +85,7 @@ func TestPhoneHangsUpOverTLS(t *testing.T) {
 func TestTLSUntrustedPhoneFails(t *testing.T) {
 	server, _ := testCert(t)
 	_, other := testCert(t)
-	phone, _ := newPhone(t, sip.PhoneConfig{TLSListen: "127.0.0.1:0", TLSConfig: server, Press: "#"})
+	phone, _ := newPhone(t, siptest.PhoneConfig{TLSListen: "127.0.0.1:0", TLSConfig: server, Press: "#"})
 	rep := newReporter()
 	caller := newCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.TLSAddr().String(), Transport: "tls"}, sip.Options{TLSConfig: other})
 	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove}); err == nil {

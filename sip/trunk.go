@@ -10,6 +10,7 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/verigate/verigate/sip/media"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -111,7 +112,7 @@ func (t Trunk) withDefaults() Trunk {
 	if t.Dial == "" {
 		t.Dial = DefaultDial
 	}
-	if mode, err := ParseDTMFMode(t.DTMF); err == nil {
+	if mode, err := media.ParseDTMFMode(t.DTMF); err == nil {
 		t.DTMF = string(mode)
 	}
 	if t.FromUser == "" {
@@ -183,7 +184,7 @@ func (c Config) Validate() error {
 				bad(key+".dial", "%v", err)
 			}
 		}
-		if _, err := ParseDTMFMode(t.DTMF); err != nil {
+		if _, err := media.ParseDTMFMode(t.DTMF); err != nil {
 			bad(key+".dtmf", "must be rfc4733, info, inband or auto, not %q", t.DTMF)
 		}
 		if t.KeepAlive < 0 || t.KeepAlive > 0 && t.KeepAlive < time.Second {

@@ -54,3 +54,12 @@ func SetStackLogger(log *slog.Logger) {
 }
 
 var setStackLogger sync.Once
+
+// trunc shortens what a peer chose (a method, a content type) before it is
+// logged; logbound bounds the record as a whole.
+func trunc(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}

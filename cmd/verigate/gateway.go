@@ -17,6 +17,7 @@ import (
 	"github.com/verigate/verigate/api"
 	"github.com/verigate/verigate/callback"
 	"github.com/verigate/verigate/config"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/pumping"
 	"github.com/verigate/verigate/ratelimit"
@@ -308,7 +309,7 @@ func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool
 	if choice.loopback {
 		// The embedded default: calls go to a test phone on loopback that
 		// answers and presses '#'.
-		phone, err := sip.NewLoopbackPhone(log)
+		phone, err := siptest.NewLoopbackPhone(log)
 		if err != nil {
 			return nil, fmt.Errorf("loopback test phone: %w", err)
 		}

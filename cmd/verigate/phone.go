@@ -10,7 +10,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/verigate/verigate/sip"
+	"github.com/verigate/verigate/internal/siptest"
+	"github.com/verigate/verigate/sip/media"
 )
 
 // runPhone implements `verigate phone`: a SIP phone that answers every
@@ -22,12 +23,12 @@ func runPhone(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	listen := fs.String("listen", "127.0.0.1:5090", "address to take calls on (UDP and TCP)")
 	press := fs.String("press", "#", "keys to press once answered (0-9, *, #, A-D); empty presses none")
 	dtmf := fs.String("dtmf", "rfc4733", "how keys are sent: rfc4733 (RTP events), info (SIP INFO application/dtmf-relay) or inband (tones in the audio)")
-	after := fs.Duration("after", sip.DefaultPhoneAfter, "wait between answering and the first key (keys count only once the prompt asking for them has begun)")
-	gap := fs.Duration("gap", sip.DefaultKeyGap, "wait between keys")
+	after := fs.Duration("after", siptest.DefaultPhoneAfter, "wait between answering and the first key (keys count only once the prompt asking for them has begun)")
+	gap := fs.Duration("gap", siptest.DefaultKeyGap, "wait between keys")
 	ring := fs.Duration("ring", time.Second, "ring this long before answering")
 	hangup := fs.Duration("hangup-after", 0, "hang up this long after answering (0: wait for the caller)")
 	record := fs.String("record", "", "WAV file to record what the phone hears (each call overwrites it)")
-	rtpPorts := fs.String("rtp-ports", sip.DefaultPhoneRTPPorts, "UDP port range for media")
+	rtpPorts := fs.String("rtp-ports", siptest.DefaultPhoneRTPPorts, "UDP port range for media")
 	tlsListen := fs.String("tls-listen", "", "also take calls over TLS on this address (needs --tls-cert and --tls-key)")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) for --tls-listen")
 	tlsKey := fs.String("tls-key", "", "PEM private key for --tls-listen")
@@ -38,8 +39,8 @@ func runPhone(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("phone: unexpected argument %q", fs.Arg(0))
 	}
-	mode, err := sip.ParseDTMFMode(*dtmf)
-	if err != nil || mode == sip.DTMFAuto {
+	mode, err := media.ParseDTMFMode(*dtmf)
+	if err != nil || mode == media.DTMFAuto {
 		return fmt.Errorf("phone: --dtmf must be rfc4733, info or inband, not %q", *dtmf)
 	}
 	var tlsConf *tls.Config
@@ -55,10 +56,10 @@ func runPhone(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	p, err := sip.NewPhone(sip.PhoneConfig{
+	p, err := siptest.NewPhone(siptest.PhoneConfig{
 		Listen: *listen, TLSListen: *tlsListen, TLSConfig: tlsConf, RTPPorts: *rtpPorts, Ring: *ring, Press: *press, DTMF: mode, After: *after, KeyGap: *gap,
 		HangupAfter: *hangup, Record: *record, Logger: log,
-		OnCallEnd: func(pc sip.PhoneCall) {
+		OnCallEnd: func(pc siptest.PhoneCall) {
 			status := "ok"
 			if pc.Err != nil {
 				status = "error: " + pc.Err.Error()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/verigate/verigate/config"
 	"github.com/verigate/verigate/internal/peertest"
+	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/sip"
 )
 
@@ -66,7 +67,7 @@ func TestTrunkDownKeepsGatewayReady(t *testing.T) {
 }
 
 func TestRequireTrunk(t *testing.T) {
-	phone, err := sip.NewPhone(sip.PhoneConfig{Listen: "127.0.0.1:0", RTPPorts: "30200-30299",
+	phone, err := siptest.NewPhone(siptest.PhoneConfig{Listen: "127.0.0.1:0", RTPPorts: "30200-30299",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

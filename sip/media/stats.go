@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"time"
@@ -89,8 +89,8 @@ func (h *LatenessHistogram) Quantile(q float64) time.Duration {
 	return h.max
 }
 
-// MediaStats is a snapshot of a MediaSession's counters.
-type MediaStats struct {
+// Stats is a snapshot of a Session's counters.
+type Stats struct {
 	PacketsSent     uint64
 	SendErrors      uint64 // sends the socket refused (peer port closed, ICMP)
 	PacketsReceived uint64 // accepted: negotiated payload type from the negotiated peer

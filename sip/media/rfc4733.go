@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"encoding/binary"
@@ -115,7 +115,7 @@ func DigitEvent(r rune) (uint8, bool) {
 // is ignored. The cost is that a key whose first packet arrives but which
 // the sender later abandons still counts; no sender here does that.
 //
-// An RFC4733Reader is not safe for concurrent use; a MediaSession owns one.
+// An RFC4733Reader is not safe for concurrent use; a Session owns one.
 type RFC4733Reader struct {
 	// recent remembers the last events and segments so that their late
 	// packets do not count twice and a segment can find its event.

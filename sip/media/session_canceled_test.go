@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"context"
@@ -9,16 +9,16 @@ import (
 	"github.com/verigate/verigate/audio"
 )
 
-// TestMediaSessionCanceledContext: a session handed a context that is
+// TestSessionCanceledContext: a session handed a context that is
 // already over closes itself at once, without racing its constructor
 // (run with -race): context.AfterFunc runs the close before
-// NewMediaSession has finished setting the session up.
-func TestMediaSessionCanceledContext(t *testing.T) {
+// NewSession has finished setting the session up.
+func TestSessionCanceledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	for range 50 {
 		peer := listenLoopback(t)
-		s, err := NewMediaSession(ctx, MediaConfig{Conn: listenLoopback(t), Remote: addrOf(peer), Codec: audio.PCMU})
+		s, err := NewSession(ctx, Config{Conn: listenLoopback(t), Remote: addrOf(peer), Codec: audio.PCMU})
 		if err != nil {
 			t.Fatal(err)
 		}

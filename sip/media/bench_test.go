@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"context"
@@ -39,16 +39,16 @@ func benchSessions(b *testing.B, n int) {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 
-	gws := make([]*MediaSession, n)
-	phones := make([]*MediaSession, n)
+	gws := make([]*Session, n)
+	phones := make([]*Session, n)
 	for i := range n {
 		cg, cp := listenLoopback(b), listenLoopback(b)
 		var err error
-		gws[i], err = NewMediaSession(ctx, MediaConfig{Conn: cg, Remote: addrOf(cp), Codec: audio.PCMU, DTMFPayloadType: 101})
+		gws[i], err = NewSession(ctx, Config{Conn: cg, Remote: addrOf(cp), Codec: audio.PCMU, DTMFPayloadType: 101})
 		if err != nil {
 			b.Fatal(err)
 		}
-		phones[i], err = NewMediaSession(ctx, MediaConfig{Conn: cp, Remote: addrOf(cg), Codec: audio.PCMU, DTMFPayloadType: 101})
+		phones[i], err = NewSession(ctx, Config{Conn: cp, Remote: addrOf(cg), Codec: audio.PCMU, DTMFPayloadType: 101})
 		if err != nil {
 			b.Fatal(err)
 		}

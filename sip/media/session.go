@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -31,9 +30,6 @@ const (
 	// frame slot continues the same talkspurt instead of starting a new one.
 	continuityTolerance = 10 * time.Millisecond
 	digitBuffer         = 32
-	// maxGapFill bounds the silence the recorder gets for a timestamp jump,
-	// so a peer's timestamp reset cannot make it write minutes of zeros.
-	maxGapFill = 10 * 8000
 	// ssrcSwitchAfter is how long the peer's stream must have been silent
 	// before a new SSRC from its address takes over: PBXs start a new
 	// stream when they re-bridge a call (and early media may leave another
@@ -46,7 +42,7 @@ const (
 // session has been closed (by Close or by its context).
 var ErrSessionClosed = errors.New("media session closed")
 
-// UDPConn is the socket a MediaSession sends and receives on. *net.UDPConn
+// UDPConn is the socket a Session sends and receives on. *net.UDPConn
 // and *PortConn satisfy it; tests may pass a fake.
 type UDPConn interface {
 	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
@@ -55,11 +51,11 @@ type UDPConn interface {
 	Close() error
 }
 
-// MediaConfig configures one MediaSession.
-type MediaConfig struct {
+// Config configures one Session.
+type Config struct {
 	// Conn is the RTP socket, usually from PortAllocator.Listen. The session
-	// owns it once NewMediaSession succeeds and closes it (returning the
-	// port); if NewMediaSession fails the caller still owns it.
+	// owns it once NewSession succeeds and closes it (returning the
+	// port); if NewSession fails the caller still owns it.
 	Conn UDPConn
 	// Remote is where to send RTP: Answer.Addr from the peer's SDP.
 	Remote netip.AddrPort
@@ -92,12 +88,11 @@ type MediaConfig struct {
 	// SilenceTimeout fires Timeout() after this long without an accepted
 	// RTP packet. 0 means DefaultSilenceTimeout; negative disables it.
 	SilenceTimeout time.Duration
-	// Recorder, when set, receives the peer's audio decoded to 8 kHz 16-bit
-	// little-endian PCM (an audio.WAVWriter records a call). Timestamp gaps up to
-	// 10 s are filled with silence so the recording keeps the call's timing.
-	// It is written from the session's receive goroutine and never after
-	// Close returns.
-	Recorder io.Writer
+	// OnAudio, when set, is given the RTP timestamp and payload (in Codec)
+	// of each audio packet accepted from the peer, on the session's receive
+	// goroutine and never after Close returns; it must not keep payload.
+	// The test phone records what it hears through it (siptest.Recorder).
+	OnAudio func(timestamp uint32, payload []byte)
 	// Ptime is the packetisation time the answer asked for (Answer.Ptime,
 	// limited by Answer.MaxPtime); frames are sent at PacketTime(Ptime).
 	// 0 means DefaultPtime.
@@ -117,11 +112,11 @@ type MediaConfig struct {
 	Logger *slog.Logger
 }
 
-// MediaSession is the RTP media of one call: a paced G.711 sender and a
+// Session is the RTP media of one call: a paced G.711 sender and a
 // receiver that delivers DTMF and watches for silence. It owns one receive
-// goroutine, stopped by Close or by the context given to NewMediaSession.
-type MediaSession struct {
-	cfg     MediaConfig
+// goroutine, stopped by Close or by the context given to NewSession.
+type Session struct {
+	cfg     Config
 	now     func() time.Time
 	log     *slog.Logger
 	ctx     context.Context
@@ -171,9 +166,9 @@ type MediaSession struct {
 	sent, sendErrors, received, dropped, digitsIn, digitsLost atomic.Uint64
 }
 
-// NewMediaSession starts the media of a call on cfg.Conn. The session ends
+// NewSession starts the media of a call on cfg.Conn. The session ends
 // when ctx is done or Close is called; either closes the socket.
-func NewMediaSession(ctx context.Context, cfg MediaConfig) (*MediaSession, error) {
+func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.Conn == nil {
 		return nil, errors.New("media session: no socket")
 	}
@@ -216,7 +211,7 @@ func NewMediaSession(ctx context.Context, cfg MediaConfig) (*MediaSession, error
 	if deaf {
 		cfg.SilenceTimeout = -1
 	}
-	s := &MediaSession{
+	s := &Session{
 		frame: PacketTime(cfg.Ptime), mute: mute,
 		cfg:     cfg,
 		now:     cfg.Now,
@@ -251,7 +246,7 @@ func NewMediaSession(ctx context.Context, cfg MediaConfig) (*MediaSession, error
 	// it returns and s.stopCtx is set: that path must not read stopCtx,
 	// so it calls shutdown rather than Close.
 	s.stopCtx = context.AfterFunc(s.ctx, func() { _ = s.shutdown() })
-	// Before NewMediaSession returns, so that nothing sent after it is
+	// Before NewSession returns, so that nothing sent after it is
 	// taken for early media.
 	s.discardQueued(make([]byte, maxRTPPacket), &s.early)
 	go s.receive()
@@ -259,14 +254,14 @@ func NewMediaSession(ctx context.Context, cfg MediaConfig) (*MediaSession, error
 }
 
 // Codec returns the negotiated codec; Play takes audio in it.
-func (s *MediaSession) Codec() audio.Codec { return s.cfg.Codec }
+func (s *Session) Codec() audio.Codec { return s.cfg.Codec }
 
 // LocalAddr returns the address of the RTP socket.
-func (s *MediaSession) LocalAddr() net.Addr { return s.cfg.Conn.LocalAddr() }
+func (s *Session) LocalAddr() net.Addr { return s.cfg.Conn.LocalAddr() }
 
 // Remote returns where RTP is sent: the negotiated address, or the latched
 // source address once symmetric RTP has latched.
-func (s *MediaSession) Remote() netip.AddrPort {
+func (s *Session) Remote() netip.AddrPort {
 	s.remoteMu.Lock()
 	defer s.remoteMu.Unlock()
 	return s.remote
@@ -277,26 +272,26 @@ func (s *MediaSession) Remote() netip.AddrPort {
 // HandleINFO, in-band tones). It holds up to 32 keys nobody has read yet;
 // more are counted in Stats().DigitsDropped. It is never closed: select on
 // it together with Done.
-func (s *MediaSession) Digits() <-chan rune { return s.digits }
+func (s *Session) Digits() <-chan rune { return s.digits }
 
 // Timeout is closed when no RTP was accepted for SilenceTimeout.
-func (s *MediaSession) Timeout() <-chan struct{} { return s.timeout }
+func (s *Session) Timeout() <-chan struct{} { return s.timeout }
 
 // Done is closed when the session has been closed.
-func (s *MediaSession) Done() <-chan struct{} { return s.ctx.Done() }
+func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
 
 // Close stops the session: it closes the socket (returning its port) and
 // waits for the receive goroutine, so the recorder is no longer written
 // when Close returns. Calls in progress return ErrSessionClosed.
-func (s *MediaSession) Close() error {
-	// The owner got s from NewMediaSession, after stopCtx was set.
+func (s *Session) Close() error {
+	// The owner got s from NewSession, after stopCtx was set.
 	s.stopCtx()
 	return s.shutdown()
 }
 
 // shutdown is Close without unregistering the context's AfterFunc, which
 // is what calls it when the context ends.
-func (s *MediaSession) shutdown() error {
+func (s *Session) shutdown() error {
 	var err error
 	s.once.Do(func() {
 		s.cancel()
@@ -310,8 +305,8 @@ func (s *MediaSession) shutdown() error {
 }
 
 // Stats returns a snapshot of the session's counters.
-func (s *MediaSession) Stats() MediaStats {
-	st := MediaStats{
+func (s *Session) Stats() Stats {
+	st := Stats{
 		PacketsSent:     s.sent.Load(),
 		SendErrors:      s.sendErrors.Load(),
 		PacketsReceived: s.received.Load(),
@@ -333,7 +328,7 @@ func (s *MediaSession) Stats() MediaStats {
 // one within a frame continues its talkspurt; otherwise it starts a new one
 // with the marker bit set and a timestamp advanced by the wall-clock gap.
 // It returns ctx.Err() or ErrSessionClosed when stopped early.
-func (s *MediaSession) Play(ctx context.Context, g711 []byte) error {
+func (s *Session) Play(ctx context.Context, g711 []byte) error {
 	return s.sendAudio(ctx, (len(g711)+s.frameSamples-1)/s.frameSamples, func(i int, dst []byte) {
 		n := copy(dst, g711[min(i*s.frameSamples, len(g711)):])
 		for j := n; j < s.frameSamples; j++ {
@@ -345,7 +340,7 @@ func (s *MediaSession) Play(ctx context.Context, g711 []byte) error {
 // Silence sends silence frames for d, keeping the stream continuous for
 // peers that treat a pause in RTP as a dead call. Between prompts a caller
 // can send silence this way, or simply nothing.
-func (s *MediaSession) Silence(ctx context.Context, d time.Duration) error {
+func (s *Session) Silence(ctx context.Context, d time.Duration) error {
 	sil := s.cfg.Codec.Silence()
 	return s.sendAudio(ctx, int((d+s.frame-1)/s.frame), func(_ int, dst []byte) {
 		for j := range dst {
@@ -354,7 +349,7 @@ func (s *MediaSession) Silence(ctx context.Context, d time.Duration) error {
 	})
 }
 
-func (s *MediaSession) sendAudio(ctx context.Context, frames int, fill func(i int, dst []byte)) (err error) {
+func (s *Session) sendAudio(ctx context.Context, frames int, fill func(i int, dst []byte)) (err error) {
 	s.playMu.Lock()
 	defer s.playMu.Unlock()
 	if err := s.alive(ctx); err != nil {
@@ -429,7 +424,7 @@ func (s *MediaSession) sendAudio(ctx context.Context, frames int, fill func(i in
 // talkspurtLocked decides where a new run of frames starts on the stream's
 // timeline: right after the previous frame if that is due about now, else
 // now, with the timestamp advanced by the silent gap and the marker set.
-func (s *MediaSession) talkspurtLocked(now time.Time) (start time.Time, ts uint32, marker bool) {
+func (s *Session) talkspurtLocked(now time.Time) (start time.Time, ts uint32, marker bool) {
 	if !s.sentAny {
 		return now, s.nextTS, true
 	}
@@ -442,7 +437,7 @@ func (s *MediaSession) talkspurtLocked(now time.Time) (start time.Time, ts uint3
 }
 
 // advanceLocked records that the slot at deadline (timestamp ts) is used.
-func (s *MediaSession) advanceLocked(deadline time.Time, ts uint32) {
+func (s *Session) advanceLocked(deadline time.Time, ts uint32) {
 	next := deadline.Add(s.frame)
 	if !s.sentAny || next.After(s.nextDeadline) {
 		s.nextDeadline = next
@@ -455,7 +450,7 @@ func (s *MediaSession) advanceLocked(deadline time.Time, ts uint32) {
 
 // writeLocked marshals hdr and the payload (already in sendBuf after the
 // header) and sends it, recording how late it left.
-func (s *MediaSession) writeLocked(hdr rtp.Header, payload []byte, deadline time.Time) error {
+func (s *Session) writeLocked(hdr rtp.Header, payload []byte, deadline time.Time) error {
 	if _, err := hdr.MarshalTo(s.sendBuf[:rtpHeaderLen]); err != nil {
 		return fmt.Errorf("marshal rtp: %w", err)
 	}
@@ -478,14 +473,14 @@ func (s *MediaSession) writeLocked(hdr rtp.Header, payload []byte, deadline time
 	return nil
 }
 
-func (s *MediaSession) alive(ctx context.Context) error {
+func (s *Session) alive(ctx context.Context) error {
 	if s.ctx.Err() != nil {
 		return ErrSessionClosed
 	}
 	return ctx.Err()
 }
 
-func (s *MediaSession) waitUntil(ctx context.Context, t *time.Timer, deadline time.Time) error {
+func (s *Session) waitUntil(ctx context.Context, t *time.Timer, deadline time.Time) error {
 	d := deadline.Sub(s.now())
 	if d <= 0 {
 		return s.alive(ctx)
@@ -507,7 +502,7 @@ func (s *MediaSession) waitUntil(ctx context.Context, t *time.Timer, deadline ti
 // end packets with one sequence number and timestamp (as sipp does), all
 // with the event's start timestamp. Audio frames of a concurrent Play are
 // muted meanwhile. duration is rounded up to a frame, at least two.
-func (s *MediaSession) SendDTMF(ctx context.Context, digit rune, duration time.Duration) error {
+func (s *Session) SendDTMF(ctx context.Context, digit rune, duration time.Duration) error {
 	ev, ok := DigitEvent(digit)
 	if !ok {
 		return fmt.Errorf("send dtmf: %q is not a dtmf key", digit)
@@ -578,15 +573,12 @@ func (s *MediaSession) SendDTMF(ctx context.Context, digit rune, duration time.D
 }
 
 // receive is the session's goroutine: it reads until the socket is closed.
-func (s *MediaSession) receive() {
+func (s *Session) receive() {
 	defer close(s.done)
 	buf := make([]byte, maxRTPPacket)
 	var (
-		pkt      rtp.Packet
-		dtmf     RFC4733Reader
-		pcm      []byte
-		recNext  uint32
-		recStart bool
+		pkt  rtp.Packet
+		dtmf RFC4733Reader
 	)
 	dtmf = s.early
 	codecPT := s.cfg.Codec.PayloadType()
@@ -639,28 +631,8 @@ func (s *MediaSession) receive() {
 				s.deliver(srcInband, k)
 			}
 		}
-		if s.cfg.Recorder == nil {
-			continue
-		}
-		pcm = pcm[:0]
-		if recStart {
-			if gap := pkt.Timestamp - recNext; gap > 0 && gap <= maxGapFill {
-				for range gap {
-					pcm = append(pcm, 0, 0)
-				}
-			}
-		}
-		for _, b := range pkt.Payload {
-			v := audio.DecodeMuLaw(b)
-			if s.cfg.Codec == audio.PCMA {
-				v = audio.DecodeALaw(b)
-			}
-			pcm = binary.LittleEndian.AppendUint16(pcm, uint16(v))
-		}
-		recNext, recStart = pkt.Timestamp+uint32(len(pkt.Payload)), true
-		if _, err := s.cfg.Recorder.Write(pcm); err != nil {
-			s.log.Warn("recorder failed, recording stopped", "err", err)
-			s.cfg.Recorder = nil
+		if s.cfg.OnAudio != nil {
+			s.cfg.OnAudio(pkt.Timestamp, pkt.Payload)
 		}
 	}
 }
@@ -677,7 +649,7 @@ const queuedWindow = 5 * time.Millisecond
 // packets of an event already in flight at the answer (continuations and
 // end packets carry its timestamp) do not count either. A socket that
 // cannot take a read deadline (a test's fake) is left as it is.
-func (s *MediaSession) discardQueued(buf []byte, dtmf *RFC4733Reader) {
+func (s *Session) discardQueued(buf []byte, dtmf *RFC4733Reader) {
 	dl, ok := s.cfg.Conn.(interface{ SetReadDeadline(time.Time) error })
 	if !ok || dl.SetReadDeadline(time.Now().Add(queuedWindow)) != nil {
 		return
@@ -708,7 +680,7 @@ func (s *MediaSession) discardQueued(buf []byte, dtmf *RFC4733Reader) {
 
 // deliver hands a key to Digits if the session's DTMF mode takes keys from
 // src; in DTMFAuto the first source to deliver is the only one from then on.
-func (s *MediaSession) deliver(src dtmfSource, d rune) {
+func (s *Session) deliver(src dtmfSource, d rune) {
 	s.srcMu.Lock()
 	ok := false
 	switch s.cfg.DTMF {
@@ -738,18 +710,13 @@ func (s *MediaSession) deliver(src dtmfSource, d rune) {
 	}
 }
 
-// HandleINFO takes a SIP INFO request of the call's dialog (its CSeq number,
-// Content-Type and body) and delivers its key to Digits when the DTMF mode
-// takes SIP INFO. A request whose CSeq is not above the last one handled is
-// a duplicate and ignored: RFC 3261 §12.2.1.1 makes CSeq grow within a
-// dialog, so a second INFO for one key press can only be a repeat.
-// Errors wrap ErrINFOContentType (answer 415) or ErrINFOBody (answer 400);
-// otherwise the UA answers 200, also when the key is ignored.
-func (s *MediaSession) HandleINFO(cseq uint32, contentType string, body []byte) error {
-	d, _, err := ParseINFO(contentType, body)
-	if err != nil {
-		return err
-	}
+// HandleINFO takes the key of a SIP INFO request of the call's dialog (its
+// CSeq number and the key ParseINFO read from its body) and delivers it to
+// Digits when the DTMF mode takes SIP INFO. A request whose CSeq is not
+// above the last one handled is a duplicate and ignored: RFC 3261 §12.2.1.1
+// makes CSeq grow within a dialog, so a second INFO for one key press can
+// only be a repeat.
+func (s *Session) HandleINFO(cseq uint32, digit rune) {
 	s.srcMu.Lock()
 	dup := s.sawINFO && int32(cseq-s.lastINFO) <= 0
 	if !dup {
@@ -757,9 +724,8 @@ func (s *MediaSession) HandleINFO(cseq uint32, contentType string, body []byte) 
 	}
 	s.srcMu.Unlock()
 	if !dup && s.ctx.Err() == nil {
-		s.deliver(srcInfo, d)
+		s.deliver(srcInfo, digit)
 	}
-	return nil
 }
 
 // SendInbandDTMF sends the tone of a key in the audio (for trunks that want
@@ -767,7 +733,7 @@ func (s *MediaSession) HandleINFO(cseq uint32, contentType string, body []byte) 
 // silence so that the same key can follow. While a Play or Silence is
 // running (a phone keeps its stream going) the tone replaces its frames;
 // otherwise it is played on its own. It returns when the tone has been sent.
-func (s *MediaSession) SendInbandDTMF(ctx context.Context, digit rune, duration time.Duration) error {
+func (s *Session) SendInbandDTMF(ctx context.Context, digit rune, duration time.Duration) error {
 	tone := DTMFTone(digit, max(duration, 50*time.Millisecond), -8)
 	if tone == nil {
 		return fmt.Errorf("send dtmf: %q is not a dtmf key", digit)
@@ -821,7 +787,7 @@ type injection struct {
 // of PeerAddrs), always its SSRC. After that only that address is taken,
 // and another SSRC only once the latched one has been silent for
 // ssrcSwitchAfter.
-func (s *MediaSession) acceptFrom(src netip.AddrPort, ssrc uint32, now time.Time) bool {
+func (s *Session) acceptFrom(src netip.AddrPort, ssrc uint32, now time.Time) bool {
 	src = unmapPort(src)
 	s.remoteMu.Lock()
 	defer s.remoteMu.Unlock()
@@ -853,7 +819,7 @@ func (s *MediaSession) acceptFrom(src netip.AddrPort, ssrc uint32, now time.Time
 }
 
 // latchable reports whether symmetric RTP may latch to a source on ip.
-func (s *MediaSession) latchable(ip netip.Addr) bool {
+func (s *Session) latchable(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	return ip == s.cfg.Remote.Addr().Unmap() || slices.ContainsFunc(s.cfg.PeerAddrs, func(a netip.Addr) bool { return a.Unmap() == ip })
 }
@@ -861,7 +827,7 @@ func (s *MediaSession) latchable(ip netip.Addr) bool {
 // stranger logs the first packet of the session dropped for its source
 // or SSRC; the rest are only counted (Stats().PacketsDropped), so a flood
 // makes one line per call.
-func (s *MediaSession) stranger(msg string, src netip.AddrPort, ssrc uint32) {
+func (s *Session) stranger(msg string, src netip.AddrPort, ssrc uint32) {
 	if !s.warned {
 		s.warned = true
 		s.log.Info(msg, "source", src.String(), "ssrc", ssrc)
@@ -870,7 +836,7 @@ func (s *MediaSession) stranger(msg string, src netip.AddrPort, ssrc uint32) {
 
 // checkSilence runs on the watchdog timer: it fires Timeout when the last
 // accepted packet is SilenceTimeout old, else re-arms for the remainder.
-func (s *MediaSession) checkSilence() {
+func (s *Session) checkSilence() {
 	if s.ctx.Err() != nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"math"
@@ -154,7 +154,7 @@ func classify(p [8]float64, total float64) rune {
 // both frequencies at level dBm0 each (-10 is a typical telephone's),
 // for duration, with 5 ms ramps so the edges do not splatter. It returns
 // nil for a rune that is not a key. Encode it with audio.Codec.Encode and send it
-// with MediaSession.Play; leave at least 40 ms between keys.
+// with Session.Play; leave at least 40 ms between keys.
 func DTMFTone(key rune, duration time.Duration, level float64) []int16 {
 	if key >= 'a' && key <= 'd' {
 		key -= 'a' - 'A'

@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"bytes"
@@ -67,7 +67,7 @@ type Answer struct {
 	DTMFPayloadType int
 	// Ptime is the peer's a=ptime, DefaultPtime when absent; MaxPtime its
 	// a=maxptime, 0 when absent. RFC 3264 §6.1 has the offerer send at the
-	// answer's ptime: MediaConfig.Ptime takes PacketTime(min of the two).
+	// answer's ptime: Config.Ptime takes PacketTime(min of the two).
 	Ptime    time.Duration
 	MaxPtime time.Duration
 	// Direction is sendrecv, sendonly, recvonly or inactive.

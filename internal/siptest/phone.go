@@ -1,4 +1,4 @@
-package sip
+package siptest
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/verigate/verigate/audio"
+	vsip "github.com/verigate/verigate/sip"
+	"github.com/verigate/verigate/sip/media"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -51,7 +53,7 @@ type PhoneConfig struct {
 	// in the dialog, DTMFInband as tones mixed into the phone's audio. With
 	// info or inband the phone's SDP answer carries no telephone-event, as
 	// a phone that cannot send RFC 4733 would answer.
-	DTMF DTMFMode
+	DTMF media.DTMFMode
 	// Speak, when set, is 8 kHz linear audio the phone sends in a loop as
 	// its microphone (speech, noise), instead of silence.
 	Speak []int16
@@ -95,8 +97,8 @@ type PhoneCall struct {
 type Phone struct {
 	cfg   PhoneConfig
 	log   *slog.Logger
-	ep    *endpoint
-	ports *PortAllocator
+	ep    *vsip.Endpoint
+	ports *media.PortAllocator
 	// dua answers INVITEs. RewriteContact sends the phone's in-dialog
 	// requests (its BYE) to where the INVITE came from, over the
 	// connection it came on: a caller on TLS or behind NAT is reached.
@@ -121,55 +123,54 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	if cfg.KeyGap <= 0 {
 		cfg.KeyGap = DefaultKeyGap
 	}
-	mode, err := ParseDTMFMode(string(cfg.DTMF))
+	mode, err := media.ParseDTMFMode(string(cfg.DTMF))
 	if err != nil {
 		return nil, fmt.Errorf("phone: %w", err)
 	}
-	if mode == DTMFAuto {
-		mode = DTMFRFC4733
+	if mode == media.DTMFAuto {
+		mode = media.DTMFRFC4733
 	}
 	cfg.DTMF = mode
 	for _, k := range cfg.Press {
-		if _, ok := DigitEvent(k); !ok {
+		if _, ok := media.DigitEvent(k); !ok {
 			return nil, fmt.Errorf("phone: %q is not a dtmf key", k)
 		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	ports, err := NewPortAllocator(cfg.RTPPorts)
+	ports, err := media.NewPortAllocator(cfg.RTPPorts)
 	if err != nil {
 		return nil, fmt.Errorf("phone rtp ports: %w", err)
 	}
 	log := cfg.Logger.With("component", "phone")
-	ep, err := newEndpoint(endpointConfig{listen: cfg.Listen, tlsListen: cfg.TLSListen, tlsServer: cfg.TLSConfig}, log)
+	ep, err := vsip.NewEndpoint(vsip.EndpointConfig{Listen: cfg.Listen, TLSListen: cfg.TLSListen, TLSConfig: cfg.TLSConfig, Allow: phoneAllowMethods}, log)
 	if err != nil {
 		return nil, err
 	}
 	p := &Phone{cfg: cfg, log: log, ep: ep, ports: ports}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.dua = &sipgo.DialogUA{Client: ep.udp, ContactHDR: ep.contact("phone", "udp", netip.Addr{}), RewriteContact: true}
-	ep.srv.OnInvite(p.onInvite)
-	ep.srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
+	p.dua = &sipgo.DialogUA{Client: ep.Client(), ContactHDR: ep.Contact("phone", "udp"), RewriteContact: true}
+	ep.Server().OnInvite(p.onInvite)
+	ep.Server().OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
 		if d := p.dialog(req); d != nil {
 			_ = d.ReadAck(req, tx)
 		}
 	})
-	ep.srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+	ep.Server().OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
 		d := p.dialog(req)
 		if d == nil || d.ReadBye(req, tx) != nil {
-			respond(p.log, req, tx, 481, "Call/Transaction Does Not Exist")
+			p.ep.Respond(req, tx, 481, "Call/Transaction Does Not Exist")
 		}
 	})
-	ep.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
-		respond(p.log, req, tx, 481, "Call/Transaction Does Not Exist")
+	ep.Server().OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		p.ep.Respond(req, tx, 481, "Call/Transaction Does Not Exist")
 	})
-	ep.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-		respond(p.log, req, tx, 200, "OK")
+	ep.Server().OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		p.ep.Respond(req, tx, 200, "OK")
 	})
-	ep.srv.OnNoRoute(methodNotAllowed(log, phoneAllowMethods))
-	ep.serve()
-	log.Info("phone listening", "addr", ep.addr.String(), "press", cfg.Press, "dtmf", cfg.DTMF, "after", cfg.After)
+	ep.Serve()
+	log.Info("phone listening", "addr", ep.Addr().String(), "press", cfg.Press, "dtmf", cfg.DTMF, "after", cfg.After)
 	return p, nil
 }
 
@@ -194,10 +195,10 @@ func (p *Phone) dialog(req *sip.Request) *sipgo.DialogServerSession {
 }
 
 // TLSAddr returns the address of the phone's TLS listener, if it has one.
-func (p *Phone) TLSAddr() netip.AddrPort { return p.ep.tlsAddr }
+func (p *Phone) TLSAddr() netip.AddrPort { return p.ep.TLSAddr() }
 
 // Addr returns the address the phone listens on.
-func (p *Phone) Addr() netip.AddrPort { return p.ep.addr }
+func (p *Phone) Addr() netip.AddrPort { return p.ep.Addr() }
 
 // Close hangs up every call and stops listening.
 func (p *Phone) Close() error {
@@ -210,7 +211,7 @@ func (p *Phone) Close() error {
 	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()
-	p.ep.close()
+	p.ep.Close()
 	return nil
 }
 
@@ -218,7 +219,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		respond(p.log, req, tx, 503, "Service Unavailable")
+		p.ep.Respond(req, tx, 503, "Service Unavailable")
 		return
 	}
 	p.wg.Add(1)
@@ -247,13 +248,13 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Logger, pc *PhoneCall) error {
 	dialog, err := p.dua.ReadInvite(req, tx)
 	if err != nil {
-		respond(log, req, tx, 400, "Bad Request")
+		p.ep.Respond(req, tx, 400, "Bad Request")
 		return fmt.Errorf("read invite: %w", err)
 	}
 	p.dialogs.Store(pc.CallID, dialog)
 	defer p.dialogs.Delete(pc.CallID)
 	transport := strings.ToLower(req.Transport())
-	contact := p.ep.contact("phone", transport, netip.Addr{})
+	contact := p.ep.Contact("phone", transport)
 	log.Info("phone call incoming", "transport", transport)
 	if err := dialog.Respond(180, "Ringing", nil, &contact); err != nil {
 		return fmt.Errorf("ringing: %w", err)
@@ -270,22 +271,22 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 			return errors.New("phone closed")
 		}
 	}
-	conn, err := p.ports.Listen(p.ep.addr.Addr())
+	conn, err := p.ports.Listen(p.ep.Addr().Addr())
 	if err != nil {
 		_ = dialog.Respond(503, "Service Unavailable", nil)
 		return fmt.Errorf("rtp port: %w", err)
 	}
 	defer conn.Close()
-	mediaIP, err := p.ep.mediaAddr(netip.Addr{})
+	mediaIP, err := p.ep.MediaAddr()
 	if err != nil {
 		_ = dialog.Respond(500, "Server Internal Error", nil)
 		return err
 	}
-	local := OfferParams{Addr: mediaIP, Port: conn.Port(), Username: "phone"}
-	if p.cfg.DTMF != DTMFRFC4733 {
+	local := media.OfferParams{Addr: mediaIP, Port: conn.Port(), Username: "phone"}
+	if p.cfg.DTMF != media.DTMFRFC4733 {
 		local.DTMFPayloadType = -1
 	}
-	answer, neg, err := BuildAnswer(req.Body(), local)
+	answer, neg, err := media.BuildAnswer(req.Body(), local)
 	if err != nil {
 		_ = dialog.Respond(488, "Not Acceptable Here", nil)
 		return fmt.Errorf("sdp offer: %w", err)
@@ -297,7 +298,7 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 	unwatch := context.AfterFunc(dialog.Context(), stop)
 	defer unwatch()
 
-	mc := MediaConfig{Conn: conn, Remote: neg.Addr, Codec: neg.Codec, DTMFPayloadType: neg.DTMFPayloadType, Logger: log}
+	mc := media.Config{Conn: conn, Remote: neg.Addr, Codec: neg.Codec, DTMFPayloadType: neg.DTMFPayloadType, Logger: log}
 	var wav *audio.WAVWriter
 	var wavFile *os.File
 	if p.cfg.Record != "" {
@@ -309,11 +310,11 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 			_ = dialog.Respond(500, "Server Internal Error", nil)
 			return fmt.Errorf("record: %w", err)
 		}
-		mc.Recorder = wav
+		mc.OnAudio = NewRecorder(wav, neg.Codec, log).Audio
 		pc.Recording = p.cfg.Record
 	}
 	// Closed by the deferred Close below, not by ctx (see call.go).
-	ms, err := NewMediaSession(context.WithoutCancel(ctx), mc)
+	ms, err := media.NewSession(context.WithoutCancel(ctx), mc)
 	if err != nil {
 		_ = dialog.Respond(500, "Server Internal Error", nil)
 		return fmt.Errorf("media: %w", err)
@@ -407,10 +408,10 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 }
 
 // press sends one key the configured way.
-func (p *Phone) press(ctx context.Context, dialog *sipgo.DialogServerSession, ms *MediaSession, k rune) error {
+func (p *Phone) press(ctx context.Context, dialog *sipgo.DialogServerSession, ms *media.Session, k rune) error {
 	switch p.cfg.DTMF {
-	case DTMFInfo:
-		ct, body, err := FormatINFO(k, keyDuration)
+	case media.DTMFInfo:
+		ct, body, err := media.FormatINFO(k, keyDuration)
 		if err != nil {
 			return err
 		}
@@ -431,7 +432,7 @@ func (p *Phone) press(ctx context.Context, dialog *sipgo.DialogServerSession, ms
 			return fmt.Errorf("sip info answered %d %s", res.StatusCode, res.Reason)
 		}
 		return nil
-	case DTMFInband:
+	case media.DTMFInband:
 		return ms.SendInbandDTMF(ctx, k, keyDuration)
 	}
 	return ms.SendDTMF(ctx, k, keyDuration)
@@ -459,19 +460,19 @@ func NewLoopbackPhone(log *slog.Logger) (*Phone, error) {
 // LoopbackConfig is the sip configuration of `serve --dev` without a
 // trunk: the gateway listens on a free loopback port, keeps cfg's RTP range
 // (the phone uses DefaultPhoneRTPPorts), and every call goes to p.
-func (p *Phone) LoopbackConfig(cfg Config) Config {
+func (p *Phone) LoopbackConfig(cfg vsip.Config) vsip.Config {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.PublicAddress = ""
 	if cfg.RTPPorts == "" {
-		cfg.RTPPorts = DefaultRTPPorts
+		cfg.RTPPorts = vsip.DefaultRTPPorts
 	}
 	t := p.LoopbackTrunk()
-	cfg.Trunks = []Trunk{t}
+	cfg.Trunks = []vsip.Trunk{t}
 	cfg.DefaultTrunk = t.Name
 	return cfg
 }
 
 // LoopbackTrunk is the trunk that sends calls to p.
-func (p *Phone) LoopbackTrunk() Trunk {
-	return Trunk{Name: "loopback-phone", Address: p.Addr().String(), Transport: "udp", Dial: DefaultDial}
+func (p *Phone) LoopbackTrunk() vsip.Trunk {
+	return vsip.Trunk{Name: "loopback-phone", Address: p.Addr().String(), Transport: "udp", Dial: vsip.DefaultDial}
 }

@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"bytes"
@@ -60,7 +60,7 @@ var baresipOneOne = []string{
 	"8000 0018 000042a0 1a2b3c4d",
 }
 
-// readDigits runs packets through an RFC4733Reader the way MediaSession
+// readDigits runs packets through an RFC4733Reader the way Session
 // does: telephone-event by payload type, everything else ignored.
 func readDigits(t *testing.T, pkts [][]byte, pt uint8) string {
 	t.Helper()
@@ -183,13 +183,13 @@ func TestRFC4733SippPcap(t *testing.T) {
 	}
 }
 
-// TestMediaSessionReceivesSippPcapAndBaresip replays both senders' packets
+// TestSessionReceivesSippPcapAndBaresip replays both senders' packets
 // over loopback into a session, mixed with packets it must drop: a stray
 // payload type 1 (as linphone sends) from the peer and a valid event from
 // a stranger's address. The two captures carry different SSRCs: baresip's
 // stream is taken once sipp's has been silent for ssrcSwitchAfter on the
 // session's clock, as a PBX's new stream after a re-bridge would be.
-func TestMediaSessionReceivesSippPcapAndBaresip(t *testing.T) {
+func TestSessionReceivesSippPcapAndBaresip(t *testing.T) {
 	udp, err := rtptest.ReadPcapFile(rtptest.SippPoundPcap)
 	if err != nil {
 		t.Fatalf("sipp's RFC 4733 capture is needed: %v", err)
@@ -199,7 +199,7 @@ func TestMediaSessionReceivesSippPcapAndBaresip(t *testing.T) {
 	defer stranger.Close()
 	clk := &fakeClock{}
 	clk.Set(0)
-	s, err := NewMediaSession(t.Context(), MediaConfig{Conn: local, Remote: addrOf(peer), Codec: audio.PCMU, DTMFPayloadType: 101, Now: clk.Now})
+	s, err := NewSession(t.Context(), Config{Conn: local, Remote: addrOf(peer), Codec: audio.PCMU, DTMFPayloadType: 101, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// DTMFMode says where a MediaSession takes key presses from. Trunks set it
+// DTMFMode says where a Session takes key presses from. Trunks set it
 // in configuration (`dtmf: rfc4733 | info | inband | auto`) because PBXs
 // differ in where they put DTMF.
 type DTMFMode string
