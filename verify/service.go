@@ -61,9 +61,6 @@ type Config struct {
 type Service struct {
 	cfg Config
 	log *slog.Logger
-	// limiting is cfg.Store when it consumes cfg.Limiter's limits in its
-	// own start (LimitingStore), nil otherwise.
-	limiting LimitingStore
 }
 
 // NewService checks cfg and fills in defaults.
@@ -106,11 +103,7 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger}
-	if ls, ok := cfg.Store.(LimitingStore); ok && ls.ConsumesFor(cfg.Limiter) {
-		s.limiting = ls
-	}
-	return s, nil
+	return &Service{cfg: cfg, log: cfg.Logger}, nil
 }
 
 // StartRequest asks for a verification (or a resend) of To.
@@ -195,12 +188,6 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Tenant: req.Tenant, To: num.E164, Country: num.Region, Channel: route.Channel,
 		UserID: req.UserID, ClientIP: req.ClientIP, SendID: id,
 	}
-	if s.limiting == nil {
-		if err := s.cfg.Limiter.Consume(ctx, subject); err != nil {
-			return nil, unavailableUnless(err, ErrRateLimited)
-		}
-	}
-
 	code, err := NewCode(s.cfg.Random, s.cfg.CodeLength)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -216,18 +203,10 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 	if fresh.SealedCode, err = s.cfg.Hasher.SealCode(s.cfg.Random, req.Tenant, id, code); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	var (
-		v      *Verification
-		resent bool
-		hash   = s.cfg.Hasher.Hash(req.Tenant, code)
-	)
-	if s.limiting != nil {
-		v, resent, err = s.limiting.StartLimited(ctx, subject, fresh, hash, now)
-		if errors.Is(err, ErrRateLimited) {
-			return nil, err
-		}
-	} else {
-		v, resent, err = s.cfg.Store.Start(ctx, fresh, hash, now)
+	hash := s.cfg.Hasher.Hash(req.Tenant, code)
+	v, resent, err := s.cfg.Store.Start(ctx, subject, fresh, hash, now)
+	if errors.Is(err, ErrRateLimited) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store start: %w: %w", ErrUnavailable, err)

@@ -93,7 +93,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		return nil, err
 	}
 	var (
-		st   verify.Store         = store.NewMemory()
+		st   verify.Store         = store.Limited{Memory: store.NewMemory(), Limits: memLimiter}
 		lim  verify.Limiter       = memLimiter
 		idem api.IdempotencyStore = store.NewIdempotencyMemory(nil)
 	)
