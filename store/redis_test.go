@@ -8,8 +8,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/verigate/verigate/internal/redistest"
-	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/internal/storetest"
+	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/store"
 	"github.com/verigate/verigate/verify"
 )
