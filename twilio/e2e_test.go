@@ -82,7 +82,7 @@ func newHarness(t *testing.T, mods ...func(*twilio.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := api.New(api.Config{Service: svc, APIKeys: map[string]string{apiKey: tenant}, Logger: quiet})
+	e, err := api.New(api.Config{Service: svc, APIKeys: map[string]string{apiKey: tenant}, Idempotency: store.NewIdempotencyMemory(nil), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

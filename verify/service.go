@@ -106,6 +106,9 @@ func NewService(cfg Config) (*Service, error) {
 	return &Service{cfg: cfg, log: cfg.Logger}, nil
 }
 
+// MaxCallbackURL is the longest callback_url a start accepts.
+const MaxCallbackURL = 2048
+
 // StartRequest asks for a verification (or a resend) of To.
 type StartRequest struct {
 	Tenant      string
@@ -143,12 +146,12 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, e
 		req.Locale = DefaultLocale
 	}
 	if req.CallbackURL != "" {
+		u, err := url.Parse(req.CallbackURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(req.CallbackURL) > MaxCallbackURL {
+			return nil, Invalid(ErrInvalidRequest, "callback_url must be an absolute https:// (or http://) URL without credentials, at most %d characters", MaxCallbackURL)
+		}
 		if s.cfg.Notifier == nil {
 			return nil, Invalid(ErrInvalidRequest, "callback_url cannot be used: status callbacks are not configured on this gateway")
-		}
-		u, err := url.Parse(req.CallbackURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-			return nil, Invalid(ErrInvalidRequest, "callback_url must be an absolute https:// (or http://) URL without credentials")
 		}
 		if c, ok := s.cfg.Notifier.(CallbackChecker); ok {
 			if err := c.CheckCallbackURL(u); err != nil {
