@@ -266,8 +266,17 @@ func (w *Webhooks) callStatus(c echo.Context) error {
 	t, ok := CallEvent(status)
 	return w.status(c, ok, verify.Event{
 		Type: t, Channel: verify.ChannelCall, ProviderRef: f.Get("CallSid"),
-		ErrorCode: firstOf(f.Get("ErrorCode"), f.Get("SipResponseCode")), Detail: status,
+		ErrorCode: firstOf(f.Get("ErrorCode"), sipFailure(f.Get("SipResponseCode"))), Detail: status,
 	})
+}
+
+// sipFailure is a SIP status that says why a call failed (300 and up), or
+// "" for a success (200 on an answered call), which carries no error code.
+func sipFailure(status string) string {
+	if n, err := strconv.Atoi(status); err == nil && n >= 300 {
+		return status
+	}
+	return ""
 }
 
 // smsStatus records a message status callback.
