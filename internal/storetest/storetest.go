@@ -1,6 +1,6 @@
 // Package storetest is the contract test suite of verify.Store: every
 // behaviour the doc comments of verify/interfaces.go promise, run the same
-// way against each implementation (store.Memory, store.Redis).
+// way against each implementation (store.Limited on a store.Memory, store.Redis).
 //
 // Time comes from the arguments (the now of Start, CheckQuery.Now,
 // Event.At), so the suite runs on a fake clock and never sleeps.
