@@ -399,7 +399,7 @@ func (cl *call) run() {
 				if (res.StatusCode == 180 || res.StatusCode == 183) && !ringing {
 					ringing = true
 					cl.log.Info("call ringing", "status", res.StatusCode)
-					cl.report(verify.EventRinging, res.StatusCode, "")
+					cl.report(verify.EventRinging, 0, "") // a success carries no error_code
 				}
 			}
 			return nil
@@ -422,7 +422,7 @@ func (cl *call) run() {
 	cl.peers.add(answerPeers(cl.dialog.InviteResponse)...)
 	c.count(func(s *CallerStats) { s.Answered++ })
 	cl.log.Info("call answered", "after", time.Since(cl.started).Round(time.Millisecond))
-	cl.report(verify.EventAnswered, 200, "")
+	cl.report(verify.EventAnswered, 0, "")
 
 	ans, err := media.ParseAnswer(cl.dialog.InviteResponse.Body())
 	if err != nil {
@@ -535,6 +535,8 @@ func (cl *call) ended(t verify.EventType, status int, detail string) {
 
 // send passes one event of the call to the Reporter. Reports outlive a
 // closing Caller by a few seconds, so a shutdown still records the outcome.
+// status, when not 0, becomes the event's error code: the SIP status of a
+// failure (486, a 200 whose SDP was unusable), never of a success.
 func (cl *call) send(t verify.EventType, status int, detail string, outcome *verify.Outcome) {
 	// At is left to the Reporter: the Service stamps events with its clock.
 	ev := verify.Event{
