@@ -99,7 +99,7 @@ type locale struct {
 	// smsApp is the SMS template as written, {app} and {code} left in,
 	// for bodies that name another app (SMSBodyFor).
 	smsApp string
-	audio map[ID]*clip
+	audio  map[ID]*clip
 }
 
 // clip is one prompt's audio in both laws, 8 kHz mono.

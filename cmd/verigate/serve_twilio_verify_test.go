@@ -24,7 +24,7 @@ import (
 // Twilio identifiers of the test configuration.
 const (
 	tvAccount  = "AC0123456789abcdef0123456789abcdef"
-	tvKey      = "AcmeVerifyKey0123456789"        // alphanumeric: twilio-go refuses any other password
+	tvKey      = "AcmeVerifyKey0123456789"            // alphanumeric: twilio-go refuses any other password
 	tvService  = "VA00000000000000000000000000000001" // sms only, friendly name, 8 digits
 	tvService2 = "VA00000000000000000000000000000002" // sms and call, the gateway's defaults
 	tvOther    = "VA00000000000000000000000000000003" // another tenant's
