@@ -251,6 +251,12 @@ const (
 func (a *API) Register(e *echo.Echo) {
 	g := e.Group("/v2", a.twilioErrors)
 	sub := func(route string) string { return strings.TrimPrefix(route, "/v2") }
+	// Every method first, so that a known path asked with another method
+	// answers 405 rather than the group's 404; the routes below replace
+	// the methods they serve.
+	for _, r := range []string{RouteVerifications, RouteVerification, RouteVerificationCheck} {
+		g.Any(sub(r), func(echo.Context) error { return echo.ErrMethodNotAllowed })
+	}
 	g.POST(sub(RouteVerifications), a.authed(a.start))
 	g.GET(sub(RouteVerification), a.authed(a.fetch))
 	g.POST(sub(RouteVerification), a.authed(a.update))

@@ -350,13 +350,23 @@ func TestTwilioVerifyBounds(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", c.name, status, body, c.status, c.code)
 		}
 	}
-	// Wrong credentials: 401 with Twilio's 20003 body and a Basic challenge.
-	req, _ := http.NewRequest(http.MethodGet, base+verifications+"/VE0123456789abcdef0123456789abcdef", nil)
-	res, err := http.DefaultClient.Do(req)
+	res, err := http.Get(base + "/v2/Services/" + tvService2 + "/VerificationCheck")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 405 || !strings.Contains(string(b), `"code":20004`) {
+		t.Errorf("GET of a POST-only path: %d %s, want 405 20004", res.StatusCode, b)
+	}
+
+	// Wrong credentials: 401 with Twilio's 20003 body and a Basic challenge.
+	req, _ := http.NewRequest(http.MethodGet, base+verifications+"/VE0123456789abcdef0123456789abcdef", nil)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(res.Body)
 	res.Body.Close()
 	if res.StatusCode != 401 || !strings.Contains(string(b), `"code":20003`) || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Basic") {
 		t.Errorf("no credentials: %d %s %q", res.StatusCode, b, res.Header.Get("WWW-Authenticate"))
