@@ -19,6 +19,8 @@ import (
 	twilio "github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 	verifyv2 "github.com/twilio/twilio-go/rest/verify/v2"
+
+	"github.com/verigate/verigate/internal/redistest"
 )
 
 // Twilio identifiers of the test configuration.
@@ -48,13 +50,17 @@ twilio_verify:
 // startTwilioVerifyGateway builds the gateway `serve --dev` would from
 // tvConfig and serves it on loopback; the console SMS provider writes
 // into the returned buffer.
-func startTwilioVerifyGateway(t *testing.T) (base string, sms *lockedBuffer) {
+func startTwilioVerifyGateway(t *testing.T, vars ...string) (base string, sms *lockedBuffer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "verigate.yaml")
 	if err := os.WriteFile(path, []byte(tvConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := lookupFrom(map[string]string{"VERIGATE_API_KEYS": "acme:" + tvKey + ",other:OtherVerifyKey0123456789"})
+	m := map[string]string{"VERIGATE_API_KEYS": "acme:" + tvKey + ",other:OtherVerifyKey0123456789"}
+	for i := 0; i+1 < len(vars); i += 2 {
+		m[vars[i]] = vars[i+1]
+	}
+	env := lookupFrom(m)
 	cfg, _, err := loadServeConfig(serveFlags{configPath: path, dev: true}, env, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +141,21 @@ func smsBody(t *testing.T, sms *lockedBuffer, tail string) string {
 }
 
 func TestTwilioVerifyWithTwilioGo(t *testing.T) {
-	base, sms := startTwilioVerifyGateway(t)
+	t.Run("memory", func(t *testing.T) {
+		base, sms := startTwilioVerifyGateway(t)
+		twilioVerifyFlow(t, base, sms)
+	})
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel() // its own Redis server: nothing shared with the memory run
+		srv := redistest.StartServer(t)
+		base, sms := startTwilioVerifyGateway(t, "VERIGATE_REDIS_URL", srv.URL())
+		twilioVerifyFlow(t, base, sms)
+	})
+}
+
+// twilioVerifyFlow runs start, checks, fetch, cancel and approve through
+// twilio-go against the gateway at base.
+func twilioVerifyFlow(t *testing.T, base string, sms *lockedBuffer) {
 	tv := twilioVerify(t, base, tvAccount, tvKey)
 
 	// Start: Twilio's Verification, with the service's friendly name and
