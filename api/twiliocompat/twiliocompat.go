@@ -9,6 +9,7 @@ package twiliocompat
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,13 @@ import (
 	"github.com/verigate/verigate/api"
 	"github.com/verigate/verigate/verify"
 )
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3 document of the API (openapi.json), which
+// the tests check against the routes and the answers.
+func OpenAPI() []byte { return slices.Clone(openAPI) }
 
 // Verifier is what the API needs of verify.Service.
 type Verifier interface {
