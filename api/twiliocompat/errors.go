@@ -76,7 +76,9 @@ func notFound(c echo.Context) *Error {
 }
 
 // describe maps an error of verify.Service to Twilio's answer. param
-// names the parameter an ErrInvalidRequest is about (Code for a check).
+// names the parameter an ErrInvalidRequest is about: Code for a check,
+// whose refusal of a verification that used up its checks is 60202 (any
+// other operation on it finds it ended: 20404).
 func describe(c echo.Context, err error, param string) *Error {
 	var te *Error
 	if errors.As(err, &te) {
@@ -101,7 +103,7 @@ func describe(c echo.Context, err error, param string) *Error {
 		return invalid("%s", msg)
 	case errors.As(err, &le):
 		return limited(le)
-	case errors.As(err, &np) && np.Status == verify.StatusMaxAttemptsReached:
+	case param == "Code" && errors.As(err, &np) && np.Status == verify.StatusMaxAttemptsReached:
 		return &Error{Status: http.StatusTooManyRequests, Code: CodeMaxCheckAttempts, Message: "Max check attempts reached"}
 	case errors.Is(err, verify.ErrNotFound), errors.Is(err, verify.ErrNotPending):
 		// Twilio deletes a verification when it is approved, canceled or
