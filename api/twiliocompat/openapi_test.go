@@ -17,6 +17,7 @@ import (
 
 	"github.com/verigate/verigate/api/twiliocompat"
 	"github.com/verigate/verigate/internal/verifytest"
+	"github.com/verigate/verigate/verify"
 )
 
 const (
@@ -98,6 +99,10 @@ func TestOpenAPI(t *testing.T) {
 	do("POST", base+"/Verifications", url.Values{"To": {"+4915123456780"}, "Channel": {"sms"}, "CustomCode": {"1234"}}, 400)
 	created = do("POST", base+"/Verifications", url.Values{"To": {"+4915123456780"}, "Channel": {"call"}}, 201)
 	sid = string(bytes.SplitN(bytes.SplitN(created, []byte(`"sid":"`), 2)[1], []byte(`"`), 2)[0])
+	// A Twilio call reads the code aloud: Verigate's code mode.
+	if calls := svc.Caller.Calls(); len(calls) != 1 || calls[0].Mode != verify.CallModeCode || len(calls[0].Code) != 6 {
+		t.Errorf("calls %+v: want one in code mode carrying the code", calls)
+	}
 	do("POST", base+"/Verifications/"+sid, url.Values{"Status": {"approved"}}, 200)
 	do("POST", base+"/VerificationCheck", url.Values{"Code": {"1234"}}, 400)
 	do("POST", base+"/Verifications", url.Values{"To": {to}, "Channel": {"sms"}, "x": {strings.Repeat("y", twiliocompat.MaxBody)}}, 413)
