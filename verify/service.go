@@ -120,6 +120,15 @@ type StartRequest struct {
 	ClientIP    string
 	Roaming     *bool
 	CallbackURL string
+	// AppName, if set, names the app in the SMS instead of the gateway's
+	// (a Twilio Verify service's friendly name); it needs a Formatter that
+	// is an AppFormatter. A fallback SMS of the verification, sent later by
+	// Report, names the gateway's app.
+	AppName string
+	// CodeLength, if set, is the length of the code a new verification
+	// gets instead of Config.CodeLength; a resend sends the code the
+	// verification already has.
+	CodeLength int
 }
 
 // Start begins a verification, or resends the tenant's pending one for the
@@ -144,6 +153,14 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, e
 	}
 	if req.Locale == "" {
 		req.Locale = DefaultLocale
+	}
+	if req.CodeLength != 0 && (req.CodeLength < MinCodeLength || req.CodeLength > MaxCodeLength) {
+		return nil, Invalid(ErrInvalidRequest, "code length must be %d to %d digits, not %d", MinCodeLength, MaxCodeLength, req.CodeLength)
+	}
+	if req.AppName != "" {
+		if _, ok := s.cfg.Formatter.(AppFormatter); !ok {
+			return nil, Invalid(ErrInvalidRequest, "an app name cannot be set: this gateway's SMS texts name one app")
+		}
 	}
 	if req.CallbackURL != "" {
 		u, err := url.Parse(req.CallbackURL)
@@ -191,7 +208,11 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Tenant: req.Tenant, To: num.E164, Country: num.Region, Channel: route.Channel,
 		UserID: req.UserID, ClientIP: req.ClientIP, SendID: id,
 	}
-	code, err := NewCode(s.cfg.Random, s.cfg.CodeLength)
+	codeLength := s.cfg.CodeLength
+	if req.CodeLength != 0 {
+		codeLength = req.CodeLength
+	}
+	code, err := NewCode(s.cfg.Random, codeLength)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -246,7 +267,7 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		}
 	}
 
-	ref, err := s.deliver(ctx, v, route, code)
+	ref, err := s.deliver(ctx, v, route, req.AppName, code)
 	if err != nil {
 		logger().Warn("delivery failed", "err", err)
 		if errors.Is(err, ErrBusy) {
@@ -299,12 +320,20 @@ func (s *Service) providerName(route Route) string {
 	return s.cfg.DefaultSender
 }
 
-func (s *Service) deliver(ctx context.Context, v *Verification, route Route, code string) (string, error) {
+// deliver sends code to v through route's provider; app, if set, names
+// the app in the SMS (Start has checked the Formatter can).
+func (s *Service) deliver(ctx context.Context, v *Verification, route Route, app, code string) (string, error) {
 	name := s.providerName(route)
 	if route.Channel == ChannelSMS {
+		body := ""
+		if af, ok := s.cfg.Formatter.(AppFormatter); ok && app != "" {
+			body = af.SMSBodyFor(v.Locale, app, code)
+		} else {
+			body = s.cfg.Formatter.SMSBody(v.Locale, code)
+		}
 		return s.cfg.Senders[name].Send(ctx, Message{
 			VerificationID: v.ID, To: v.To, Locale: v.Locale, SenderID: route.SenderID,
-			Body: s.cfg.Formatter.SMSBody(v.Locale, code), Attempt: v.Sends,
+			Body: body, Attempt: v.Sends,
 		})
 	}
 	call := Call{
