@@ -89,3 +89,6 @@ func (m *Memory) Subscribe(_ context.Context, id string) (<-chan struct{}, func(
 	c, cancel := m.changes.subscribe(id)
 	return c, cancel, nil
 }
+
+// Waiters is how many subscriptions of this process are open.
+func (m *Memory) Waiters() int { return m.changes.waiters() }
