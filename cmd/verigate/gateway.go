@@ -98,6 +98,9 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		idem api.IdempotencyStore = store.NewIdempotencyMemory(nil)
 	)
 	var rc redis.UniversalClient
+	// changes tells waiting requests of status changes; the memory store
+	// tells them itself.
+	var changes verify.Changes
 	// The SMS-pumping watch's counts and blocks: in Redis when the state is
 	// there, so that every gateway judges the same prefixes.
 	var pumpStore pumping.Store = pumping.NewMemory()
@@ -128,6 +131,11 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		// The client of the health check runs nothing else, so its pool
 		// reflects Redis alone and not the failures of other callers.
 		ready["redis"] = store.RedisHealth(rc)
+		// One subscription per gateway hears the changes made through every
+		// gateway on this Redis (the client without auto-pipelining).
+		feed := store.NewRedisChanges(rc, "", log)
+		g.goBackground(bg, feed.Run)
+		changes = feed
 		log.Info("state and limits in Redis")
 	}
 
@@ -259,6 +267,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			LongMax: cfg.Limits.FailedChecksLong, LongWindow: cfg.Limits.FailedCheckWindowLong,
 		},
 		FraudBlock: cfg.Verify.FraudBlock,
+		Changes:    changes,
 		Logger:     log,
 	})
 	if err != nil {
@@ -280,6 +289,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	e, err := api.New(api.Config{
 		Service: svc, APIKeys: keys, Idempotency: idem, Ready: ready,
 		Registry: reg, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
+		Waits: api.WaitConfig{Max: cfg.HTTP.MaxWait, Gateway: cfg.HTTP.MaxWaiters, Tenant: cfg.HTTP.MaxWaitersPerTenant},
 	})
 	if err != nil {
 		return nil, err
