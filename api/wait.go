@@ -90,6 +90,13 @@ type waitSlots struct {
 	tenants map[string]int
 }
 
+// open is how many slots are taken, for the metrics.
+func (s *waitSlots) open() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return float64(s.total)
+}
+
 // acquire takes a slot for tenant, or says why there is none.
 func (s *waitSlots) acquire(tenant string) (release func(), err error) {
 	s.mu.Lock()
