@@ -37,7 +37,7 @@ func (en *env) awaitWaiters(n int) {
 // press reports the # of the call: the verification is approved.
 func (en *env) press(id string) {
 	en.t.Helper()
-	if err := en.svc.Report(context.Background(), id, verify.Event{Type: verify.EventCallApproved, Channel: verify.ChannelCall, Attempt: 1}); err != nil {
+	if err := en.svc.Report(context.Background(), id, verify.Event{Type: verify.EventCallApproved, Channel: verify.ChannelCall, Attempt: 1, Outcome: &verify.Outcome{Status: verify.StatusApproved}}); err != nil {
 		en.t.Fatal(err)
 	}
 }

@@ -57,7 +57,7 @@ func TestWait(t *testing.T) {
 				var err error
 				wg.Go(func() { got, err = s.Wait(ctx, "acme", v.ID, time.Hour) })
 				<-read // the waiter has read it pending
-				if err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved, Channel: verify.ChannelCall, Attempt: 1}); err != nil {
+				if err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved, Channel: verify.ChannelCall, Attempt: 1, Outcome: &verify.Outcome{Status: verify.StatusApproved}}); err != nil {
 					t.Fatal(err)
 				}
 				wg.Wait()
@@ -133,7 +133,7 @@ func TestFollow(t *testing.T) {
 			t.Fatalf("after %s: status %s, last event %s", ev, got.Status, last.Type)
 		}
 	}
-	if err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved, Channel: verify.ChannelCall, Attempt: 1}); err != nil {
+	if err := s.Report(ctx, v.ID, verify.Event{Type: verify.EventCallApproved, Channel: verify.ChannelCall, Attempt: 1, Outcome: &verify.Outcome{Status: verify.StatusApproved}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := <-seen; got.Status != verify.StatusApproved {
