@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -370,6 +371,12 @@ func (l *LDAP) dial(ctx context.Context) (*ldap.Conn, error) {
 	if l.cfg.StartTLS {
 		if err := c.StartTLS(l.tls); err != nil {
 			c.Close()
+			// go-ldap flattens the handshake's error into text: a
+			// certificate the CA did not sign must not look like an
+			// outage.
+			if strings.Contains(err.Error(), "x509:") || strings.Contains(err.Error(), "certificate") {
+				return nil, fmt.Errorf("directory: ldap: starttls: %w", err)
+			}
 			return nil, l.classify("starttls", err)
 		}
 	}
