@@ -15,15 +15,19 @@ import (
 // that fails.
 func TestChain(t *testing.T) {
 	f := graphtest.New(t, graphAlice, graphtest.User{ID: "3c8d2b8f-6e4a-4b9c-8d1e-2f3a4b5c6d7e", UserPrincipalName: "dave@contoso.example", MobilePhone: "+4915111111111"})
-	c, err := directory.New(directory.Config{
-		Static: directory.StaticConfig{File: writeFile(t, "people.yaml", staticYAML)},
-		Graph: directory.GraphConfig{TenantID: f.TenantID, ClientID: f.ClientID, ClientSecret: f.ClientSecret,
-			TokenURL: f.TokenURL, BaseURL: f.BaseURL},
-	}, directory.Options{Parser: parser()})
-	if err != nil {
-		t.Fatal(err)
+	newChain := func(order ...string) directory.Chain {
+		c, err := directory.New(directory.Config{Order: order,
+			Static: directory.StaticConfig{File: writeFile(t, "people.yaml", staticYAML)},
+			Graph: directory.GraphConfig{TenantID: f.TenantID, ClientID: f.ClientID, ClientSecret: f.ClientSecret,
+				TokenURL: f.TokenURL, BaseURL: f.BaseURL},
+		}, directory.Options{Parser: parser()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
 	}
-	defer c.Close()
+	c := newChain()
 	ctx := context.Background()
 	tests := []struct {
 		name       string
@@ -48,15 +52,7 @@ func TestChain(t *testing.T) {
 	}
 
 	// Order puts Graph first: alice then comes from Graph.
-	c2, err := directory.New(directory.Config{Order: []string{"graph", "static"},
-		Static: directory.StaticConfig{File: writeFile(t, "people.yaml", staticYAML)},
-		Graph: directory.GraphConfig{TenantID: f.TenantID, ClientID: f.ClientID, ClientSecret: f.ClientSecret,
-			TokenURL: f.TokenURL, BaseURL: f.BaseURL},
-	}, directory.Options{Parser: parser()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u, err := c2.Lookup(ctx, directory.Query{OID: aliceOID}); err != nil || u.Source != "graph" {
+	if u, err := newChain("graph", "static").Lookup(ctx, directory.Query{OID: aliceOID}); err != nil || u.Source != "graph" {
 		t.Errorf("graph first: %+v, %v", u, err)
 	}
 }

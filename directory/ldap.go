@@ -299,6 +299,9 @@ func (l *LDAP) search(ctx context.Context, attr, value string) (User, error) {
 // get returns a bound connection: an idle one, or a new one once fewer
 // than MaxConns are open.
 func (l *LDAP) get(ctx context.Context) (*ldap.Conn, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("directory: ldap: %w", err)
+	}
 	select {
 	case l.tokens <- struct{}{}:
 	case <-ctx.Done():
