@@ -150,8 +150,10 @@ func (g *Graph) Lookup(ctx context.Context, q Query) (User, error) {
 		}
 		key = q.OID
 	case q.UPN != "":
-		// A UPN is local@domain with none of Graph's path syntax.
-		if len(q.UPN) > maxKeyLength || !strings.Contains(q.UPN, "@") || strings.ContainsAny(q.UPN, "/\\?#%'()$ \t\r\n") {
+		// A UPN is local@domain with none of the URL's syntax; one that
+		// starts with $ Graph would read as a function call.
+		if len(q.UPN) > maxKeyLength || !strings.Contains(q.UPN, "@") || strings.HasPrefix(q.UPN, "$") ||
+			strings.ContainsAny(q.UPN, "/\\?#% \t\r\n") {
 			return User{}, fmt.Errorf("graph: %q is not a user principal name: %w", q.UPN, ErrNotFound)
 		}
 		key = q.UPN

@@ -30,7 +30,8 @@ func newGraph(t *testing.T, f *graphtest.Fake, log *slog.Logger) *directory.Grap
 }
 
 func TestGraphLookup(t *testing.T) {
-	f := graphtest.New(t, graphAlice, graphtest.User{ID: "3c8d2b8f-6e4a-4b9c-8d1e-2f3a4b5c6d7e", UserPrincipalName: "bob@contoso.example"})
+	f := graphtest.New(t, graphAlice, graphtest.User{ID: "3c8d2b8f-6e4a-4b9c-8d1e-2f3a4b5c6d7e", UserPrincipalName: "bob@contoso.example"},
+		graphtest.User{ID: "4d9e3c9a-7f5b-4cad-9e2f-3a4b5c6d7e8f", UserPrincipalName: "o'brien@contoso.example", MobilePhone: "+4915122222222"})
 	var logs bytes.Buffer
 	g := newGraph(t, f, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx := context.Background()
@@ -50,6 +51,9 @@ func TestGraphLookup(t *testing.T) {
 		{"username only", directory.Query{Username: "alice"}, directory.User{}, directory.ErrNotFound},
 		{"oid not a guid", directory.Query{OID: "../me"}, directory.User{}, directory.ErrNotFound},
 		{"upn with path syntax", directory.Query{UPN: "alice@contoso.example/../x"}, directory.User{}, directory.ErrNotFound},
+		{"upn starting with $", directory.Query{UPN: "$batch@contoso.example"}, directory.User{}, directory.ErrNotFound},
+		{"upn with an apostrophe", directory.Query{UPN: "o'brien@contoso.example"}, directory.User{ID: "4d9e3c9a-7f5b-4cad-9e2f-3a4b5c6d7e8f", Source: "graph",
+			Numbers: []directory.Number{{E164: "+4915122222222", Kind: directory.KindMobile}}}, nil},
 	}
 	for _, tt := range tests {
 		got, err := g.Lookup(ctx, tt.q)
