@@ -151,3 +151,19 @@ func TestStaticReload(t *testing.T) {
 		t.Errorf("a failed reload lost the table: %v", err)
 	}
 }
+
+// TestStaticUnquotedNumbers reads numbers as written even where YAML would
+// see an integer (+49…, or 0151… that YAML 1.1 calls octal).
+func TestStaticUnquotedNumbers(t *testing.T) {
+	s, err := directory.NewStatic(directory.StaticConfig{File: writeFile(t, "p.yaml",
+		"users:\n  - upn: a@x.example\n    mobile: [+4915123456789, 015123456780]\n    office: +49301234567\n")}, parser(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.Lookup(context.Background(), directory.Query{UPN: "a@x.example"})
+	want := []directory.Number{{E164: "+4915123456789", Kind: directory.KindMobile},
+		{E164: "+4915123456780", Kind: directory.KindMobile}, {E164: "+49301234567", Kind: directory.KindOffice}}
+	if err != nil || !reflect.DeepEqual(u.Numbers, want) {
+		t.Fatalf("%+v, %v; want %+v", u.Numbers, err, want)
+	}
+}
