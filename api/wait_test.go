@@ -165,8 +165,10 @@ func TestWaitBounds(t *testing.T) {
 func (en *env) server() *httptest.Server {
 	en.t.Helper()
 	srv := httptest.NewUnstartedServer(en.e)
-	srv.Config.ReadTimeout = 200 * time.Millisecond
-	srv.Config.WriteTimeout = 200 * time.Millisecond
+	// Short, yet long enough that a handler started late on a busy machine
+	// still lifts them before they pass.
+	srv.Config.ReadTimeout = time.Second
+	srv.Config.WriteTimeout = time.Second
 	srv.Start()
 	en.t.Cleanup(srv.Close)
 	return srv
@@ -221,7 +223,7 @@ func TestLongPollOutlivesServerTimeouts(t *testing.T) {
 		done <- answer{res.StatusCode, body, err}
 	}()
 	en.awaitWaiters(1)
-	time.Sleep(600 * time.Millisecond) // past both timeouts
+	time.Sleep(1500 * time.Millisecond) // past both timeouts
 	en.press(id)
 	a := <-done
 	if a.err != nil || a.code != http.StatusOK || !strings.Contains(string(a.body), `"status":"approved"`) {
@@ -302,7 +304,7 @@ func TestEventStream(t *testing.T) {
 	if ev := next(); ev.id != "2" || !strings.Contains(ev.data, `"type":"ringing"`) || !strings.Contains(ev.data, `"status":"pending"`) {
 		t.Fatalf("after ringing: %+v", ev)
 	}
-	time.Sleep(600 * time.Millisecond) // heartbeats, and past the server's timeouts
+	time.Sleep(1500 * time.Millisecond) // heartbeats, and past the server's timeouts
 	en.press(id)
 	last := next()
 	if last.id != "3" || !strings.Contains(last.data, `"status":"approved"`) {
