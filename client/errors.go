@@ -54,9 +54,11 @@ type Error struct {
 	VerificationStatus Status
 }
 
+// Error reads "<code>: <message>", with how a not_pending verification
+// ended and when to retry where the answer said so; "HTTP <status>: ..."
+// for an answer that was not the API's.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("verigate: ")
 	if e.Code != "" {
 		b.WriteString(e.Code)
 	} else {
@@ -68,6 +70,9 @@ func (e *Error) Error() string {
 	}
 	if e.VerificationStatus != "" && !strings.Contains(e.Message, string(e.VerificationStatus)) {
 		fmt.Fprintf(&b, " (status %s)", e.VerificationStatus)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter.Round(time.Second))
 	}
 	return b.String()
 }
