@@ -61,6 +61,8 @@ type Config struct {
 	BodyLimit int64
 	// Now is the clock (time.Now if nil); it times idempotency records.
 	Now func() time.Time
+	// Waits bounds the long-polls and event streams; see WaitConfig.
+	Waits WaitConfig
 }
 
 // New builds the whole Echo instance: routes, middleware and error handler.
@@ -90,6 +92,9 @@ func New(cfg Config) (*echo.Echo, error) {
 	if cfg.Idempotency == nil {
 		cfg.Idempotency = store.NewIdempotencyMemory(cfg.Now)
 	}
+	if err := cfg.Waits.fill(); err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(cfg.Registry)
 	if err != nil {
 		return nil, err
@@ -102,7 +107,9 @@ func New(cfg Config) (*echo.Echo, error) {
 		svc: cfg.Service, keys: keys, idem: cfg.Idempotency,
 		ready: cfg.Ready, registry: cfg.Registry, log: cfg.Logger,
 		limit: cfg.BodyLimit, now: cfg.Now, metrics: m,
+		waitCfg: cfg.Waits, slots: &waitSlots{cfg: cfg.Waits, tenants: map[string]int{}},
 	}
+	h.waiter, _ = cfg.Service.(Waiter)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.handleError

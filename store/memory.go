@@ -21,6 +21,7 @@ type Memory struct {
 	failures  map[string][]time.Time // tenant \x00 number → failed check times
 	failKeep  time.Duration          // the longest CheckLock window asked for: failures kept as long
 	lastSweep time.Time
+	changes   fanout // waiters told of every change (verify.Changes)
 }
 
 type memEntry struct {
@@ -70,6 +71,7 @@ func (m *Memory) Start(_ context.Context, v *verify.Verification, hash string, n
 			cur.Channel, cur.CallMode, cur.Locale, cur.Route = v.Channel, v.CallMode, v.Locale, v.Route
 			cur.UpdatedAt = now
 			cur.Events = append(cur.Events, verify.Event{Type: verify.EventResent, At: now, Channel: v.Channel, Provider: v.Route.Provider})
+			m.changes.notify(cur.ID)
 			return clone(cur), true, nil
 		}
 		m.expire(e.v, now)
@@ -105,6 +107,7 @@ func (m *Memory) expire(v *verify.Verification, now time.Time) {
 	v.UpdatedAt = now
 	v.Events = append(v.Events, verify.Event{Type: verify.EventExpired, At: v.ExpiresAt})
 	delete(m.pending, numberKey(v.Tenant, v.To))
+	m.changes.notify(v.ID)
 }
 
 // sweep drops verifications past their retention, at most once a minute.
@@ -180,6 +183,7 @@ func (m *Memory) Check(_ context.Context, q verify.CheckQuery) (*verify.Verifica
 	}
 	v.Attempts++
 	v.UpdatedAt = q.Now
+	defer m.changes.notify(v.ID)
 	switch {
 	case verify.MatchHash(v.CodeHashes, q.Hash):
 		v.Status = verify.StatusApproved
@@ -232,6 +236,7 @@ func (m *Memory) Transition(_ context.Context, tenant, id string, status verify.
 	v.Status, v.Reason, v.UpdatedAt = status, reason, ev.At
 	m.record(e, ev)
 	delete(m.pending, numberKey(v.Tenant, v.To))
+	m.changes.notify(v.ID)
 	return clone(v), nil
 }
 
@@ -243,7 +248,11 @@ func (m *Memory) AddEvent(_ context.Context, id string, ev verify.Event) (bool, 
 	if err != nil {
 		return false, err
 	}
-	return m.record(e, ev), nil
+	added := m.record(e, ev)
+	if added {
+		m.changes.notify(id)
+	}
+	return added, nil
 }
 
 func (m *Memory) record(e *memEntry, ev verify.Event) bool {

@@ -11,3 +11,10 @@ import (
 func TestMemoryContract(t *testing.T) {
 	storetest.Run(t, func(*testing.T) verify.Store { return store.NewMemory() })
 }
+
+func TestMemoryChanges(t *testing.T) {
+	storetest.RunChanges(t, func(*testing.T) (verify.Store, []verify.Changes) {
+		m := store.NewMemory()
+		return m, []verify.Changes{m}
+	})
+}

@@ -52,6 +52,11 @@ type Config struct {
 	// approval by a code check when it is an ApprovalObserver.
 	Observer EventObserver
 
+	// Changes tells Follow and Wait of changes to a verification; the
+	// Store, when it implements Changes, if nil. Without either they read
+	// the verification every second.
+	Changes Changes
+
 	Logger *slog.Logger
 	Now    func() time.Time // the clock; time.Now if nil
 	Random io.Reader        // crypto/rand.Reader if nil
@@ -64,6 +69,8 @@ type Service struct {
 	// limiting is cfg.Store when it consumes cfg.Limiter's limits in its
 	// own start (LimitingStore), nil otherwise.
 	limiting LimitingStore
+	// changes is cfg.Changes, or cfg.Store when it implements Changes.
+	changes Changes
 }
 
 // NewService checks cfg and fills in defaults.
@@ -106,7 +113,10 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger}
+	s := &Service{cfg: cfg, log: cfg.Logger, changes: cfg.Changes}
+	if c, ok := cfg.Store.(Changes); ok && s.changes == nil {
+		s.changes = c
+	}
 	if ls, ok := cfg.Store.(LimitingStore); ok && ls.ConsumesFor(cfg.Limiter) {
 		s.limiting = ls
 	}

@@ -139,6 +139,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			LongMax: cfg.Limits.FailedChecksLong, LongWindow: cfg.Limits.FailedCheckWindowLong,
 		},
 		FraudBlock: cfg.Verify.FraudBlock,
+		Changes:    st.changes,
 		Logger:     log,
 	})
 	if err != nil {
@@ -167,6 +168,9 @@ type state struct {
 	redis     redis.UniversalClient // nil without Redis
 	pumps     *pumping.Watch        // nil when the SMS-pumping watch is off
 	callbacks *callback.Notifier    // nil when callbacks are off
+	// changes tells waiting requests of status changes; nil when the
+	// store tells them itself (memory).
+	changes verify.Changes
 }
 
 // buildState opens the gateway's state: in memory, or in Redis when
@@ -207,6 +211,11 @@ func (g *gateway) buildState(bg context.Context, cfg config.Config, ready map[st
 		// The client of the health check runs nothing else, so its pool
 		// reflects Redis alone and not the failures of other callers.
 		ready["redis"] = store.RedisHealth(rc)
+		// One subscription per gateway hears the changes made through every
+		// gateway on this Redis (the client without auto-pipelining).
+		feed := store.NewRedisChanges(rc, "", log)
+		g.goBackground(bg, feed.Run)
+		st.changes = feed
 		log.Info("state and limits in Redis")
 	}
 	// The SMS-pumping watch; routing reads its blocks.
@@ -363,6 +372,7 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	e, err := api.New(api.Config{
 		Service: svc, APIKeys: keys, Idempotency: st.idem, Ready: ready,
 		Registry: reg, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
+		Waits: api.WaitConfig{Max: cfg.HTTP.MaxWait, Gateway: cfg.HTTP.MaxWaiters, Tenant: cfg.HTTP.MaxWaitersPerTenant},
 	})
 	if err != nil {
 		return nil, err
