@@ -38,14 +38,24 @@ type gateway struct {
 
 func newGateway(t *testing.T, svcOpts ...verifytest.Option) *gateway {
 	t.Helper()
+	return newGatewayWith(t, nil, svcOpts...)
+}
+
+// newGatewayWith is newGateway with edit applied to the API's configuration.
+func newGatewayWith(t *testing.T, edit func(*api.Config), svcOpts ...verifytest.Option) *gateway {
+	t.Helper()
 	svc := verifytest.NewService(t, svcOpts...)
-	e, err := api.New(api.Config{
+	cfg := api.Config{
 		Service:     svc,
 		APIKeys:     map[string]string{keyAcme: "acme", keyGlobex: "globex"},
 		Idempotency: store.NewIdempotencyMemory(svc.Clock.Now),
 		Logger:      slog.New(slog.DiscardHandler),
 		Now:         svc.Clock.Now,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	e, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

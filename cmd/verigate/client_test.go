@@ -80,6 +80,10 @@ func TestClientCommandStartCallWaits(t *testing.T) {
 	if v["status"] != "approved" || v["channel"] != "call" {
 		t.Fatalf("start --wait printed %v, want the approved call", v)
 	}
+	g := cliJSON(t, "get", v["id"].(string), "--wait", "5s", "--url", base, "--key", key)
+	if g["status"] != "approved" {
+		t.Fatalf("get --wait printed %v", g)
+	}
 }
 
 // TestClientCommandsKey: the key comes from --key or VERIGATE_API_KEY,
