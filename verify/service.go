@@ -61,9 +61,6 @@ type Config struct {
 type Service struct {
 	cfg Config
 	log *slog.Logger
-	// limiting is cfg.Store when it consumes cfg.Limiter's limits in its
-	// own start (LimitingStore), nil otherwise.
-	limiting LimitingStore
 }
 
 // NewService checks cfg and fills in defaults.
@@ -106,12 +103,11 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger}
-	if ls, ok := cfg.Store.(LimitingStore); ok && ls.ConsumesFor(cfg.Limiter) {
-		s.limiting = ls
-	}
-	return s, nil
+	return &Service{cfg: cfg, log: cfg.Logger}, nil
 }
+
+// MaxCallbackURL is the longest callback_url a start accepts.
+const MaxCallbackURL = 2048
 
 // StartRequest asks for a verification (or a resend) of To.
 type StartRequest struct {
@@ -150,12 +146,12 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, e
 		req.Locale = DefaultLocale
 	}
 	if req.CallbackURL != "" {
+		u, err := url.Parse(req.CallbackURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(req.CallbackURL) > MaxCallbackURL {
+			return nil, Invalid(ErrInvalidRequest, "callback_url must be an absolute https:// (or http://) URL without credentials, at most %d characters", MaxCallbackURL)
+		}
 		if s.cfg.Notifier == nil {
 			return nil, Invalid(ErrInvalidRequest, "callback_url cannot be used: status callbacks are not configured on this gateway")
-		}
-		u, err := url.Parse(req.CallbackURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-			return nil, Invalid(ErrInvalidRequest, "callback_url must be an absolute https:// (or http://) URL without credentials")
 		}
 		if c, ok := s.cfg.Notifier.(CallbackChecker); ok {
 			if err := c.CheckCallbackURL(u); err != nil {
@@ -195,12 +191,6 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Tenant: req.Tenant, To: num.E164, Country: num.Region, Channel: route.Channel,
 		UserID: req.UserID, ClientIP: req.ClientIP, SendID: id,
 	}
-	if s.limiting == nil {
-		if err := s.cfg.Limiter.Consume(ctx, subject); err != nil {
-			return nil, unavailableUnless(err, ErrRateLimited)
-		}
-	}
-
 	code, err := NewCode(s.cfg.Random, s.cfg.CodeLength)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -216,18 +206,10 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 	if fresh.SealedCode, err = s.cfg.Hasher.SealCode(s.cfg.Random, req.Tenant, id, code); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	var (
-		v      *Verification
-		resent bool
-		hash   = s.cfg.Hasher.Hash(req.Tenant, code)
-	)
-	if s.limiting != nil {
-		v, resent, err = s.limiting.StartLimited(ctx, subject, fresh, hash, now)
-		if errors.Is(err, ErrRateLimited) {
-			return nil, err
-		}
-	} else {
-		v, resent, err = s.cfg.Store.Start(ctx, fresh, hash, now)
+	hash := s.cfg.Hasher.Hash(req.Tenant, code)
+	v, resent, err := s.cfg.Store.Start(ctx, subject, fresh, hash, now)
+	if errors.Is(err, ErrRateLimited) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store start: %w: %w", ErrUnavailable, err)

@@ -1,6 +1,6 @@
 // Package storetest is the contract test suite of verify.Store: every
 // behaviour the doc comments of verify/interfaces.go promise, run the same
-// way against each implementation (store.Memory, store.Redis).
+// way against each implementation (store.Limited on a store.Memory, store.Redis).
 //
 // Time comes from the arguments (the now of Start, CheckQuery.Now,
 // Event.At), so the suite runs on a fake clock and never sleeps.
@@ -83,6 +83,12 @@ func NewVerification(t testing.TB, tenant, to string, now time.Time) *verify.Ver
 	}
 }
 
+// Subject is the send that starting v counts against the limits.
+func Subject(v *verify.Verification) verify.SendSubject {
+	return verify.SendSubject{Tenant: v.Tenant, To: v.To, Country: v.Country, Channel: v.Channel,
+		UserID: v.UserID, ClientIP: v.ClientIP, SendID: v.ID}
+}
+
 type fixture struct {
 	t   *testing.T
 	s   verify.Store
@@ -96,7 +102,7 @@ func (f fixture) start(tenant, to, code string, now time.Time) (*verify.Verifica
 	f.t.Helper()
 	in := NewVerification(f.t, tenant, to, now)
 	in.SealedCode = sealed(f.t, tenant, in.ID, code)
-	v, resent, err := f.s.Start(f.ctx, in, hash(tenant, code), now)
+	v, resent, err := f.s.Start(f.ctx, Subject(in), in, hash(tenant, code), now)
 	if err != nil {
 		f.t.Fatalf("Start: %v", err)
 	}
@@ -180,7 +186,7 @@ func Run(t *testing.T, newStore NewStore) {
 func testStartNew(t *testing.T, f fixture) {
 	to := Number(t)
 	in := NewVerification(t, tenantA, to, T0)
-	v, resent, err := f.s.Start(f.ctx, in, hash(tenantA, "123456"), T0)
+	v, resent, err := f.s.Start(f.ctx, Subject(in), in, hash(tenantA, "123456"), T0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,14 +241,14 @@ func testResend(t *testing.T, f fixture) {
 			if !tc.legacy {
 				first.SealedCode = sealed(t, tenantA, first.ID, "111111")
 			}
-			if _, _, err := f.s.Start(f.ctx, first, hash(tenantA, "111111"), T0); err != nil {
+			if _, _, err := f.s.Start(f.ctx, Subject(first), first, hash(tenantA, "111111"), T0); err != nil {
 				t.Fatal(err)
 			}
 			in := NewVerification(t, tenantA, to, T0.Add(time.Minute))
 			in.SealedCode = sealed(t, tenantA, in.ID, "222222")
 			in.Channel, in.CallMode, in.Locale = verify.ChannelCall, verify.CallModeCode, "de"
 			in.Route = verify.Route{Channel: verify.ChannelCall, Provider: "sip", Trunk: "pbx"}
-			v, resent, err := f.s.Start(f.ctx, in, hash(tenantA, "222222"), T0.Add(time.Minute))
+			v, resent, err := f.s.Start(f.ctx, Subject(in), in, hash(tenantA, "222222"), T0.Add(time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -290,10 +296,10 @@ func testResend(t *testing.T, f fixture) {
 					if !tc.legacy {
 						a.SealedCode = sealed(t, tenantA, a.ID, "111111")
 					}
-					f.s.Start(f.ctx, a, hash(tenantA, "111111"), T0)
+					f.s.Start(f.ctx, Subject(a), a, hash(tenantA, "111111"), T0)
 					b := NewVerification(t, tenantA, to, T0.Add(time.Minute))
 					b.SealedCode = sealed(t, tenantA, b.ID, "222222")
-					f.s.Start(f.ctx, b, hash(tenantA, "222222"), T0.Add(time.Minute))
+					f.s.Start(f.ctx, Subject(b), b, hash(tenantA, "222222"), T0.Add(time.Minute))
 					if got := f.check(verify.CheckQuery{Tenant: tenantA, ID: a.ID, Hash: hash(tenantA, c), Now: now}); got.Status != verify.StatusApproved {
 						t.Errorf("check of %s after resend: status %s, want approved", c, got.Status)
 					}
@@ -809,7 +815,8 @@ func testConcurrentStarts(t *testing.T, f fixture) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, resent, err := f.s.Start(f.ctx, NewVerification(t, tenantA, to, T0), hash(tenantA, fmt.Sprintf("%06d", i)), T0)
+			in := NewVerification(t, tenantA, to, T0)
+			v, resent, err := f.s.Start(f.ctx, Subject(in), in, hash(tenantA, fmt.Sprintf("%06d", i)), T0)
 			results <- result{v, resent, err}
 		}()
 	}
