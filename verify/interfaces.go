@@ -195,6 +195,11 @@ type Message struct {
 	// about this message, so a late report of a superseded message does
 	// not end the verification or start its fallback.
 	Attempt int
+	// Relayed marks a message the client wrote (Service.Relay): it carries
+	// the client's code, which Verigate never sees checked, so it is not
+	// one of the verification SMS the SMS-pumping watch weighs against
+	// approvals.
+	Relayed bool
 }
 
 // Sender delivers text messages.

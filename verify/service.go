@@ -130,6 +130,12 @@ type StartRequest struct {
 // when the store, limiter or provider fails. Nothing is sent unless the
 // limits were consumed and the verification stored.
 func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, error) {
+	return s.begin(ctx, req, nil)
+}
+
+// begin is Start, and Relay when msg is not nil: the request checked, the
+// number parsed and routed, then send.
+func (s *Service) begin(ctx context.Context, req StartRequest, msg *relayed) (*Verification, error) {
 	if req.Channel == "" {
 		req.Channel = ChannelSMS
 	}
@@ -169,14 +175,18 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, e
 	if err != nil {
 		return nil, err
 	}
-	return s.send(ctx, req, num, route)
+	return s.send(ctx, req, num, route, msg)
 }
 
 // send is the part of Start after routing, shared with the fallback of
 // Report: it consumes the limits for route's channel, stores the
 // verification (or resends the pending one) and delivers its code or a
 // call.
-func (s *Service) send(ctx context.Context, req StartRequest, num Number, route Route) (*Verification, error) {
+//
+// With msg, the send is a relayed message (Relay): it is stored as a new
+// KindMessage record, never a resend, without a code of Verigate's and
+// without a fallback, and delivers msg's body, or a call reading msg's code.
+func (s *Service) send(ctx context.Context, req StartRequest, num Number, route Route, msg *relayed) (*Verification, error) {
 	if route.Channel != ChannelSMS && route.Channel != ChannelCall {
 		return nil, fmt.Errorf("router chose channel %q: %w", route.Channel, ErrUnavailable)
 	}
@@ -191,9 +201,15 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Tenant: req.Tenant, To: num.E164, Country: num.Region, Channel: route.Channel,
 		UserID: req.UserID, ClientIP: req.ClientIP, SendID: id,
 	}
-	code, err := NewCode(s.cfg.Random, s.cfg.CodeLength)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	var code string
+	if msg != nil {
+		// The message is not kept, so nothing could be sent again on the
+		// other channel.
+		route.Fallback = ""
+	} else {
+		if code, err = NewCode(s.cfg.Random, s.cfg.CodeLength); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
 	}
 	now := s.cfg.Now()
 	fresh := &Verification{
@@ -203,16 +219,26 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Status: StatusPending, MaxAttempts: s.cfg.MaxAttempts, Sends: 1,
 		Route: route, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetime),
 	}
-	if fresh.SealedCode, err = s.cfg.Hasher.SealCode(s.cfg.Random, req.Tenant, id, code); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	var hash string
+	if msg == nil {
+		if fresh.SealedCode, err = s.cfg.Hasher.SealCode(s.cfg.Random, req.Tenant, id, code); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		hash = s.cfg.Hasher.Hash(req.Tenant, code)
+	} else {
+		// No code of Verigate's is ever checked against a message.
+		fresh.Kind, fresh.CallbackFormat, fresh.MaxAttempts = KindMessage, msg.format, 0
+		code = msg.code
 	}
-	hash := s.cfg.Hasher.Hash(req.Tenant, code)
 	v, resent, err := s.cfg.Store.Start(ctx, subject, fresh, hash, now)
 	if errors.Is(err, ErrRateLimited) {
 		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store start: %w: %w", ErrUnavailable, err)
+	}
+	if resent && msg != nil {
+		return nil, fmt.Errorf("store start: a relayed message was taken as a resend: %w", ErrUnavailable)
 	}
 	if resent && v.SealedCode != "" {
 		// A resend sends the verification's own code again: one code is
@@ -239,14 +265,17 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		return log
 	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
-		if resent {
+		switch {
+		case msg != nil:
+			logger().Info("message relayed")
+		case resent:
 			logger().Info("verification resent", "sends", v.Sends)
-		} else {
+		default:
 			logger().Info("verification started")
 		}
 	}
 
-	ref, err := s.deliver(ctx, v, route, code)
+	ref, err := s.deliver(ctx, v, route, code, msg)
 	if err != nil {
 		logger().Warn("delivery failed", "err", err)
 		if errors.Is(err, ErrBusy) {
@@ -299,13 +328,20 @@ func (s *Service) providerName(route Route) string {
 	return s.cfg.DefaultSender
 }
 
-func (s *Service) deliver(ctx context.Context, v *Verification, route Route, code string) (string, error) {
+// deliver sends v's code (or, for a relayed message, msg's body) by SMS,
+// or places its call, which reads code in code mode.
+func (s *Service) deliver(ctx context.Context, v *Verification, route Route, code string, msg *relayed) (string, error) {
 	name := s.providerName(route)
 	if route.Channel == ChannelSMS {
-		return s.cfg.Senders[name].Send(ctx, Message{
-			VerificationID: v.ID, To: v.To, Locale: v.Locale, SenderID: route.SenderID,
-			Body: s.cfg.Formatter.SMSBody(v.Locale, code), Attempt: v.Sends,
-		})
+		m := Message{
+			VerificationID: v.ID, To: v.To, Locale: v.Locale, SenderID: route.SenderID, Attempt: v.Sends,
+		}
+		if msg != nil {
+			m.Body, m.Relayed = msg.body, true
+		} else {
+			m.Body = s.cfg.Formatter.SMSBody(v.Locale, code)
+		}
+		return s.cfg.Senders[name].Send(ctx, m)
 	}
 	call := Call{
 		VerificationID: v.ID, Tenant: v.Tenant, To: v.To, Locale: v.Locale, Mode: v.CallMode,
@@ -424,7 +460,7 @@ func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 	if o := ev.Outcome; o != nil && o.Status != StatusFailed {
 		return s.decide(ctx, id, *o, ev)
 	}
-	if ev.Outcome == nil && !ev.Type.fallsBack() && (s.cfg.Observer == nil || !ev.Type.deliveryOutcome()) {
+	if ev.Outcome == nil && !ev.Type.fallsBack() && messageOutcome(ev.Type) == "" && (s.cfg.Observer == nil || !ev.Type.deliveryOutcome()) {
 		if _, err := s.cfg.Store.AddEvent(ctx, id, ev); err != nil {
 			return unavailableUnless(err, ErrNotFound)
 		}
@@ -436,6 +472,9 @@ func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 	}
 	if superseded(v, ev) {
 		return s.history(ctx, v, ev)
+	}
+	if v.Kind == KindMessage {
+		return s.reportMessage(ctx, v, ev)
 	}
 	if s.fallbackDue(v, ev) {
 		return s.fallback(ctx, v, ev)
@@ -556,7 +595,7 @@ func (s *Service) fallback(ctx context.Context, v *Verification, ev Event) error
 	_, err = s.send(ctx, StartRequest{
 		Tenant: v.Tenant, To: v.To, Channel: route.Channel, CallMode: v.CallMode, Locale: v.Locale,
 		UserID: v.UserID, ClientIP: v.ClientIP, CallbackURL: v.CallbackURL,
-	}, Number{E164: v.To, Region: v.Country}, route)
+	}, Number{E164: v.To, Region: v.Country}, route, nil)
 	if err == nil {
 		return nil
 	}
