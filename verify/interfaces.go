@@ -26,6 +26,11 @@ type Store interface {
 	// version, when hash is added to its CodeHashes, as that version did)
 	// and returns it with resent true. An expired pending verification
 	// found on the way is marked expired and a new one made.
+	//
+	// A v of Kind KindMessage (a relayed message) is always stored new,
+	// with no code hash, and is never the number's pending verification:
+	// it is neither resent nor found by a check by number, and its end
+	// leaves the number's pending verification alone.
 	Start(ctx context.Context, s SendSubject, v *Verification, hash string, now time.Time) (stored *Verification, resent bool, err error)
 
 	// Get returns the verification with id. ErrNotFound if there is none
@@ -33,7 +38,8 @@ type Store interface {
 	Get(ctx context.Context, tenant, id string) (*Verification, error)
 
 	// Check applies one code check (see CheckQuery) and returns the
-	// verification after it. Errors: ErrNotFound; *NotPendingError if it
+	// verification after it. Errors: ErrNotFound (also for a relayed
+	// message, which has no code to check); *NotPendingError if it
 	// had already ended; *LimitError if failed checks lock the number.
 	Check(ctx context.Context, q CheckQuery) (*Verification, error)
 
