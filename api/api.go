@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/verigate/verigate/store"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -34,6 +33,7 @@ type Service interface {
 	CheckByNumber(ctx context.Context, tenant, to, code string) (*verify.Verification, error)
 	Get(ctx context.Context, tenant, id string) (*verify.Verification, error)
 	Cancel(ctx context.Context, tenant, id string) (*verify.Verification, error)
+	Relay(ctx context.Context, req verify.MessageRequest) (*verify.Verification, error)
 }
 
 var _ Service = (*verify.Service)(nil)
@@ -42,14 +42,14 @@ var _ Service = (*verify.Service)(nil)
 // It should return promptly; /readyz gives each check a few seconds.
 type ReadyCheck = func(ctx context.Context) error
 
-// Config assembles the API. Service and APIKeys are required.
+// Config assembles the API. Service, APIKeys and Idempotency are required.
 type Config struct {
 	Service Service
 	// APIKeys maps each bearer key to its tenant (see ParseAPIKeys).
 	APIKeys map[string]string
-	// Idempotency remembers responses by Idempotency-Key; an in-memory
-	// store (store.IdempotencyMemory) if nil. Use store.IdempotencyRedis
-	// when several gateways serve one API.
+	// Idempotency remembers responses by Idempotency-Key:
+	// store.IdempotencyMemory in one process, store.IdempotencyRedis when
+	// several gateways serve one API.
 	Idempotency IdempotencyStore
 	// Ready are the readiness checks /readyz runs, by name.
 	Ready map[string]ReadyCheck
@@ -74,6 +74,9 @@ func New(cfg Config) (*echo.Echo, error) {
 	if len(cfg.APIKeys) == 0 {
 		return nil, errors.New("api: no API keys")
 	}
+	if cfg.Idempotency == nil {
+		return nil, errors.New("api: no idempotency store")
+	}
 	if cfg.BodyLimit < 0 {
 		return nil, errors.New("api: negative body limit")
 	}
@@ -88,9 +91,6 @@ func New(cfg Config) (*echo.Echo, error) {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
-	}
-	if cfg.Idempotency == nil {
-		cfg.Idempotency = store.NewIdempotencyMemory(cfg.Now)
 	}
 	if err := cfg.Waits.fill(); err != nil {
 		return nil, err

@@ -745,8 +745,8 @@ func TestOpenAPIRoutes(t *testing.T) {
 			}
 		}
 	}
-	if len(served) != 10 {
-		t.Errorf("%d routes served, want the 9 of DESIGN.md §3 and the event stream", len(served))
+	if len(served) != 13 {
+		t.Errorf("%d routes served, want the 9 of DESIGN.md §3, the event stream and the 3 of the message relay", len(served))
 	}
 	// The served document is the embedded one.
 	if r := en.do("GET", "/v1/openapi.json", "", ""); string(r.Body) != string(api.OpenAPI()) {
@@ -799,11 +799,13 @@ func TestParseAPIKeys(t *testing.T) {
 func TestNewRejectsIncompleteConfig(t *testing.T) {
 	svc := verifytest.NewService(t)
 	keys := map[string]string{keyAcme: "acme"}
+	idem := store.NewIdempotencyMemory(nil)
 	for name, cfg := range map[string]api.Config{
-		"no service":     {APIKeys: keys},
-		"no keys":        {Service: svc},
-		"empty tenant":   {Service: svc, APIKeys: map[string]string{keyAcme: ""}},
-		"negative limit": {Service: svc, APIKeys: keys, BodyLimit: -1},
+		"no service":     {APIKeys: keys, Idempotency: idem},
+		"no keys":        {Service: svc, Idempotency: idem},
+		"no idempotency": {Service: svc, APIKeys: keys},
+		"empty tenant":   {Service: svc, APIKeys: map[string]string{keyAcme: ""}, Idempotency: idem},
+		"negative limit": {Service: svc, APIKeys: keys, BodyLimit: -1, Idempotency: idem},
 	} {
 		if _, err := api.New(cfg); err == nil {
 			t.Errorf("%s: New succeeded", name)
@@ -820,6 +822,13 @@ func TestCallbackURL(t *testing.T) {
 	en.do("POST", "/v1/verifications/"+id+"/check", keyAcme, `{"code":"`+en.svc.Sender.LastCode(t, deMobile)+`"}`)
 	if n := en.svc.Notifier.Notices(); len(n) != 1 || n[0].Status != verify.StatusApproved {
 		t.Fatalf("notices = %+v, want one approved", n)
+	}
+	// A malformed or overlong callback_url is refused once, by the service, with one message.
+	for _, bad := range []string{"ftp://idp.example.com/h", "https://user:pw@idp.example.com/h", "https://idp.example.com/" + strings.Repeat("a", verify.MaxCallbackURL)} {
+		r = en.do("POST", "/v1/verifications", keyAcme, `{"to":"`+deMobile+`","callback_url":"`+bad+`"}`)
+		if msg, _ := r.errField(t, "message").(string); r.Code != 400 || !strings.Contains(msg, "callback_url must be an absolute https://") {
+			t.Errorf("callback_url %.40q = %d %s", bad, r.Code, r.Body)
+		}
 	}
 	// A gateway without callbacks says so.
 	bare := newEnv(t, nil, verifytest.WithConfig(func(c *verify.Config) { c.Notifier = nil }))

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"time"
 
@@ -63,6 +62,10 @@ func (h *handler) register(e *echo.Echo) {
 	e.GET(RouteGet, h.authed(h.get))
 	e.GET(RouteEvents, h.authed(h.events))
 	e.POST(RouteCancel, h.authed(h.cancel))
+	e.POST(RouteMessages, h.authed(h.relayMessage))
+	e.GET(RouteMessageGet, h.authed(h.getMessage))
+	// The IdPs' relays authenticate as each IdP can (relayTenant).
+	e.POST(RouteRelay, h.relayIdP)
 	e.GET(RouteHealth, h.health)
 	e.GET(RouteReady, h.readyz)
 	e.GET(RouteMetrics, echo.WrapHandler(promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{})))
@@ -114,7 +117,8 @@ func (r *startRequest) SetMember(m flatjson.Member) bool {
 	return true
 }
 
-// validate checks what verify.Service does not: the free-form fields.
+// validate checks what verify.Service does not: the free-form fields
+// (callback_url is the Service's, which every front end shares).
 func (r *startRequest) validate() error {
 	switch {
 	case len(r.Locale) > 35 || !localeOK(r.Locale):
@@ -123,11 +127,6 @@ func (r *startRequest) validate() error {
 		return invalidRequest("user_id is longer than 256 characters")
 	case r.ClientIP != "" && net.ParseIP(r.ClientIP) == nil:
 		return invalidRequest("client_ip %q is not an IPv4 or IPv6 address", r.ClientIP)
-	case r.CallbackURL != "":
-		u, err := url.Parse(r.CallbackURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(r.CallbackURL) > 2048 {
-			return invalidRequest("callback_url must be an absolute http or https URL without credentials")
-		}
 	}
 	return nil
 }
@@ -263,6 +262,9 @@ func (h *handler) get(c echo.Context, tenant string) error {
 	v, err := h.svc.Get(c.Request().Context(), tenant, c.Param("id"))
 	if err != nil {
 		return err
+	}
+	if v.Kind != verify.KindVerification {
+		return verify.ErrNotFound // a relayed message is read at /v1/messages
 	}
 	return c.JSONBlob(http.StatusOK, appendView(make([]byte, 0, 1024), v))
 }

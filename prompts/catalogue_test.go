@@ -80,8 +80,6 @@ func TestEnglishContracts(t *testing.T) {
 		prompts.Goodbye:         "Goodbye.",
 		prompts.CodeIntro:       "Your verification code is",
 		prompts.CodeAgain:       "Again:",
-		prompts.LimitSMS:        "You've reached our limit on text verification codes.",
-		prompts.LimitCall:       "You've reached our limit on verification calls.",
 		prompts.SMSBody:         "Your Contoso verification code is {code}.",
 	} {
 		if got := c.Text("en", id); got != want {
@@ -231,7 +229,7 @@ func sqrt(x float64) float64 {
 
 func TestAudioErrors(t *testing.T) {
 	c := load(t, prompts.Options{})
-	for _, id := range []prompts.ID{prompts.SMSBody, prompts.LimitCall, "nonsense"} {
+	for _, id := range []prompts.ID{prompts.SMSBody, "nonsense"} {
 		if _, err := c.Audio("de", id, audio.PCMU); !errors.Is(err, prompts.ErrUnknownPrompt) {
 			t.Errorf("Audio(%s) error %v, want ErrUnknownPrompt", id, err)
 		}

@@ -28,9 +28,10 @@ const (
 	Digit8          ID = "digit_8"
 	Digit9          ID = "digit_9"
 
-	SMSBody   ID = "sms_body"   // "Your {app} verification code is {code}."
-	LimitSMS  ID = "limit_sms"  // "You've reached our limit on text verification codes."
-	LimitCall ID = "limit_call" // "You've reached our limit on verification calls."
+	// SMSBody is "Your {app} verification code is {code}.". The limit
+	// messages are not prompts: the REST API gives them in English, and
+	// verify/errors.go holds them (MessageSMSLimit, MessageCallLimit).
+	SMSBody ID = "sms_body"
 )
 
 // spoken lists, in catalogue order, the IDs that have audio.
@@ -41,7 +42,7 @@ var spoken = [...]ID{
 }
 
 // written lists the IDs that are texts only.
-var written = [...]ID{SMSBody, LimitSMS, LimitCall}
+var written = [...]ID{SMSBody}
 
 // Digit returns the ID that speaks the decimal digit d ('0'..'9').
 func Digit(d byte) ID { return ID("digit_" + string(d)) }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/verigate/verigate/internal/limitlua"
+	"github.com/verigate/verigate/internal/rediskey"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -74,80 +76,20 @@ func NewRedis(c redis.UniversalClient, policies []Policy, opt RedisOptions) (*Re
 	return &Redis{c: c, policies: policies, prefix: opt.Prefix, now: opt.Now, perPolicy: opt.PerPolicy}, nil
 }
 
-// keyEscaper keeps bucket values (user ids, tenants) from closing the hash tag.
-var keyEscaper = strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D")
-
 func (r *Redis) bucketKey(bucket string) string {
-	return r.prefix + "rl:{" + keyEscaper.Replace(bucket) + "}"
+	return r.prefix + "rl:{" + rediskey.Escape(bucket) + "}"
 }
 
 func (r *Redis) blockKey(number string) string {
-	return r.prefix + "rl:block:{" + keyEscaper.Replace(number) + "}"
+	return r.prefix + "rl:block:{" + rediskey.Escape(number) + "}"
 }
 
-// luaNow is the script's clock: ARGV[1] in µs, or Redis's TIME when empty.
-const luaNow = `
-local now
-if ARGV[1] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-else
-  now = tonumber(ARGV[1])
-end
-`
-
-// luaConsume: ARGV[1] now µs or ”, ARGV[2] a member unique to this send,
-// ARGV[3] flags: 'b' when KEYS[1] is the block key, 'd' to only look
-// (a dry run: nothing is added); then for each bucket key, in
-// order, its limit and window µs. Returns {0} when the send was added to
-// every bucket, {-1, wait µs} when blocked, {i, wait µs} when the i-th
-// bucket (1-based) denied with the longest wait.
-var luaConsume = redis.NewScript(luaNow + luaConsumeBody)
-
-const luaConsumeBody = `
-local first = 1
-if string.find(ARGV[3], 'b', 1, true) then first = 2 end
--- The same consume run twice (go-redis sends a script again when a reply
--- is late, and Redis may run both) counts once: its member is already in.
-if #KEYS >= first and not string.find(ARGV[3], 'd', 1, true) and redis.call('ZSCORE', KEYS[first], ARGV[2]) then
-  return {0}
-end
-if first == 2 then
-  local b = redis.call('GET', KEYS[1])
-  if b and tonumber(b) > now then return {-1, tonumber(b) - now} end
-end
-local denied, wait = 0, 0
-for i = first, #KEYS do
-  local j = 2 + 2 * (i - first + 1)
-  local lim, win = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - win)
-  local n = redis.call('ZCARD', KEYS[i])
-  if n >= lim then
-    local o = redis.call('ZRANGE', KEYS[i], n - lim, n - lim, 'WITHSCORES')
-    local w = tonumber(o[2]) + win - now
-    if denied == 0 or w > wait then denied, wait = i - first + 1, w end
-  end
-end
-if denied > 0 then return {denied, wait} end
-if string.find(ARGV[3], 'd', 1, true) then return {0} end
-for i = first, #KEYS do
-  local j = 2 + 2 * (i - first + 1)
-  redis.call('ZADD', KEYS[i], now, ARGV[2])
-  redis.call('PEXPIRE', KEYS[i], math.ceil(tonumber(ARGV[j + 1]) / 1000))
-end
-return {0}
-`
-
-const inlineLua = "local function vg_consume(KEYS, ARGV)\n" + luaNow + luaConsumeBody + "end\n"
-
-// InlineLua returns luaConsume as a Lua function vg_consume(KEYS, ARGV)
-// for another package's script to define and call before its own work
-// (InlineConsume gives the keys and arguments), so that a start consumes
-// its limits and stores itself in one script: one round trip, atomic.
-func (r *Redis) InlineLua() string { return inlineLua }
+// luaConsume is the consume of internal/limitlua, which the Redis store
+// also runs inside its start script (Step).
+var luaConsume = redis.NewScript(limitlua.Consume)
 
 // luaBlock: ARGV[1] now µs or ”, ARGV[2] duration µs.
-var luaBlock = redis.NewScript(luaNow + `
+var luaBlock = redis.NewScript(limitlua.Now + `
 local d = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], string.format('%d', now + d), 'PX', math.ceil(d / 1000))
 return 1
@@ -274,21 +216,22 @@ func (r *Redis) consumeArgs(s verify.SendSubject, now, member, flags string, buc
 	return keys, args
 }
 
-// InlineConsume returns the keys and arguments of InlineLua's vg_consume
-// for s, and verdict, which turns the function's reply into the error
-// Consume would return. verdict is nil on the per-policy path (Cluster),
-// where no one script may touch every key: consume with Consume there.
-func (r *Redis) InlineConsume(s verify.SendSubject) (keys []string, args []any, verdict func(reply []int64) error, err error) {
+// Step prepares s's consume to run inside the Redis store's start script
+// (limitlua.ConsumeFunc), so that a start consumes and stores in one round
+// trip; its Verdict gives the error Consume would return. ok is false on
+// the per-policy path (Cluster), where no one script may touch every key:
+// consume with Consume there.
+func (r *Redis) Step(s verify.SendSubject) (step limitlua.Step, ok bool, err error) {
 	if r.perPolicy {
-		return nil, nil, nil, nil
+		return limitlua.Step{}, false, nil
 	}
 	buckets := r.buckets(s)
 	member, err := memberOf(s)
 	if err != nil {
-		return nil, nil, nil, err
+		return limitlua.Step{}, false, err
 	}
-	keys, args = r.consumeArgs(s, r.nowArg(), member, "b", buckets)
-	return keys, args, func(reply []int64) error { return verdictOf(s, buckets, reply) }, nil
+	keys, args := r.consumeArgs(s, r.nowArg(), member, "b", buckets)
+	return limitlua.Step{Keys: keys, Args: args, Verdict: func(reply []int64) error { return verdictOf(s, buckets, reply) }}, true, nil
 }
 
 // refund removes member from buckets after a later policy denied (Cluster

@@ -32,6 +32,13 @@ if [ -z "${VERIGATE_TEST_REDIS_URL:-}" ]; then
   echo "test: private redis-server at $VERIGATE_TEST_REDIS_URL"
 fi
 
+# go.mod and go.sum must be what `go mod tidy` makes of the imports (direct
+# dependencies marked direct, nothing unused); -diff needs Go 1.23 or later
+# and changes nothing.
+if ! go mod tidy -diff; then
+  echo "test: go.mod or go.sum is not tidy: run go mod tidy" >&2
+  exit 1
+fi
 go vet ./...
 go test -race -count=1 -timeout 15m ./... "$@"
 

@@ -399,7 +399,7 @@ func (cl *call) run() {
 				if (res.StatusCode == 180 || res.StatusCode == 183) && !ringing {
 					ringing = true
 					cl.log.Info("call ringing", "status", res.StatusCode)
-					cl.report(verify.EventRinging, res.StatusCode, "")
+					cl.report(verify.EventRinging, 0, "") // a success carries no error_code
 				}
 			}
 			return nil
@@ -422,7 +422,7 @@ func (cl *call) run() {
 	cl.peers.add(answerPeers(cl.dialog.InviteResponse)...)
 	c.count(func(s *CallerStats) { s.Answered++ })
 	cl.log.Info("call answered", "after", time.Since(cl.started).Round(time.Millisecond))
-	cl.report(verify.EventAnswered, 200, "")
+	cl.report(verify.EventAnswered, 0, "")
 
 	ans, err := media.ParseAnswer(cl.dialog.InviteResponse.Body())
 	if err != nil {
@@ -522,7 +522,9 @@ func (cl *call) hangup() {
 }
 
 // report passes one event of the call, which decides nothing, to the
-// Reporter.
+// Reporter. status, when not 0, becomes the event's error code: the SIP
+// status of a failure (486, a 200 whose SDP was unusable), never of a
+// success.
 func (cl *call) report(t verify.EventType, status int, detail string) {
 	cl.send(t, status, detail, nil)
 }

@@ -80,7 +80,7 @@ func newPBXGateway(t *testing.T, trunk sip.Trunk) *pbxGateway {
 		t.Fatal(err)
 	}
 	svc, err := verify.NewService(verify.Config{
-		Store: store.NewMemory(), Limiter: limiter, Parser: route.Classifier{}, Router: route.Defaults{},
+		Store: store.Limited{Memory: store.NewMemory(), Limits: limiter}, Limiter: limiter, Parser: route.Classifier{}, Router: route.Defaults{},
 		Formatter: sms.Template{}, Hasher: hasher,
 		Callers: map[string]verify.Caller{sip.Provider: caller}, DefaultCaller: sip.Provider,
 		Logger: testLogger(t).With("side", "service"),

@@ -171,7 +171,7 @@ func BenchmarkRedisScripts(b *testing.B) {
 	srv := redistest.StartServer(b)
 	c := srv.Client(b)
 	ctx := context.Background()
-	st := store.NewRedis(c, store.RedisOptions{})
+	st := store.NewRedis(c, store.RedisOptions{}) // consumes nothing: the start script alone
 	lim, err := ratelimit.NewRedis(c, limittest.Unbounded(ratelimit.DefaultPolicies()), ratelimit.RedisOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -195,17 +195,17 @@ func BenchmarkRedisScripts(b *testing.B) {
 		{"consume", nil, func(i int) error {
 			return lim.Consume(ctx, verify.SendSubject{Tenant: "bench", To: fmt.Sprintf("+49152%08d", i), Country: "DE", Channel: verify.ChannelSMS})
 		}},
-		{"start", nil, func(i int) error { _, _, err := st.Start(ctx, newV(i), "hash", now); return err }},
+		{"start", nil, func(i int) error { _, _, err := st.Start(ctx, verify.SendSubject{}, newV(i), "hash", now); return err }},
 		{"start_limited", nil, func(i int) error {
 			v := newV(i)
-			_, _, err := limited.StartLimited(ctx, verify.SendSubject{Tenant: v.Tenant, To: v.To, Country: v.Country, Channel: v.Channel}, v, "hash", now)
+			_, _, err := limited.Start(ctx, verify.SendSubject{Tenant: v.Tenant, To: v.To, Country: v.Country, Channel: v.Channel}, v, "hash", now)
 			return err
 		}},
-		{"check", func(i int) { _, _, _ = st.Start(ctx, newV(i), "hash", now) }, func(i int) error {
+		{"check", func(i int) { _, _, _ = st.Start(ctx, verify.SendSubject{}, newV(i), "hash", now) }, func(i int) error {
 			_, err := st.Check(ctx, verify.CheckQuery{Tenant: "bench", ID: fmt.Sprintf("VE%032d", i), Hash: "hash", Now: now, Lock: lock})
 			return err
 		}},
-		{"check_wrong", func(i int) { _, _, _ = st.Start(ctx, newV(i), "hash", now) }, func(i int) error {
+		{"check_wrong", func(i int) { _, _, _ = st.Start(ctx, verify.SendSubject{}, newV(i), "hash", now) }, func(i int) error {
 			_, err := st.Check(ctx, verify.CheckQuery{Tenant: "bench", ID: fmt.Sprintf("VE%032d", i), Hash: "wrong", Now: now, Lock: lock})
 			return err
 		}},

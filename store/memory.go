@@ -12,8 +12,9 @@ import (
 // Retention is how long a verification stays readable after it expires.
 const Retention = 24 * time.Hour
 
-// Memory is a verify.Store held in this process. It loses everything on
-// restart; use Redis where that matters or where several gateways share state.
+// Memory holds verifications in this process. It loses everything on
+// restart; use Redis where that matters or where several gateways share
+// state. It does not consume send limits: Limited makes it a verify.Store.
 type Memory struct {
 	mu        sync.Mutex
 	byID      map[string]*memEntry
@@ -29,7 +30,28 @@ type memEntry struct {
 	keys map[string]bool // event keys recorded
 }
 
-var _ verify.Store = (*Memory)(nil)
+var _ verify.Store = Limited{}
+
+// Limited is the in-memory verify.Store: a Memory whose Start consumes the
+// send from Limits (ratelimit.Memory in the gateway) and then stores it.
+// Those are two steps where the Redis store takes one script, which in one
+// process changes nothing a caller can see: a denial returns the limiter's
+// *verify.LimitError and stores nothing. A send consumed and then not
+// stored is not refunded: Memory's start cannot fail, and if it ever did,
+// a send counted for nothing errs towards fewer sends, as a Redis start
+// script that fails after counting does.
+type Limited struct {
+	*Memory
+	Limits verify.Limiter
+}
+
+// Start implements verify.Store.
+func (l Limited) Start(ctx context.Context, s verify.SendSubject, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
+	if err := l.Limits.Consume(ctx, s); err != nil {
+		return nil, false, err
+	}
+	return l.StartConsumed(ctx, v, hash, now)
+}
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
@@ -51,11 +73,22 @@ func clone(v *verify.Verification) *verify.Verification {
 	return &c
 }
 
-// Start implements verify.Store.
-func (m *Memory) Start(_ context.Context, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
+// StartConsumed does what verify.Store's Start does once the send is
+// consumed: it stores v, or resends the tenant's pending verification for
+// the number.
+func (m *Memory) StartConsumed(_ context.Context, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sweep(now)
+	if v.Kind == verify.KindMessage {
+		// A relayed message is always new and never the number's pending
+		// verification: it has no code to check, resend or approve.
+		n := clone(v)
+		n.CodeHashes = nil
+		n.Events = append(n.Events, verify.Event{Type: verify.EventCreated, At: now, Channel: v.Channel, Provider: v.Route.Provider})
+		m.byID[n.ID] = &memEntry{v: n}
+		return clone(n), false, nil
+	}
 	nk := numberKey(v.Tenant, v.To)
 	if id, ok := m.pending[nk]; ok {
 		e := m.byID[id]
@@ -166,6 +199,9 @@ func (m *Memory) Check(_ context.Context, q verify.CheckQuery) (*verify.Verifica
 		return nil, err
 	}
 	v := e.v
+	if v.Kind == verify.KindMessage {
+		return nil, verify.ErrNotFound // no code of Verigate's to check
+	}
 	nk := numberKey(v.Tenant, v.To)
 	keep := q.Lock.Keep()
 	if keep > 0 {
@@ -235,7 +271,11 @@ func (m *Memory) Transition(_ context.Context, tenant, id string, status verify.
 	}
 	v.Status, v.Reason, v.UpdatedAt = status, reason, ev.At
 	m.record(e, ev)
-	delete(m.pending, numberKey(v.Tenant, v.To))
+	if nk := numberKey(v.Tenant, v.To); m.pending[nk] == id {
+		// Only the number's pending verification: a relayed message to
+		// the same number ending leaves it be.
+		delete(m.pending, nk)
+	}
 	m.changes.notify(v.ID)
 	return clone(v), nil
 }

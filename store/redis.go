@@ -13,6 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/verigate/verigate/internal/flatjson"
+	"github.com/verigate/verigate/internal/limitlua"
+	"github.com/verigate/verigate/internal/rediskey"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -58,20 +60,20 @@ type Redis struct {
 	prefix    string
 	retention time.Duration
 	cluster   bool
-	limits    InlineLimiter // nil: Start never consumes limits
-	start     *redis.Script // luaStart, or with limits its own vg_consume
+	limits    Limits // nil: Start consumes nothing
 }
 
-// InlineLimiter is a limiter whose consume step can run inside the store's
-// start script (ratelimit.Redis on one server or Sentinel): InlineLua
-// defines vg_consume, InlineConsume gives its keys and arguments for one
-// send and reads its reply.
-type InlineLimiter interface {
+// Limits is the limiter whose send limits the store's Start consumes
+// (ratelimit.Redis, on the same Redis). On one server or Sentinel it hands
+// the store one send's consume as a limitlua.Step, which the start script
+// runs first through limitlua.ConsumeFunc: one round trip, and a denied
+// start stores nothing. Where it cannot (Cluster: its keys live in other
+// slots), Start calls Consume first.
+type Limits interface {
 	verify.Limiter
-	InlineLua() string
-	// InlineConsume returns nil verdict when the send cannot be consumed
-	// inside another script (Cluster): then Consume it.
-	InlineConsume(s verify.SendSubject) (keys []string, args []any, verdict func(reply []int64) error, err error)
+	// Step prepares s's consume for the start script; ok false when it
+	// cannot run inside one script.
+	Step(s verify.SendSubject) (step limitlua.Step, ok bool, err error)
 }
 
 // RedisOptions configures a Redis store.
@@ -82,14 +84,15 @@ type RedisOptions struct {
 	// Retention is how long a verification stays readable after it
 	// expires (and how long all its keys live past that); Retention if 0.
 	Retention time.Duration
-	// Limits, when set, lets StartLimited consume a start's send limits in
-	// the start script itself: one round trip for a start instead of two,
-	// and no start is stored without its send counted. (Redis does not
-	// roll a script back: one that fails after counting, say out of memory,
-	// leaves the send counted and nothing stored, which errs towards fewer
-	// sends.) In Cluster the limiter's keys live in other slots, so
-	// StartLimited consumes with Limits.Consume first.
-	Limits InlineLimiter
+	// Limits are the send limits Start consumes, in the start script
+	// itself: one round trip for a start, and no start stored without its
+	// send counted. (Redis does not roll a script back: one that fails
+	// after counting, say out of memory, leaves the send counted and
+	// nothing stored, which errs towards fewer sends.) In Cluster the
+	// limiter's keys live in other slots, so Start consumes with
+	// Limits.Consume first. Nil: Start consumes nothing, for tests of the
+	// state alone; the gateway always sets it.
+	Limits Limits
 	// Cluster makes the store keep every script within one slot, as Redis
 	// Cluster requires. It is set by itself when the client is a
 	// *redis.ClusterClient; set it (IsCluster) for a client that wraps one,
@@ -110,18 +113,11 @@ func NewRedis(c redis.UniversalClient, opt RedisOptions) *Redis {
 	if _, ok := c.(*redis.ClusterClient); ok {
 		opt.Cluster = true
 	}
-	r := &Redis{c: c, prefix: opt.Prefix, retention: opt.Retention, cluster: opt.Cluster, limits: opt.Limits, start: luaStart}
-	if opt.Limits != nil {
-		r.start = redis.NewScript(opt.Limits.InlineLua() + luaStartBody)
-	}
-	return r
+	return &Redis{c: c, prefix: opt.Prefix, retention: opt.Retention, cluster: opt.Cluster, limits: opt.Limits}
 }
 
-// keyEscaper keeps tenants and numbers from closing the hash tag early.
-var keyEscaper = strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D")
-
 func (r *Redis) tag(tenant, number string) string {
-	return keyEscaper.Replace(tenant) + ":" + keyEscaper.Replace(number)
+	return rediskey.Escape(tenant) + ":" + rediskey.Escape(number)
 }
 
 func (r *Redis) base(tag string) string { return r.prefix + "{" + tag + "}:" }
@@ -207,6 +203,9 @@ type wireFixed struct {
 	ClientIP    string `json:"client_ip,omitempty"`
 	CallbackURL string `json:"callback_url,omitempty"`
 	Created     int64  `json:"created"` // µs since 1970
+	// CallbackFormat is set for relayed messages whose callbacks go out
+	// in another wire format.
+	CallbackFormat string `json:"callback_format,omitempty"`
 }
 
 // appendFields appends the values of a new verification's hash fields,
@@ -218,14 +217,14 @@ func appendFields(args []any, v *verify.Verification, hash, route string, create
 	}
 	evs = append(evs, encodeEvent(created))
 	fixed, err := json.Marshal(wireFixed{ID: v.ID, To: v.To, Country: v.Country, UserID: v.UserID,
-		ClientIP: v.ClientIP, CallbackURL: v.CallbackURL, Created: v.CreatedAt.UnixMicro()})
+		ClientIP: v.ClientIP, CallbackURL: v.CallbackURL, Created: v.CreatedAt.UnixMicro(), CallbackFormat: v.CallbackFormat})
 	if err != nil {
 		return nil, fmt.Errorf("encode verification: %w", err)
 	}
 	return append(args, // in viewFields order
 		string(fixed), v.Tenant, string(v.Channel), string(v.CallMode), v.Locale,
 		string(verify.StatusPending), v.Reason, v.Attempts, v.MaxAttempts, v.Sends,
-		hash, route, micros(v.UpdatedAt), micros(v.ExpiresAt), strings.Join(evs, "\n"), v.SealedCode,
+		hash, route, micros(v.UpdatedAt), micros(v.ExpiresAt), strings.Join(evs, "\n"), v.SealedCode, string(v.Kind),
 	), nil
 }
 
@@ -233,7 +232,7 @@ func appendFields(args []any, v *verify.Verification, hash, route string, create
 // this order (luaView's HMGET): values only, half the reply HGETALL would
 // be, and without the event keys ("k:…") no reader needs.
 var viewFields = [...]string{"fixed", "tenant", "channel", "call_mode", "locale", "status", "reason",
-	"attempts", "max_attempts", "sends", "hashes", "route", "updated", "expires", "ev", "sealed"}
+	"attempts", "max_attempts", "sends", "hashes", "route", "updated", "expires", "ev", "sealed", "kind"}
 
 // luaView defines FN, viewFields as a Lua list, F, their positions by
 // name, and view(k), which reads them from the hash k.
@@ -292,6 +291,8 @@ func decode(reply any) (*verify.Verification, error) {
 			evs = val
 		case "sealed":
 			v.SealedCode = val
+		case "kind":
+			v.Kind = verify.Kind(val)
 		}
 	}
 	if err := flatjson.Unmarshal(fixedRaw, &fixed); err != nil {
@@ -300,6 +301,7 @@ func decode(reply any) (*verify.Verification, error) {
 	v.ID, v.To, v.Country = fixed.ID, fixed.To, fixed.Country
 	v.UserID, v.ClientIP, v.CallbackURL = fixed.UserID, fixed.ClientIP, fixed.CallbackURL
 	v.CreatedAt = time.UnixMicro(fixed.Created).UTC()
+	v.CallbackFormat = fixed.CallbackFormat
 	if route != "" {
 		if err := flatjson.Unmarshal(route, (*wireRoute)(&v.Route)); err != nil {
 			return nil, fmt.Errorf("redis store: decode route: %w", err)
@@ -343,15 +345,15 @@ end
 local function changed() redis.call('PUBLISH', P .. 'changes', id) end
 `
 
-// luaStartBody: KEYS[1] the number's pointer, KEYS[2] the new
-// verification, KEYS[3] (not in Cluster) the new id key, then the
-// limiter's keys. ARGV: now, ttl ms, hash, resent event, tag, new id, max
-// hashes, the number of the limiter's keys and of its arguments (0 and 0
-// without a limiter), the new verification's field values in viewFields
-// order, then the limiter's arguments. With a limiter the script starts by
-// consuming the send (ratelimit.InlineLua's vg_consume) and stores nothing
-// when that denies.
-var luaStartBody = luaView + `
+// luaStart: KEYS[1] the number's pointer, KEYS[2] the new verification,
+// KEYS[3] (not in Cluster) the new id key, then the limiter's keys. ARGV:
+// now, ttl ms, hash, resent event, tag, new id, max hashes, the number of
+// the limiter's keys and of its arguments (0 and 0 when the send is not
+// consumed here), the new verification's field values in viewFields
+// order, then the limiter's arguments. With the limiter's keys the script
+// first consumes the send (limitlua's consume, given the limiter's Step)
+// and stores nothing when that denies.
+var luaStart = redis.NewScript(limitlua.ConsumeFunc + luaView + `
 local pk, nk = KEYS[1], KEYS[2]
 local now, ttl, hash, resent, tag, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local maxh, nlk, nla = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
@@ -361,7 +363,11 @@ local function new(f) return ARGV[9 + F[f]] end
 -- once: the new id's hash exists only if this start made it, and a resend
 -- marks the verification with the id of the start that resent it.
 if redis.call('EXISTS', nk) == 1 then return {'new'} end
-local cur = redis.call('GET', pk)
+-- A relayed message is always new and never the number's pending
+-- verification: the number's pointer is neither read nor set for it.
+local msg = new('kind') == 'message'
+local cur = nil
+if not msg then cur = redis.call('GET', pk) end
 local ok
 if cur then
   ok = string.sub(pk, 1, -2) .. 'v:' .. cur -- pk is <base>p
@@ -371,7 +377,7 @@ if nlk > 0 then
   local lk, la = {}, {}
   for i = #KEYS - nlk + 1, #KEYS do lk[#lk + 1] = KEYS[i] end
   for i = #ARGV - nla + 1, #ARGV do la[#la + 1] = ARGV[i] end
-  local d = vg_consume(lk, la)
+  local d = consume(lk, la)
   if d[1] ~= 0 then return {'limit', d[1], d[2]} end
 end
 if cur then
@@ -405,14 +411,10 @@ local hv = {}
 for i, f in ipairs(FN) do hv[2 * i - 1], hv[2 * i] = f, ARGV[9 + i] end
 redis.call('HSET', nk, unpack(hv))
 redis.call('PEXPIRE', nk, ttl)
-redis.call('SET', pk, id, 'PX', ttl)
+if not msg then redis.call('SET', pk, id, 'PX', ttl) end
 if #KEYS - nlk >= 3 then redis.call('SET', KEYS[3], tag, 'PX', ttl) end
 return {'new'}
-`
-
-// luaStart is luaStartBody for a store without an inline limiter, which
-// never calls vg_consume.
-var luaStart = redis.NewScript("local function vg_consume() error('no limiter') end\n" + luaStartBody)
+`)
 
 // luaGet: luaCommon's keys and arguments.
 var luaGet = redis.NewScript(luaCommon + `
@@ -431,6 +433,7 @@ local tiers = {{tonumber(ARGV[7]), tonumber(ARGV[8])}, {tonumber(ARGV[9]), tonum
 -- One read of every field: the answer is v with this check's changes.
 local v = view(vk)
 if not v[F.tenant] or (tenant ~= '' and v[F.tenant] ~= tenant) then return {'nf'} end
+if v[F.kind] == 'message' then return {'nf'} end -- no code of Verigate's to check
 local fk = base .. 'fc'
 local keep, least = 0, nil
 for _, w in ipairs(tiers) do
@@ -530,58 +533,33 @@ changed()
 return {'ok'}
 `)
 
-// Start implements verify.Store.
-func (r *Redis) Start(ctx context.Context, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
-	return r.startWith(ctx, nil, v, hash, now)
-}
-
-// inlineSend is a send's consumption that runs inside the start script:
-// the limiter's keys and arguments, and how to read its denial.
-type inlineSend struct {
-	keys    []string
-	args    []any
-	verdict func(reply []int64) error
-}
-
-var _ verify.LimitingStore = (*Redis)(nil)
-
-// ConsumesFor implements verify.LimitingStore: StartLimited consumes l's
-// limits when l is the store's RedisOptions.Limits.
-func (r *Redis) ConsumesFor(l verify.Limiter) bool {
-	return r.limits != nil && verify.Limiter(r.limits) == l
-}
-
-// StartLimited implements verify.LimitingStore: on one server or Sentinel
-// the start script consumes the send's limits first and stores nothing when
-// they deny (one round trip); in Cluster, Limits.Consume runs first.
-func (r *Redis) StartLimited(ctx context.Context, s verify.SendSubject, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
+// Start implements verify.Store: on one server or Sentinel the start
+// script consumes the send's limits first and stores nothing when they
+// deny (one round trip); in Cluster, Limits.Consume runs first.
+func (r *Redis) Start(ctx context.Context, s verify.SendSubject, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
 	if r.limits == nil {
-		return nil, false, errors.New("redis store: StartLimited without RedisOptions.Limits")
-	}
-	var in inlineSend
-	if !r.cluster {
-		var err error
-		if in.keys, in.args, in.verdict, err = r.limits.InlineConsume(s); err != nil {
-			return nil, false, fmt.Errorf("redis store: start: %w", err)
-		}
-	}
-	if in.verdict == nil {
-		if err := r.limits.Consume(ctx, s); err != nil {
-			return nil, false, err
-		}
 		return r.startWith(ctx, nil, v, hash, now)
 	}
-	return r.startWith(ctx, &in, v, hash, now)
+	if !r.cluster {
+		step, ok, err := r.limits.Step(s)
+		if err != nil {
+			return nil, false, fmt.Errorf("redis store: start: %w", err)
+		}
+		if ok {
+			return r.startWith(ctx, &step, v, hash, now)
+		}
+	}
+	if err := r.limits.Consume(ctx, s); err != nil {
+		return nil, false, err
+	}
+	return r.startWith(ctx, nil, v, hash, now)
 }
 
 // startWith runs the start script, consuming the send's limits first when
 // in is not nil.
-func (r *Redis) startWith(ctx context.Context, in *inlineSend, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
-	script := luaStart
+func (r *Redis) startWith(ctx context.Context, in *limitlua.Step, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
 	if in == nil {
-		in = &inlineSend{}
-	} else {
-		script = r.start
+		in = &limitlua.Step{}
 	}
 	tag := r.tag(v.Tenant, v.To)
 	base := r.base(tag)
@@ -604,26 +582,26 @@ func (r *Redis) startWith(ctx context.Context, in *inlineSend, v *verify.Verific
 	} else {
 		keys = append(keys, r.idKey(v.ID))
 	}
-	keys = append(keys, in.keys...)
-	args := make([]any, 0, 9+len(viewFields)+len(in.args))
+	keys = append(keys, in.Keys...)
+	args := make([]any, 0, 9+len(viewFields)+len(in.Args))
 	args = append(args, micros(now), ttl.Milliseconds(), hash, encodeEvent(resent), tag, v.ID, MaxCodeHashes,
-		len(in.keys), len(in.args))
+		len(in.Keys), len(in.Args))
 	args, err = appendFields(args, v, hash, string(route), created)
 	if err != nil {
 		return nil, false, fmt.Errorf("redis store: %w", err)
 	}
-	args = append(args, in.args...)
-	res, err := script.Run(ctx, r.c, keys, args...).Slice()
+	args = append(args, in.Args...)
+	res, err := luaStart.Run(ctx, r.c, keys, args...).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("redis store: start: %w", err)
 	}
-	if len(res) == 3 && res[0] == "limit" && in.verdict != nil {
+	if len(res) == 3 && res[0] == "limit" && in.Verdict != nil {
 		i, iok := res[1].(int64)
 		wait, wok := res[2].(int64)
 		if !iok || !wok {
 			return nil, false, fmt.Errorf("redis store: start: unexpected reply %v", res)
 		}
-		if err := in.verdict([]int64{i, wait}); err != nil {
+		if err := in.Verdict([]int64{i, wait}); err != nil {
 			return nil, false, err
 		}
 		return nil, false, fmt.Errorf("redis store: start: a denial the limiter does not read: %v", res)
@@ -646,7 +624,7 @@ func (r *Redis) startWith(ctx context.Context, in *inlineSend, v *verify.Verific
 func startedAs(v *verify.Verification, hash string, created verify.Event) *verify.Verification {
 	c := *v
 	c.Status = verify.StatusPending
-	c.CodeHashes = []string{hash}
+	c.CodeHashes = strings.Fields(hash) // as decode reads it: none for a message
 	c.Route.Reasons = slices.Clone(v.Route.Reasons)
 	c.Events = append(slices.Clone(v.Events), created)
 	for i := range c.Events {

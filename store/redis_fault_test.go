@@ -168,7 +168,6 @@ func TestRedisKeysExpire(t *testing.T) {
 	const n = 10000
 	srv := redistest.StartServer(t)
 	c := srv.Client(t)
-	st := store.NewRedis(c, store.RedisOptions{Retention: 2 * time.Second})
 	lim, err := ratelimit.NewRedis(c, []ratelimit.Policy{
 		{Name: "number", Scope: ratelimit.ScopeNumber, Limit: 5, Window: time.Second},
 		{Name: "tenant", Scope: ratelimit.ScopeTenant, Limit: n, Window: time.Second},
@@ -176,6 +175,7 @@ func TestRedisKeysExpire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := store.NewRedis(c, store.RedisOptions{Retention: 2 * time.Second, Limits: lim})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	lock := verify.CheckLock{Max: 10, Window: time.Second}
@@ -189,13 +189,9 @@ func TestRedisKeysExpire(t *testing.T) {
 			for i := range work {
 				to := fmt.Sprintf("+4915%09d", i)
 				now := time.Now()
-				if err := lim.Consume(ctx, verify.SendSubject{Tenant: "t", To: to, Channel: verify.ChannelSMS}); err != nil {
-					errs <- err
-					return
-				}
 				v := &verify.Verification{ID: fmt.Sprintf("VE%032d", i), Tenant: "t", To: to, Channel: verify.ChannelSMS,
 					Status: verify.StatusPending, MaxAttempts: 3, Sends: 1, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(100 * time.Millisecond)}
-				if _, _, err := st.Start(ctx, v, "h"+to, now); err != nil {
+				if _, _, err := st.Start(ctx, verify.SendSubject{Tenant: "t", To: to, Channel: verify.ChannelSMS}, v, "h"+to, now); err != nil {
 					errs <- err
 					return
 				}

@@ -18,40 +18,46 @@ import (
 	"github.com/verigate/verigate/verify"
 )
 
-// TestStartLimited runs a Service whose Redis store consumes the limits in
-// its start script (one server) and, for comparison, the Cluster path
-// (limiter per policy, store in one slot), on which StartLimited consumes
-// first: both let exactly the policy's sends through, deny the next with
-// the limiter's error and Retry-After, store and send nothing for it, and
-// honour a fraud block.
+// TestStartLimited runs a Service whose store consumes the limits in its
+// start: Redis in its start script (one server), on the Cluster path
+// (limiter per policy first, store in one slot), and memory through
+// store.Limited (consume, then store). Each lets exactly the policy's sends
+// through, denies the next with the limiter's error and Retry-After,
+// stores and sends nothing for it, and honours a fraud block.
 func TestStartLimited(t *testing.T) {
 	for _, tc := range []struct {
-		name               string
-		cluster, pipelined bool
+		name                       string
+		memory, cluster, pipelined bool
 	}{
-		{"one script", false, false},
-		{"one script, auto-pipelined", false, true},
-		{"cluster path", true, false},
-		{"cluster path, auto-pipelined", true, true},
+		{"one script", false, false, false},
+		{"one script, auto-pipelined", false, false, true},
+		{"cluster path", false, true, false},
+		{"cluster path, auto-pipelined", false, true, true},
+		{"memory", true, false, false},
 	} {
 		cluster := tc.cluster
 		t.Run(tc.name, func(t *testing.T) {
-			var c redis.UniversalClient = redistest.Client(t)
-			if tc.pipelined {
-				c = autoPipelined(t, c)
-			}
-			prefix := redistest.Prefix(t)
-			lim, err := ratelimit.NewRedis(c, ratelimit.DefaultPolicies(), ratelimit.RedisOptions{Prefix: prefix, PerPolicy: cluster})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := store.NewRedis(c, store.RedisOptions{Prefix: prefix, Limits: lim, Cluster: cluster})
-			if !st.ConsumesFor(lim) {
-				t.Fatal("store does not consume for its own limiter")
-			}
-			other, _ := ratelimit.NewRedis(c, ratelimit.DefaultPolicies(), ratelimit.RedisOptions{Prefix: prefix})
-			if st.ConsumesFor(other) || store.NewRedis(c, store.RedisOptions{Prefix: prefix}).ConsumesFor(lim) {
-				t.Fatal("ConsumesFor must name exactly the store's limiter")
+			var (
+				st  verify.Store
+				lim verify.Limiter
+			)
+			if tc.memory {
+				ml, err := ratelimit.NewMemory(ratelimit.DefaultPolicies(), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, lim = store.Limited{Memory: store.NewMemory(), Limits: ml}, ml
+			} else {
+				var c redis.UniversalClient = redistest.Client(t)
+				if tc.pipelined {
+					c = autoPipelined(t, c)
+				}
+				prefix := redistest.Prefix(t)
+				rl, err := ratelimit.NewRedis(c, ratelimit.DefaultPolicies(), ratelimit.RedisOptions{Prefix: prefix, PerPolicy: cluster})
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, lim = store.NewRedis(c, store.RedisOptions{Prefix: prefix, Limits: rl, Cluster: cluster}), rl
 			}
 			h, _ := verify.NewHasher([]byte("limited-test-secret-0123456789"))
 			sender := &countingSender{}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/verigate/verigate/internal/redistest"
 	"github.com/verigate/verigate/internal/storetest"
+	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/store"
 	"github.com/verigate/verigate/verify"
 )
@@ -28,7 +29,7 @@ func TestRedisContract(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) verify.Store {
-				return store.NewRedis(tc.client, store.RedisOptions{Prefix: redistest.Prefix(t), Cluster: tc.cluster})
+				return limitedRedis(t, tc.client, tc.cluster)
 			})
 		})
 	}
@@ -122,8 +123,22 @@ func runPlainAndPipelined(t *testing.T, c redis.UniversalClient) {
 				cmds = autoPipelined(t, c)
 			}
 			storetest.Run(t, func(t *testing.T) verify.Store {
-				return store.NewRedis(cmds, store.RedisOptions{Prefix: redistest.Prefix(t), Cluster: store.IsCluster(c)})
+				return limitedRedis(t, cmds, store.IsCluster(c))
 			})
 		})
 	}
+}
+
+// limitedRedis is a Redis store whose starts consume from a Redis limiter
+// without policies, as the gateway wires them: the start script (or, on
+// the Cluster path, the limiter first) runs the consume, and no start is
+// denied.
+func limitedRedis(t *testing.T, c redis.UniversalClient, cluster bool) *store.Redis {
+	t.Helper()
+	prefix := redistest.Prefix(t)
+	lim, err := ratelimit.NewRedis(c, nil, ratelimit.RedisOptions{Prefix: prefix, PerPolicy: cluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.NewRedis(c, store.RedisOptions{Prefix: prefix, Limits: lim, Cluster: cluster})
 }

@@ -75,7 +75,7 @@ func newHarness(t *testing.T, mods ...func(*twilio.Config)) *harness {
 		t.Fatal(err)
 	}
 	svc, err := verify.NewService(verify.Config{
-		Store: store.NewMemory(), Limiter: lim, Parser: route.Classifier{}, Router: route.Defaults{},
+		Store: store.Limited{Memory: store.NewMemory(), Limits: lim}, Limiter: lim, Parser: route.Classifier{}, Router: route.Defaults{},
 		Formatter: sms.Template{AppName: "Verigate"}, Hasher: hasher, Logger: quiet,
 		Senders: map[string]verify.Sender{twilio.ProviderName: prov}, DefaultSender: twilio.ProviderName,
 		Callers: map[string]verify.Caller{twilio.ProviderName: prov}, DefaultCaller: twilio.ProviderName,
@@ -83,7 +83,7 @@ func newHarness(t *testing.T, mods ...func(*twilio.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := api.New(api.Config{Service: svc, APIKeys: map[string]string{apiKey: tenant}, Logger: quiet})
+	e, err := api.New(api.Config{Service: svc, APIKeys: map[string]string{apiKey: tenant}, Idempotency: store.NewIdempotencyMemory(nil), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

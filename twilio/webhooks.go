@@ -256,7 +256,7 @@ func (w *Webhooks) callStatus(c echo.Context) error {
 	t, ok := CallEvent(status)
 	ev := verify.Event{
 		Type: t, Channel: verify.ChannelCall, ProviderRef: f.Get("CallSid"),
-		ErrorCode: firstOf(f.Get("ErrorCode"), f.Get("SipResponseCode")), Detail: status,
+		ErrorCode: firstOf(f.Get("ErrorCode"), sipFailure(f.Get("SipResponseCode"))), Detail: status,
 	}
 	// What the call's end meant is ivr's to say, for the call's mode. A
 	// URL given to Twilio before it carried the mode decides nothing: the
@@ -265,6 +265,15 @@ func (w *Webhooks) callStatus(c echo.Context) error {
 		ev.Outcome = ivr.Ended(w.script(callContext{Mode: mode}), t)
 	}
 	return w.status(c, ok, ev)
+}
+
+// sipFailure is a SIP status that says why a call failed (300 and up), or
+// "" for a success (200 on an answered call), which carries no error code.
+func sipFailure(status string) string {
+	if n, err := strconv.Atoi(status); err == nil && n >= 300 {
+		return status
+	}
+	return ""
 }
 
 // smsStatus records a message status callback.

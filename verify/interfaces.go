@@ -11,7 +11,13 @@ import (
 // read-modify-write across round trips. tenant "" in a method means "any
 // tenant" and is used only by providers reporting on a verification by id.
 type Store interface {
-	// Start stores v, a new pending verification carrying hash (its code's
+	// Start consumes one send of s from the send limits (as
+	// Limiter.Consume does) and then stores v, all or nothing: when the
+	// limits deny it returns the *LimitError and stores nothing. The Redis
+	// store does both in one script (one round trip); the in-memory one
+	// consumes, then stores.
+	//
+	// It stores v, a new pending verification carrying hash (its code's
 	// HMAC) and v.SealedCode, unless v.Tenant already has a pending,
 	// unexpired verification for v.To: then it resends that one instead
 	// (counts a send, takes v's Channel, CallMode, Locale and Route, records
@@ -20,14 +26,20 @@ type Store interface {
 	// version, when hash is added to its CodeHashes, as that version did)
 	// and returns it with resent true. An expired pending verification
 	// found on the way is marked expired and a new one made.
-	Start(ctx context.Context, v *Verification, hash string, now time.Time) (stored *Verification, resent bool, err error)
+	//
+	// A v of Kind KindMessage (a relayed message) is always stored new,
+	// with no code hash, and is never the number's pending verification:
+	// it is neither resent nor found by a check by number, and its end
+	// leaves the number's pending verification alone.
+	Start(ctx context.Context, s SendSubject, v *Verification, hash string, now time.Time) (stored *Verification, resent bool, err error)
 
 	// Get returns the verification with id. ErrNotFound if there is none
 	// or it belongs to another tenant.
 	Get(ctx context.Context, tenant, id string) (*Verification, error)
 
 	// Check applies one code check (see CheckQuery) and returns the
-	// verification after it. Errors: ErrNotFound; *NotPendingError if it
+	// verification after it. Errors: ErrNotFound (also for a relayed
+	// message, which has no code to check); *NotPendingError if it
 	// had already ended; *LimitError if failed checks lock the number.
 	Check(ctx context.Context, q CheckQuery) (*Verification, error)
 
@@ -110,22 +122,9 @@ func (l CheckLock) Wait(failures []time.Time, now time.Time) time.Duration {
 	return wait
 }
 
-// LimitingStore is a Store that can consume a start's send limits in the
-// same atomic step that stores the start (the Redis store runs both in one
-// script: one round trip). Service uses StartLimited in place of
-// Limiter.Consume followed by Start when its Store is a LimitingStore that
-// ConsumesFor its Limiter.
-type LimitingStore interface {
-	Store
-	// ConsumesFor reports whether StartLimited consumes l's limits.
-	ConsumesFor(l Limiter) bool
-	// StartLimited consumes one send of s, as l.Consume does, and then
-	// does what Start does; when the limits deny it returns Consume's error
-	// (a *LimitError) and stores nothing.
-	StartLimited(ctx context.Context, s SendSubject, v *Verification, hash string, now time.Time) (stored *Verification, resent bool, err error)
-}
-
-// Limiter enforces the send limits.
+// Limiter enforces the send limits. The Service refunds and blocks
+// through it; sends are consumed by Store.Start, which the gateway builds
+// on the same limiter.
 type Limiter interface {
 	// Consume takes one send from every policy that applies to s, all or
 	// none. Denied: a *LimitError (wrapping ErrRateLimited) naming the
@@ -202,6 +201,11 @@ type Message struct {
 	// about this message, so a late report of a superseded message does
 	// not end the verification or start its fallback.
 	Attempt int
+	// Relayed marks a message the client wrote (Service.Relay): it carries
+	// the client's code, which Verigate never sees checked, so it is not
+	// one of the verification SMS the SMS-pumping watch weighs against
+	// approvals.
+	Relayed bool
 }
 
 // Sender delivers text messages.

@@ -66,9 +66,6 @@ type Config struct {
 type Service struct {
 	cfg Config
 	log *slog.Logger
-	// limiting is cfg.Store when it consumes cfg.Limiter's limits in its
-	// own start (LimitingStore), nil otherwise.
-	limiting LimitingStore
 	// changes is cfg.Changes, or cfg.Store when it implements Changes.
 	changes Changes
 }
@@ -117,11 +114,11 @@ func NewService(cfg Config) (*Service, error) {
 	if c, ok := cfg.Store.(Changes); ok && s.changes == nil {
 		s.changes = c
 	}
-	if ls, ok := cfg.Store.(LimitingStore); ok && ls.ConsumesFor(cfg.Limiter) {
-		s.limiting = ls
-	}
 	return s, nil
 }
+
+// MaxCallbackURL is the longest callback_url a start accepts.
+const MaxCallbackURL = 2048
 
 // StartRequest asks for a verification (or a resend) of To.
 type StartRequest struct {
@@ -144,6 +141,12 @@ type StartRequest struct {
 // when the store, limiter or provider fails. Nothing is sent unless the
 // limits were consumed and the verification stored.
 func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, error) {
+	return s.begin(ctx, req, nil)
+}
+
+// begin is Start, and Relay when msg is not nil: the request checked, the
+// number parsed and routed, then send.
+func (s *Service) begin(ctx context.Context, req StartRequest, msg *relayed) (*Verification, error) {
 	if req.Channel == "" {
 		req.Channel = ChannelSMS
 	}
@@ -160,12 +163,12 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, e
 		req.Locale = DefaultLocale
 	}
 	if req.CallbackURL != "" {
+		u, err := url.Parse(req.CallbackURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(req.CallbackURL) > MaxCallbackURL {
+			return nil, Invalid(ErrInvalidRequest, "callback_url must be an absolute https:// (or http://) URL without credentials, at most %d characters", MaxCallbackURL)
+		}
 		if s.cfg.Notifier == nil {
 			return nil, Invalid(ErrInvalidRequest, "callback_url cannot be used: status callbacks are not configured on this gateway")
-		}
-		u, err := url.Parse(req.CallbackURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-			return nil, Invalid(ErrInvalidRequest, "callback_url must be an absolute https:// (or http://) URL without credentials")
 		}
 		if c, ok := s.cfg.Notifier.(CallbackChecker); ok {
 			if err := c.CheckCallbackURL(u); err != nil {
@@ -183,14 +186,18 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, e
 	if err != nil {
 		return nil, err
 	}
-	return s.send(ctx, req, num, route)
+	return s.send(ctx, req, num, route, msg)
 }
 
 // send is the part of Start after routing, shared with the fallback of
 // Report: it consumes the limits for route's channel, stores the
 // verification (or resends the pending one) and delivers its code or a
 // call.
-func (s *Service) send(ctx context.Context, req StartRequest, num Number, route Route) (*Verification, error) {
+//
+// With msg, the send is a relayed message (Relay): it is stored as a new
+// KindMessage record, never a resend, without a code of Verigate's and
+// without a fallback, and delivers msg's body, or a call reading msg's code.
+func (s *Service) send(ctx context.Context, req StartRequest, num Number, route Route, msg *relayed) (*Verification, error) {
 	if route.Channel != ChannelSMS && route.Channel != ChannelCall {
 		return nil, fmt.Errorf("router chose channel %q: %w", route.Channel, ErrUnavailable)
 	}
@@ -205,15 +212,15 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Tenant: req.Tenant, To: num.E164, Country: num.Region, Channel: route.Channel,
 		UserID: req.UserID, ClientIP: req.ClientIP, SendID: id,
 	}
-	if s.limiting == nil {
-		if err := s.cfg.Limiter.Consume(ctx, subject); err != nil {
-			return nil, unavailableUnless(err, ErrRateLimited)
+	var code string
+	if msg != nil {
+		// The message is not kept, so nothing could be sent again on the
+		// other channel.
+		route.Fallback = ""
+	} else {
+		if code, err = NewCode(s.cfg.Random, s.cfg.CodeLength); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
-	}
-
-	code, err := NewCode(s.cfg.Random, s.cfg.CodeLength)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	now := s.cfg.Now()
 	fresh := &Verification{
@@ -223,24 +230,26 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Status: StatusPending, MaxAttempts: s.cfg.MaxAttempts, Sends: 1,
 		Route: route, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetime),
 	}
-	if fresh.SealedCode, err = s.cfg.Hasher.SealCode(s.cfg.Random, req.Tenant, id, code); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	var (
-		v      *Verification
-		resent bool
-		hash   = s.cfg.Hasher.Hash(req.Tenant, code)
-	)
-	if s.limiting != nil {
-		v, resent, err = s.limiting.StartLimited(ctx, subject, fresh, hash, now)
-		if errors.Is(err, ErrRateLimited) {
-			return nil, err
+	var hash string
+	if msg == nil {
+		if fresh.SealedCode, err = s.cfg.Hasher.SealCode(s.cfg.Random, req.Tenant, id, code); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
+		hash = s.cfg.Hasher.Hash(req.Tenant, code)
 	} else {
-		v, resent, err = s.cfg.Store.Start(ctx, fresh, hash, now)
+		// No code of Verigate's is ever checked against a message.
+		fresh.Kind, fresh.CallbackFormat, fresh.MaxAttempts = KindMessage, msg.format, 0
+		code = msg.code
+	}
+	v, resent, err := s.cfg.Store.Start(ctx, subject, fresh, hash, now)
+	if errors.Is(err, ErrRateLimited) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store start: %w: %w", ErrUnavailable, err)
+	}
+	if resent && msg != nil {
+		return nil, fmt.Errorf("store start: a relayed message was taken as a resend: %w", ErrUnavailable)
 	}
 	if resent && v.SealedCode != "" {
 		// A resend sends the verification's own code again: one code is
@@ -267,14 +276,17 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		return log
 	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
-		if resent {
+		switch {
+		case msg != nil:
+			logger().Info("message relayed")
+		case resent:
 			logger().Info("verification resent", "sends", v.Sends)
-		} else {
+		default:
 			logger().Info("verification started")
 		}
 	}
 
-	ref, err := s.deliver(ctx, v, route, code)
+	ref, err := s.deliver(ctx, v, route, code, msg)
 	if err != nil {
 		logger().Warn("delivery failed", "err", err)
 		if errors.Is(err, ErrBusy) {
@@ -327,13 +339,20 @@ func (s *Service) providerName(route Route) string {
 	return s.cfg.DefaultSender
 }
 
-func (s *Service) deliver(ctx context.Context, v *Verification, route Route, code string) (string, error) {
+// deliver sends v's code (or, for a relayed message, msg's body) by SMS,
+// or places its call, which reads code in code mode.
+func (s *Service) deliver(ctx context.Context, v *Verification, route Route, code string, msg *relayed) (string, error) {
 	name := s.providerName(route)
 	if route.Channel == ChannelSMS {
-		return s.cfg.Senders[name].Send(ctx, Message{
-			VerificationID: v.ID, To: v.To, Locale: v.Locale, SenderID: route.SenderID,
-			Body: s.cfg.Formatter.SMSBody(v.Locale, code), Attempt: v.Sends,
-		})
+		m := Message{
+			VerificationID: v.ID, To: v.To, Locale: v.Locale, SenderID: route.SenderID, Attempt: v.Sends,
+		}
+		if msg != nil {
+			m.Body, m.Relayed = msg.body, true
+		} else {
+			m.Body = s.cfg.Formatter.SMSBody(v.Locale, code)
+		}
+		return s.cfg.Senders[name].Send(ctx, m)
 	}
 	call := Call{
 		VerificationID: v.ID, Tenant: v.Tenant, To: v.To, Locale: v.Locale, Mode: v.CallMode,
@@ -452,7 +471,7 @@ func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 	if o := ev.Outcome; o != nil && o.Status != StatusFailed {
 		return s.decide(ctx, id, *o, ev)
 	}
-	if ev.Outcome == nil && !ev.Type.fallsBack() && (s.cfg.Observer == nil || !ev.Type.deliveryOutcome()) {
+	if ev.Outcome == nil && !ev.Type.fallsBack() && messageOutcome(ev.Type) == "" && (s.cfg.Observer == nil || !ev.Type.deliveryOutcome()) {
 		if _, err := s.cfg.Store.AddEvent(ctx, id, ev); err != nil {
 			return unavailableUnless(err, ErrNotFound)
 		}
@@ -464,6 +483,9 @@ func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 	}
 	if superseded(v, ev) {
 		return s.history(ctx, v, ev)
+	}
+	if v.Kind == KindMessage {
+		return s.reportMessage(ctx, v, ev)
 	}
 	if s.fallbackDue(v, ev) {
 		return s.fallback(ctx, v, ev)
@@ -584,7 +606,7 @@ func (s *Service) fallback(ctx context.Context, v *Verification, ev Event) error
 	_, err = s.send(ctx, StartRequest{
 		Tenant: v.Tenant, To: v.To, Channel: route.Channel, CallMode: v.CallMode, Locale: v.Locale,
 		UserID: v.UserID, ClientIP: v.ClientIP, CallbackURL: v.CallbackURL,
-	}, Number{E164: v.To, Region: v.Country}, route)
+	}, Number{E164: v.To, Region: v.Country}, route, nil)
 	if err == nil {
 		return nil
 	}

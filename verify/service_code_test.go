@@ -142,7 +142,7 @@ func TestResendOfAnEarlierVersionsVerification(t *testing.T) {
 		Route: verify.Route{Channel: verify.ChannelSMS}, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(verify.DefaultLifetime),
 	}
 	h, _ := verify.NewHasher([]byte(verifytest.Secret))
-	if _, _, err := svc.Store.Start(ctx, old, h.Hash("acme", "111111"), now); err != nil {
+	if _, _, err := svc.Store.StartConsumed(ctx, old, h.Hash("acme", "111111"), now); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {

@@ -66,8 +66,8 @@ type idStore struct {
 	ids *[]string
 }
 
-func (s idStore) Start(ctx context.Context, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
-	got, resent, err := s.Store.Start(ctx, v, hash, now)
+func (s idStore) Start(ctx context.Context, sub verify.SendSubject, v *verify.Verification, hash string, now time.Time) (*verify.Verification, bool, error) {
+	got, resent, err := s.Store.Start(ctx, sub, v, hash, now)
 	if err == nil {
 		*s.ids = append(*s.ids, got.ID)
 	}

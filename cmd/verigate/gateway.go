@@ -180,7 +180,8 @@ func (g *gateway) buildState(bg context.Context, cfg config.Config, ready map[st
 	if err != nil {
 		return nil, err
 	}
-	st := &state{store: store.NewMemory(), limiter: memLimiter, idem: store.NewIdempotencyMemory(nil)}
+	// Starts consume the limits first (store.Limited), as the Redis store does in its start script.
+	st := &state{store: store.Limited{Memory: store.NewMemory(), Limits: memLimiter}, limiter: memLimiter, idem: store.NewIdempotencyMemory(nil)}
 	// The SMS-pumping watch's counts and blocks: in Redis when the state is
 	// there, so that every gateway judges the same prefixes.
 	var pumpStore pumping.Store = pumping.NewMemory()

@@ -17,7 +17,7 @@ func TestPromptsList(t *testing.T) {
 	if err := run(context.Background(), []string{"prompts", "list"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"de ", "Deutsch", "de-DE", "pt-BR", "cmn-CN", "Polly.Vicki", "press_pound", "limit_call"} {
+	for _, want := range []string{"de ", "Deutsch", "de-DE", "pt-BR", "cmn-CN", "Polly.Vicki", "press_pound", "sms_body"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("prompts list lacks %q:\n%s", want, out.String())
 		}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/verify"

@@ -1,6 +1,6 @@
 // Package storetest is the contract test suite of verify.Store: every
 // behaviour the doc comments of verify/interfaces.go promise, run the same
-// way against each implementation (store.Memory, store.Redis).
+// way against each implementation (store.Limited on a store.Memory, store.Redis).
 //
 // Time comes from the arguments (the now of Start, CheckQuery.Now,
 // Event.At), so the suite runs on a fake clock and never sleeps.
@@ -83,6 +83,12 @@ func NewVerification(t testing.TB, tenant, to string, now time.Time) *verify.Ver
 	}
 }
 
+// Subject is the send that starting v counts against the limits.
+func Subject(v *verify.Verification) verify.SendSubject {
+	return verify.SendSubject{Tenant: v.Tenant, To: v.To, Country: v.Country, Channel: v.Channel,
+		UserID: v.UserID, ClientIP: v.ClientIP, SendID: v.ID}
+}
+
 type fixture struct {
 	t   *testing.T
 	s   verify.Store
@@ -96,7 +102,7 @@ func (f fixture) start(tenant, to, code string, now time.Time) (*verify.Verifica
 	f.t.Helper()
 	in := NewVerification(f.t, tenant, to, now)
 	in.SealedCode = sealed(f.t, tenant, in.ID, code)
-	v, resent, err := f.s.Start(f.ctx, in, hash(tenant, code), now)
+	v, resent, err := f.s.Start(f.ctx, Subject(in), in, hash(tenant, code), now)
 	if err != nil {
 		f.t.Fatalf("Start: %v", err)
 	}
@@ -166,6 +172,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"AddEvent", testAddEvent},
 		{"ConcurrentChecks", testConcurrentChecks},
 		{"ConcurrentStarts", testConcurrentStarts},
+		{"Messages", testMessages},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,7 +187,7 @@ func Run(t *testing.T, newStore NewStore) {
 func testStartNew(t *testing.T, f fixture) {
 	to := Number(t)
 	in := NewVerification(t, tenantA, to, T0)
-	v, resent, err := f.s.Start(f.ctx, in, hash(tenantA, "123456"), T0)
+	v, resent, err := f.s.Start(f.ctx, Subject(in), in, hash(tenantA, "123456"), T0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,14 +242,14 @@ func testResend(t *testing.T, f fixture) {
 			if !tc.legacy {
 				first.SealedCode = sealed(t, tenantA, first.ID, "111111")
 			}
-			if _, _, err := f.s.Start(f.ctx, first, hash(tenantA, "111111"), T0); err != nil {
+			if _, _, err := f.s.Start(f.ctx, Subject(first), first, hash(tenantA, "111111"), T0); err != nil {
 				t.Fatal(err)
 			}
 			in := NewVerification(t, tenantA, to, T0.Add(time.Minute))
 			in.SealedCode = sealed(t, tenantA, in.ID, "222222")
 			in.Channel, in.CallMode, in.Locale = verify.ChannelCall, verify.CallModeCode, "de"
 			in.Route = verify.Route{Channel: verify.ChannelCall, Provider: "sip", Trunk: "pbx"}
-			v, resent, err := f.s.Start(f.ctx, in, hash(tenantA, "222222"), T0.Add(time.Minute))
+			v, resent, err := f.s.Start(f.ctx, Subject(in), in, hash(tenantA, "222222"), T0.Add(time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -290,10 +297,10 @@ func testResend(t *testing.T, f fixture) {
 					if !tc.legacy {
 						a.SealedCode = sealed(t, tenantA, a.ID, "111111")
 					}
-					f.s.Start(f.ctx, a, hash(tenantA, "111111"), T0)
+					f.s.Start(f.ctx, Subject(a), a, hash(tenantA, "111111"), T0)
 					b := NewVerification(t, tenantA, to, T0.Add(time.Minute))
 					b.SealedCode = sealed(t, tenantA, b.ID, "222222")
-					f.s.Start(f.ctx, b, hash(tenantA, "222222"), T0.Add(time.Minute))
+					f.s.Start(f.ctx, Subject(b), b, hash(tenantA, "222222"), T0.Add(time.Minute))
 					if got := f.check(verify.CheckQuery{Tenant: tenantA, ID: a.ID, Hash: hash(tenantA, c), Now: now}); got.Status != verify.StatusApproved {
 						t.Errorf("check of %s after resend: status %s, want approved", c, got.Status)
 					}
@@ -809,7 +816,8 @@ func testConcurrentStarts(t *testing.T, f fixture) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, resent, err := f.s.Start(f.ctx, NewVerification(t, tenantA, to, T0), hash(tenantA, fmt.Sprintf("%06d", i)), T0)
+			in := NewVerification(t, tenantA, to, T0)
+			v, resent, err := f.s.Start(f.ctx, Subject(in), in, hash(tenantA, fmt.Sprintf("%06d", i)), T0)
 			results <- result{v, resent, err}
 		}()
 	}
@@ -834,5 +842,58 @@ func testConcurrentStarts(t *testing.T, f fixture) {
 		if got.Sends != concurrency || len(got.Events) != concurrency {
 			t.Errorf("sends %d, events %d; want %d each", got.Sends, len(got.Events), concurrency)
 		}
+	}
+}
+
+// testMessages: a relayed message (KindMessage) is always stored new, is
+// never the number's pending verification (not resent, not checked by
+// number or by id), keeps its kind and callback format, and ending it
+// leaves the number's pending verification alone.
+func testMessages(t *testing.T, f fixture) {
+	to := Number(t)
+	pending, _ := f.start(tenantA, to, "123456", T0)
+	message := func(at time.Time) *verify.Verification {
+		t.Helper()
+		in := NewVerification(t, tenantA, to, at)
+		in.Kind, in.CallbackFormat, in.MaxAttempts = verify.KindMessage, "twilio", 0
+		v, resent, err := f.s.Start(f.ctx, Subject(in), in, "", at)
+		if err != nil {
+			t.Fatalf("Start(message): %v", err)
+		}
+		if resent || v.ID != in.ID || v.Sends != 1 || v.Kind != verify.KindMessage || len(v.CodeHashes) != 0 {
+			t.Fatalf("Start(message) = %+v, resent %v: want a new message of its own without code hashes", v, resent)
+		}
+		return v
+	}
+	m1 := message(T0.Add(time.Second))
+	m2 := message(T0.Add(2 * time.Second))
+	if m1.ID == m2.ID {
+		t.Fatal("two messages share an id")
+	}
+	got := f.get(tenantA, m1.ID)
+	if got.Kind != verify.KindMessage || got.CallbackFormat != "twilio" || got.Status != verify.StatusPending {
+		t.Errorf("Get(message) = kind %q format %q status %s, want message, twilio, pending", got.Kind, got.CallbackFormat, got.Status)
+	}
+	wantEvents(t, got, verify.EventCreated)
+	if _, err := f.s.Check(f.ctx, verify.CheckQuery{Tenant: tenantA, ID: m1.ID, Hash: "", Now: T0.Add(3 * time.Second)}); !errors.Is(err, verify.ErrNotFound) {
+		t.Errorf("Check(message by id) err = %v, want ErrNotFound", err)
+	}
+	ended, err := f.s.Transition(f.ctx, "", m1.ID, verify.StatusDelivered, string(verify.EventDelivered),
+		verify.Event{Type: verify.EventDelivered, At: T0.Add(4 * time.Second)})
+	if err != nil || ended.Status != verify.StatusDelivered {
+		t.Fatalf("Transition(message, delivered) = %v, %v", ended, err)
+	}
+	// The verification is still the number's pending one: a resend finds
+	// it, and a check by number approves it.
+	again, resent := f.start(tenantA, to, "654321", T0.Add(5*time.Second))
+	if !resent || again.ID != pending.ID {
+		t.Fatalf("start after messages: id %s resent %v, want the pending verification %s resent", again.ID, resent, pending.ID)
+	}
+	v := f.check(verify.CheckQuery{Tenant: tenantA, To: to, Hash: hash(tenantA, "123456"), Now: T0.Add(6 * time.Second)})
+	if v.ID != pending.ID || v.Status != verify.StatusApproved {
+		t.Errorf("check by number = %s %s, want %s approved", v.ID, v.Status, pending.ID)
+	}
+	if got := f.get(tenantA, m2.ID); got.Status != verify.StatusPending {
+		t.Errorf("the other message is %s after the verification's approval, want pending", got.Status)
 	}
 }

@@ -242,7 +242,7 @@ func NewService(t testing.TB, opts ...Option) *Service {
 	}
 	s := &Service{Clock: o.clock, Sender: &Sender{}, Caller: &Caller{}, Notifier: &Notifier{}, Store: store.NewMemory(), Limiter: lim}
 	cfg := verify.Config{
-		Store: s.Store, Limiter: lim,
+		Store: store.Limited{Memory: s.Store, Limits: lim}, Limiter: lim,
 		Parser: route.Classifier{DefaultRegion: o.defaultRegion}, Router: route.Defaults{},
 		Formatter: sms.Template{}, Hasher: h, Notifier: s.Notifier,
 		Senders:       map[string]verify.Sender{Provider: s.Sender},

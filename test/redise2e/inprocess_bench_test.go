@@ -71,7 +71,7 @@ func inProcessGateway(b *testing.B) (func() error, *loadtest.CPUMeter) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := api.New(api.Config{Service: svc, APIKeys: map[string]string{apiKey: tenant}, Logger: quiet})
+	e, err := api.New(api.Config{Service: svc, APIKeys: map[string]string{apiKey: tenant}, Idempotency: store.NewIdempotencyMemory(nil), Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

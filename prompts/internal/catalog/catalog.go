@@ -7,7 +7,7 @@ import (
 	"bytes"
 	"fmt"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Locale is one prompts/text/<locale>.yaml file.
