@@ -1,8 +1,9 @@
 // Package client is a Go client for Verigate's REST API v1: start a
 // verification, check a code (by verification id or by number), read one,
 // wait for one to leave pending (a press-# call), cancel one, relay a
-// message the caller wrote itself (POST /v1/messages), and check the
-// signatures of the status callbacks the gateway sends.
+// message the caller wrote itself (POST /v1/messages) and read how it
+// went, and check the signatures of the status callbacks the gateway
+// sends.
 //
 //	c, err := client.New("https://verigate.example", os.Getenv("VERIGATE_API_KEY"))
 //	v, err := c.Start(ctx, client.StartRequest{To: "+4915123456789", Channel: client.ChannelCall})
@@ -14,7 +15,7 @@
 // sentinels compare by code.
 //
 // The client is written by hand on net/http rather than generated with
-// oapi-codegen. The API has six operations with small bodies; generated
+// oapi-codegen. The API has seven operations with small bodies; generated
 // code would add a runtime dependency and one response type per status
 // code of every operation (the document lists seven error statuses for a
 // start), leaving callers to switch on them instead of getting one typed
@@ -128,10 +129,11 @@ var (
 	opGet           = operation{http.MethodGet, "/v1/verifications/{id}", []string{"wait"}, nil, Verification{}}
 	opCancel        = operation{http.MethodPost, "/v1/verifications/{id}/cancel", nil, nil, Verification{}}
 	opSend          = operation{http.MethodPost, "/v1/messages", nil, MessageRequest{}, Message{}}
+	opGetMessage    = operation{http.MethodGet, "/v1/messages/{id}", nil, nil, Message{}}
 )
 
 // operations is every operation the client calls.
-var operations = []operation{opStart, opCheck, opCheckByNumber, opGet, opCancel, opSend}
+var operations = []operation{opStart, opCheck, opCheckByNumber, opGet, opCancel, opSend, opGetMessage}
 
 // checkRequest is the body of a check by id.
 type checkRequest struct {
@@ -259,14 +261,34 @@ func (c *Client) Cancel(ctx context.Context, id string) (*Verification, error) {
 }
 
 // Send relays a message the caller wrote (an IdP's own code) through the
-// gateway's limits, routing and providers: by SMS, or with ChannelCall
-// read aloud by a phone call, or ChannelAuto as routing decides.
+// gateway's limits, routing and providers: by SMS, or with ChannelCall a
+// phone call reads the code in it, or ChannelAuto as routing decides.
+// Every Send is a new message (no resend, no fallback to the other
+// channel); it counts against the number's send limits like a start
+// (ErrRateLimited). GetMessage reads how its delivery went.
 func (c *Client) Send(ctx context.Context, m MessageRequest) (*Message, error) {
 	if m.To == "" || m.Body == "" {
 		return nil, errors.New("client: send: a message needs To and Body")
 	}
+	var h http.Header
+	if m.IdempotencyKey != "" {
+		h = http.Header{"Idempotency-Key": {m.IdempotencyKey}}
+	}
 	var r Message
-	if _, err := c.do(ctx, opSend, "", nil, nil, m, &r, 0); err != nil {
+	if _, err := c.do(ctx, opSend, "", nil, h, m, &r, 0); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// GetMessage reads relayed message id: its status and the provider's
+// events. A verification's id is ErrNotFound here.
+func (c *Client) GetMessage(ctx context.Context, id string) (*Message, error) {
+	if id == "" {
+		return nil, errors.New("client: get message: no message id")
+	}
+	var r Message
+	if _, err := c.do(ctx, opGetMessage, id, nil, nil, nil, &r, 0); err != nil {
 		return nil, err
 	}
 	return &r, nil

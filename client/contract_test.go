@@ -200,6 +200,8 @@ func TestClientConstantsInOpenAPI(t *testing.T) {
 		{"Status", "", []string{string(StatusPending), string(StatusApproved), string(StatusDenied), string(StatusCanceled), string(StatusExpired), string(StatusMaxAttemptsReached), string(StatusFailed)}, true},
 		{"StartRequest", "channel", []string{string(ChannelSMS), string(ChannelCall), string(ChannelAuto)}, true},
 		{"StartRequest", "call_mode", []string{string(CallModeApprove), string(CallModeCode)}, true},
+		{"MessageStatus", "", []string{string(MessagePending), string(MessageDelivered), string(MessageUndelivered), string(MessageFailed), string(MessageExpired), string(MessageCanceled)}, true},
+		{"MessageRequest", "channel", []string{string(ChannelSMS), string(ChannelCall), string(ChannelAuto)}, true},
 		{"ErrorCode", "", []string{CodeInvalidRequest, CodeInvalidNumber, CodeUnsupportedNumber, CodeCountryNotAllowed, CodeRateLimited, CodeNotFound, CodeNotPending, CodeUnauthorized, CodeUnavailable}, true},
 	}
 	for _, tt := range tests {

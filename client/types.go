@@ -120,19 +120,61 @@ type CheckResult struct {
 	AttemptsLeft int    `json:"attempts_left"`
 }
 
-// MessageRequest is a message the caller wrote, for the relay.
+// MessageRequest is a message the caller wrote, with its own code, for
+// the relay. To and Body are required.
 type MessageRequest struct {
-	To   string `json:"to"`
+	To string `json:"to"`
+	// Body is sent as written by SMS (at most 459 characters); a call
+	// reads the first run of 4 to 10 digits in it, digit by digit, twice.
 	Body string `json:"body"`
-	// Channel: sms (the default), call (the code found in Body is read
-	// aloud digit by digit) or auto.
-	Channel Channel `json:"channel,omitempty"`
+	// Channel: sms when empty; call reads the body's code; auto lets
+	// routing choose (a fixed line is called).
+	Channel  Channel `json:"channel,omitempty"`
+	Locale   string  `json:"locale,omitempty"` // the language of a call
+	UserID   string  `json:"user_id,omitempty"`
+	ClientIP string  `json:"client_ip,omitempty"`
+	Roaming  *bool   `json:"roaming,omitempty"`
+	// CallbackURL receives the message's end (delivered, undelivered,
+	// failed), signed as a verification's callbacks are.
+	CallbackURL string `json:"callback_url,omitempty"`
+	// IdempotencyKey, when set, is sent as the Idempotency-Key header: a
+	// retry with the same key gets the first answer instead of a second
+	// message.
+	IdempotencyKey string `json:"-"`
 }
 
-// Message is the relay's answer to a message.
+// MessageStatus is how a relayed message stands.
+type MessageStatus string
+
+// The statuses of a relayed message (the MessageStatus schema).
+const (
+	// MessagePending: handed to the provider, no report yet.
+	MessagePending MessageStatus = "pending"
+	// MessageDelivered: the SMS was delivered, or the call answered.
+	MessageDelivered MessageStatus = "delivered"
+	// MessageUndelivered: the SMS was not delivered; the call was not
+	// answered, busy or rejected.
+	MessageUndelivered MessageStatus = "undelivered"
+	// MessageFailed: refused by the provider, or not sent.
+	MessageFailed MessageStatus = "failed"
+	// MessageExpired: no report within the lifetime.
+	MessageExpired  MessageStatus = "expired"
+	MessageCanceled MessageStatus = "canceled"
+)
+
+// Message is a relayed message as the API shows it; never its body.
 type Message struct {
-	ID      string  `json:"id"`
-	Status  string  `json:"status"`
+	ID     string        `json:"id"`
+	Status MessageStatus `json:"status"`
+	// Reason is the provider event that ended the message.
+	Reason  string  `json:"reason,omitempty"`
 	Channel Channel `json:"channel"`
-	To      string  `json:"to"`
+	Locale  string  `json:"locale,omitempty"`
+	// To is the number in E.164, masked.
+	To        string    `json:"to"`
+	Route     Route     `json:"route"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Events    []Event   `json:"events"`
 }

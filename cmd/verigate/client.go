@@ -199,6 +199,8 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&m.To, "to", "", "the phone number")
 	fs.StringVar(&m.Body, "body", "", "the message; with --channel call, the code in it is read aloud")
 	fs.StringVar(&channel, "channel", "", "sms, call or auto (default sms)")
+	fs.StringVar(&m.Locale, "locale", "", "language of a call (en, de, pt-BR, ...)")
+	fs.StringVar(&m.IdempotencyKey, "idempotency-key", "", "Idempotency-Key: a retry with the same key gets the first answer")
 	if err := parseClientArgs(fs, args); err != nil {
 		return err
 	}

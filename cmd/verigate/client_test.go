@@ -136,3 +136,18 @@ func TestClientCommandsErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestClientCommandSend: `send` relays the text as written (the console
+// prints it) and prints the message.
+func TestClientCommandSend(t *testing.T) {
+	base, key, serveOut := startDevServe(t, "")
+	m := cliJSON(t, "send", "--url", base, "--key", key, "--to", "+4915123456789", "--body", "Your login code is 482913")
+	if m["id"] == "" || m["status"] != "pending" || m["channel"] != "sms" || m["to"] != "+49151*****789" {
+		t.Fatalf("send printed %v", m)
+	}
+	waitFor(t, serveOut, regexp.MustCompile(`sms to=\+49151\*+789 body=(Your login code is 482913)`))
+	_, _, err := cli(t, "send", "--url", base, "--key", key, "--to", "+4915123456789", "--body", "no code", "--channel", "call")
+	if err == nil || !strings.Contains(err.Error(), "invalid_request") {
+		t.Fatalf("a call without a code: %v", err)
+	}
+}
