@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/verigate/verigate/api"
+	"github.com/verigate/verigate/api/twiliocompat"
 	"github.com/verigate/verigate/callback"
 	"github.com/verigate/verigate/config"
 	"github.com/verigate/verigate/internal/siptest"
@@ -367,6 +368,17 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TwilioVerify.Enabled() {
+		// The Twilio Verify-compatible API, on the same server as /v1.
+		tv, err := twiliocompat.New(cfg.TwilioVerify, twiliocompat.Options{
+			Verifier: svc, APIKeys: keys, CodeLength: cfg.Verify.CodeLength,
+			AppNames: catalogue, PublicURL: cfg.PublicURL, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		tv.Register(e)
 	}
 	if prov.twilio.Configured() {
 		wh, err := twilio.NewWebhooks(prov.twilio, svc, twilio.WithTexts(catalogue), twilio.WithLogger(log))
