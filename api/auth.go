@@ -122,3 +122,21 @@ func (h *handler) unauthorized(c echo.Context, msg string) error {
 	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="verigate"`)
 	return &Error{Status: http.StatusUnauthorized, Code: codeUnauthorized, Message: msg}
 }
+
+// Keyring finds the tenant of an API key as the v1 API's bearer auth does
+// (digests compared in constant time, every key tried), for the other
+// front ends that take the same keys in another form: the
+// Twilio-compatible API takes them as HTTP Basic passwords.
+type Keyring struct{ kr keyring }
+
+// NewKeyring holds keys, a map from API key to tenant (ParseAPIKeys).
+func NewKeyring(keys map[string]string) (*Keyring, error) {
+	kr, err := newKeyring(keys)
+	if err != nil {
+		return nil, err
+	}
+	return &Keyring{kr: kr}, nil
+}
+
+// Tenant returns the tenant of key, or "" when no key matches.
+func (k *Keyring) Tenant(key string) string { return k.kr.tenant(key) }

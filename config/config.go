@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/verigate/verigate/api/twiliocompat"
 	"github.com/verigate/verigate/callback"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/pumping"
@@ -53,6 +54,9 @@ type Config struct {
 	SIP sip.Config `yaml:"sip"`
 	// Route decides channel and provider per verification.
 	Route route.Config `yaml:"route"`
+	// TwilioVerify turns on the Twilio Verify v2-compatible API (/v2) for
+	// the tenants it lists, each with its Verify services.
+	TwilioVerify twiliocompat.Config `yaml:"twilio_verify"`
 }
 
 // HTTP configures the REST API listener.
@@ -245,6 +249,7 @@ func (c Config) Validate() error {
 		errs = append(errs, prefixed(c.SIP.Validate()))
 	}
 	errs = append(errs, prefixed(c.Route.Validate()))
+	errs = append(errs, prefixed(c.TwilioVerify.Validate("twilio_verify")))
 	return errors.Join(errs...)
 }
 

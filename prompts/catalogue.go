@@ -96,7 +96,10 @@ type locale struct {
 	voice string        // Twilio <Say> voice
 	texts map[ID]string // {app} already replaced
 	sms   string        // SMS template after any GSM-7 folding; {code} left in
-	audio map[ID]*clip
+	// smsApp is the SMS template as written, {app} and {code} left in,
+	// for bodies that name another app (SMSBodyFor).
+	smsApp string
+	audio  map[ID]*clip
 }
 
 // clip is one prompt's audio in both laws, 8 kHz mono.
@@ -109,7 +112,7 @@ func (c *clip) samples(l audio.Codec) []byte {
 	return c.ulaw
 }
 
-var _ verify.Formatter = (*Catalogue)(nil)
+var _ verify.AppFormatter = (*Catalogue)(nil)
 
 // Load builds the catalogue from the embedded texts and audio and the
 // overrides opts names, and validates all of it: every locale has every
@@ -312,6 +315,7 @@ func (c *Catalogue) finish(codeLen int) error {
 		if loc.name == "" {
 			loc.name = tag
 		}
+		loc.smsApp = loc.texts[SMSBody]
 		for id, t := range loc.texts {
 			loc.texts[id] = strings.ReplaceAll(t, "{app}", c.app)
 		}
@@ -436,6 +440,33 @@ func (c *Catalogue) Text(locale string, id ID) string { return c.lookup(locale).
 // Load has proved it fits one segment for codes of the configured length.
 func (c *Catalogue) SMSBody(locale, code string) string {
 	return c.compose(c.lookup(locale).sms, code)
+}
+
+// SMSBodyFor implements verify.AppFormatter: SMSBody naming app instead of
+// the configured app name, folded to GSM-7 when that keeps it in one
+// segment. A name that CheckAppName accepted fits one segment; a longer
+// one still goes out, in more than one.
+func (c *Catalogue) SMSBodyFor(locale, app, code string) string {
+	tmpl := strings.ReplaceAll(c.lookup(locale).smsApp, "{app}", app)
+	fitted, _ := c.fitSMS(tmpl, len(code))
+	return c.compose(fitted, code)
+}
+
+// CheckAppName reports why app cannot name the app in SMS bodies with
+// codes of codeLength digits: braces or line breaks, or a body in some
+// locale over one segment.
+func (c *Catalogue) CheckAppName(app string, codeLength int) error {
+	if app == "" || strings.ContainsAny(app, "{}\r\n") {
+		return fmt.Errorf("app name %q: must be non-empty, without braces or line breaks", app)
+	}
+	var errs []error
+	for _, tag := range c.tags {
+		tmpl := strings.ReplaceAll(c.locales[strings.ToLower(tag)].smsApp, "{app}", app)
+		if _, err := c.fitSMS(tmpl, codeLength); err != nil {
+			errs = append(errs, fmt.Errorf("locale %s: %w", tag, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Audio returns the 8 kHz mono G.711 samples (no header) of id in the

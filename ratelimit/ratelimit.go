@@ -171,8 +171,9 @@ func (p Policy) Bucket(s verify.SendSubject) (string, bool) {
 	return p.Name + ":" + v, true
 }
 
-// blockedPolicy names the denial of a number blocked by Limiter.Block.
-const blockedPolicy = "blocked"
+// PolicyBlocked is the LimitError.Policy of a send to a number blocked by
+// Limiter.Block (after a fraud report).
+const PolicyBlocked = "blocked"
 
 // denial builds the error for a send denied by policy (the one with the
 // longest wait among those that denied): the channel's message, in the

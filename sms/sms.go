@@ -22,7 +22,7 @@ const DefaultAppName = "Verigate"
 // is 123456." The prompts package supplies the localised catalogue.
 type Template struct{ AppName string }
 
-var _ verify.Formatter = Template{}
+var _ verify.AppFormatter = Template{}
 
 // SMSBody implements verify.Formatter.
 func (t Template) SMSBody(_, code string) string {
@@ -31,6 +31,11 @@ func (t Template) SMSBody(_, code string) string {
 		app = DefaultAppName
 	}
 	return "Your " + app + " verification code is " + code + "."
+}
+
+// SMSBodyFor implements verify.AppFormatter.
+func (t Template) SMSBodyFor(locale, app, code string) string {
+	return Template{AppName: app}.SMSBody(locale, code)
 }
 
 // Console is a development Sender that prints each message on one line,

@@ -48,3 +48,22 @@ func (o observers) Approved(ctx context.Context, v *Verification) {
 		o.approvals.Approved(ctx, v)
 	}
 }
+
+// Approve ends the tenant's pending verification id as approved without a
+// code: the client proved the person some other way (Twilio Verify's
+// update to status approved). It is not an approval by a check, so the
+// ApprovalObserver (the SMS-pumping watch, which counts typed codes) is
+// not told.
+//
+// Errors: ErrNotFound; *NotPendingError; ErrUnavailable when the store fails.
+func (s *Service) Approve(ctx context.Context, tenant, id string) (*Verification, error) {
+	v, err := s.cfg.Store.Transition(ctx, tenant, id, StatusApproved, "", Event{
+		Type: EventApproved, At: s.cfg.Now(), Detail: "approved by the client without a code",
+	})
+	if err != nil {
+		return nil, unavailableUnless(err, ErrNotFound, ErrNotPending)
+	}
+	s.log.Info("verification approved by the client", "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To))
+	s.notify(v)
+	return v, nil
+}

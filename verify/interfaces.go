@@ -262,6 +262,15 @@ type Formatter interface {
 	SMSBody(locale, code string) string
 }
 
+// AppFormatter is a Formatter that can name another app than the
+// gateway's in the SMS (StartRequest.AppName). Optional: without it, a
+// start that names an app is refused.
+type AppFormatter interface {
+	Formatter
+	// SMSBodyFor returns the message that carries code, in locale, naming app.
+	SMSBodyFor(locale, app, code string) string
+}
+
 // Notifier tells the client (the IdP) that a verification changed status,
 // at the CallbackURL it gave when it started the verification.
 type Notifier interface {

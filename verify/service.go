@@ -131,6 +131,15 @@ type StartRequest struct {
 	ClientIP    string
 	Roaming     *bool
 	CallbackURL string
+	// AppName, if set, names the app in the SMS instead of the gateway's
+	// (a Twilio Verify service's friendly name); it needs a Formatter that
+	// is an AppFormatter. A fallback SMS of the verification, sent later by
+	// Report, names the gateway's app.
+	AppName string
+	// CodeLength, if set, is the length of the code a new verification
+	// gets instead of Config.CodeLength; a resend sends the code the
+	// verification already has.
+	CodeLength int
 }
 
 // Start begins a verification, or resends the tenant's pending one for the
@@ -161,6 +170,14 @@ func (s *Service) begin(ctx context.Context, req StartRequest, msg *relayed) (*V
 	}
 	if req.Locale == "" {
 		req.Locale = DefaultLocale
+	}
+	if req.CodeLength != 0 && (req.CodeLength < MinCodeLength || req.CodeLength > MaxCodeLength) {
+		return nil, Invalid(ErrInvalidRequest, "code length must be %d to %d digits, not %d", MinCodeLength, MaxCodeLength, req.CodeLength)
+	}
+	if req.AppName != "" {
+		if _, ok := s.cfg.Formatter.(AppFormatter); !ok {
+			return nil, Invalid(ErrInvalidRequest, "an app name cannot be set: this gateway's SMS texts name one app")
+		}
 	}
 	if req.CallbackURL != "" {
 		u, err := url.Parse(req.CallbackURL)
@@ -218,7 +235,11 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		// other channel.
 		route.Fallback = ""
 	} else {
-		if code, err = NewCode(s.cfg.Random, s.cfg.CodeLength); err != nil {
+		codeLength := s.cfg.CodeLength
+		if req.CodeLength != 0 {
+			codeLength = req.CodeLength
+		}
+		if code, err = NewCode(s.cfg.Random, codeLength); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
@@ -286,7 +307,7 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		}
 	}
 
-	ref, err := s.deliver(ctx, v, route, code, msg)
+	ref, err := s.deliver(ctx, v, route, req.AppName, code, msg)
 	if err != nil {
 		logger().Warn("delivery failed", "err", err)
 		if errors.Is(err, ErrBusy) {
@@ -339,17 +360,21 @@ func (s *Service) providerName(route Route) string {
 	return s.cfg.DefaultSender
 }
 
-// deliver sends v's code (or, for a relayed message, msg's body) by SMS,
-// or places its call, which reads code in code mode.
-func (s *Service) deliver(ctx context.Context, v *Verification, route Route, code string, msg *relayed) (string, error) {
+// deliver sends code to v through route's provider (or, for a relayed
+// message, msg's body by SMS, or a call reading code); app, if set, names
+// the app in the SMS (Start has checked the Formatter can).
+func (s *Service) deliver(ctx context.Context, v *Verification, route Route, app, code string, msg *relayed) (string, error) {
 	name := s.providerName(route)
 	if route.Channel == ChannelSMS {
 		m := Message{
 			VerificationID: v.ID, To: v.To, Locale: v.Locale, SenderID: route.SenderID, Attempt: v.Sends,
 		}
-		if msg != nil {
+		switch af, ok := s.cfg.Formatter.(AppFormatter); {
+		case msg != nil:
 			m.Body, m.Relayed = msg.body, true
-		} else {
+		case ok && app != "":
+			m.Body = af.SMSBodyFor(v.Locale, app, code)
+		default:
 			m.Body = s.cfg.Formatter.SMSBody(v.Locale, code)
 		}
 		return s.cfg.Senders[name].Send(ctx, m)

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/verigate/verigate/api"
+	"github.com/verigate/verigate/api/twiliocompat"
 	"github.com/verigate/verigate/callback"
 	"github.com/verigate/verigate/config"
 	"github.com/verigate/verigate/internal/siptest"
@@ -116,6 +117,9 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			// gateway on it delivers them.
 			opts = append(opts, callback.WithQueue(callback.NewRedisQueue(st.redis, callback.RedisQueueOptions{Max: cfg.Callbacks.WithDefaults().QueueSize})))
 		}
+		// The Twilio-compatible Messages API's status callbacks, in
+		// Twilio's format and signed with the tenant's API key.
+		opts = append(opts, callback.WithFormat(twiliocompat.CallbackFormat, twiliocompat.NewStatusCallbacks(keys)))
 		n, err := callback.New(cfg.Callbacks, nil, log, opts...)
 		if err != nil {
 			return nil, err
@@ -377,6 +381,19 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The Twilio-compatible APIs, on the same server as /v1: the Messages
+	// API for every tenant, the Verify API when twilio_verify lists one.
+	tv, err := twiliocompat.New(cfg.TwilioVerify, twiliocompat.Options{
+		Verifier: svc, APIKeys: keys, CodeLength: cfg.Verify.CodeLength,
+		AppNames: catalogue, PublicURL: cfg.PublicURL, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tv.RegisterMessages(e)
+	if cfg.TwilioVerify.Enabled() {
+		tv.Register(e)
 	}
 	if prov.twilio.Configured() {
 		wh, err := twilio.NewWebhooks(prov.twilio, svc, twilio.WithTexts(catalogue), twilio.WithLogger(log))
