@@ -8,6 +8,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -110,6 +111,12 @@ func New(cfg Config) (*echo.Echo, error) {
 		waitCfg: cfg.Waits, slots: &waitSlots{cfg: cfg.Waits, tenants: map[string]int{}},
 	}
 	h.waiter, _ = cfg.Service.(Waiter)
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "verigate_http_waiting_requests", Help: "Long-polls and event streams open on this gateway.",
+	}, h.slots.open)
+	if err := cfg.Registry.Register(waiting); err != nil {
+		return nil, fmt.Errorf("api: register metrics: %w", err)
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.handleError

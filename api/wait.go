@@ -90,6 +90,13 @@ type waitSlots struct {
 	tenants map[string]int
 }
 
+// open is how many slots are taken, for the metrics.
+func (s *waitSlots) open() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return float64(s.total)
+}
+
 // acquire takes a slot for tenant, or says why there is none.
 func (s *waitSlots) acquire(tenant string) (release func(), err error) {
 	s.mu.Lock()
@@ -260,9 +267,11 @@ func (h *handler) events(c echo.Context, tenant string) error {
 		return c.NoContent(http.StatusNoContent)
 	case !started:
 		return err
-	case err != nil && c.Request().Context().Err() == nil:
+	case errors.Is(err, verify.ErrUnavailable):
 		// The stream has begun: the status is sent, so the stream just ends.
 		h.log.Warn("event stream ended early", "route", RouteEvents, "err", err)
+	case err != nil && c.Request().Context().Err() == nil:
+		h.log.Debug("event stream ended early", "route", RouteEvents, "err", err) // the client went away
 	}
 	return nil
 }

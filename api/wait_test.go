@@ -52,12 +52,19 @@ func TestLongPoll(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() { res = en.do("GET", "/v1/verifications/"+id+"?wait=60s", keyAcme, "") })
 		en.awaitWaiters(1)
+		if m := string(en.do("GET", "/metrics", "", "").Body); !strings.Contains(m, "verigate_http_waiting_requests 1\n") {
+			t.Errorf("metrics while waiting lack verigate_http_waiting_requests 1")
+		}
 		en.press(id)
 		wg.Wait()
 		if res.Code != http.StatusOK || res.json(t)["status"] != "approved" {
 			t.Fatalf("long-poll = %d %s, want 200 approved", res.Code, res.Body)
 		}
 		en.awaitWaiters(0)
+		m := string(en.do("GET", "/metrics", "", "").Body)
+		if !strings.Contains(m, "verigate_http_waiting_requests 0\n") || strings.Contains(m, `verigate_http_request_duration_seconds_count{route="/v1/verifications/:id"}`) {
+			t.Errorf("metrics after the wait: want 0 waiting and the wait not timed:\n%s", m)
+		}
 	})
 	t.Run("answers pending when the wait ends", func(t *testing.T) {
 		en := newEnv(t, nil)
