@@ -24,14 +24,21 @@ const maxCallbackBytes = 64 << 10
 // ReadCallback for a signature that is missing, malformed, stale or wrong.
 var ErrInvalidSignature = callback.ErrInvalidSignature
 
+// KindMessage is the Kind of a callback about a relayed message.
+const KindMessage = "message"
+
 // Callback is one status change the gateway POSTed to a callback_url.
 type Callback struct {
 	// DeliveryID is the same on every attempt of one notice: a receiver
 	// that has seen it drops the callback (delivery is at least once).
 	DeliveryID string `json:"-"`
-	ID         string `json:"id"` // the verification
-	Status     Status `json:"status"`
-	Reason     string `json:"reason,omitempty"`
+	ID         string `json:"id"` // the verification, or the message
+	// Kind is KindMessage for a relayed message (Send with a
+	// CallbackURL), whose Status is then a MessageStatus
+	// (MessageStatus(cb.Status)); empty for a verification.
+	Kind   string `json:"kind,omitempty"`
+	Status Status `json:"status"`
+	Reason string `json:"reason,omitempty"`
 	// To is masked: the IdP knows the number it asked for.
 	To      string    `json:"to"`
 	Channel Channel   `json:"channel"`

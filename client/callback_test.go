@@ -32,6 +32,22 @@ type delivery struct {
 // handler saw it through client.ReadCallback.
 func receiveCallback(t *testing.T, secret, signatures string) (string, delivery) {
 	t.Helper()
+	return receiveCallbackOf(t, secret, signatures, func(g *gateway, c *client.Client, url string) string {
+		s, err := c.Start(context.Background(), client.StartRequest{To: number, CallbackURL: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Cancel(context.Background(), s.ID); err != nil {
+			t.Fatal(err)
+		}
+		return s.ID
+	})
+}
+
+// receiveCallbackOf is receiveCallback with trigger making the status
+// change (given the callback URL) and returning its id.
+func receiveCallbackOf(t *testing.T, secret, signatures string, trigger func(g *gateway, c *client.Client, url string) string) (string, delivery) {
+	t.Helper()
 	got := make(chan delivery, 8)
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -58,16 +74,10 @@ func receiveCallback(t *testing.T, secret, signatures string) (string, delivery)
 
 	g := newGateway(t, verifytest.WithConfig(func(c *verify.Config) { c.Notifier = n }))
 	c := g.newClient(t, keyAcme)
-	s, err := c.Start(context.Background(), client.StartRequest{To: number, CallbackURL: recv.URL + "/cb"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Cancel(context.Background(), s.ID); err != nil {
-		t.Fatal(err)
-	}
+	id := trigger(g, c, recv.URL+"/cb")
 	select {
 	case d := <-got:
-		return s.ID, d
+		return id, d
 	case <-time.After(20 * time.Second):
 		t.Fatal("no callback arrived")
 	}
@@ -152,5 +162,27 @@ func TestClientCallbackForged(t *testing.T) {
 	r.Header = d.header.Clone()
 	if _, err := client.ReadCallback(r, []byte(secret)); !errors.Is(err, client.ErrInvalidSignature) {
 		t.Fatalf("ReadCallback of a forged body: %v", err)
+	}
+}
+
+// TestClientCallbackOfAMessage: a relayed message's end arrives as a
+// callback of kind message.
+func TestClientCallbackOfAMessage(t *testing.T) {
+	secret := "a-callback-secret-0123456789"
+	id, d := receiveCallbackOf(t, secret, callback.SignaturesBoth, func(g *gateway, c *client.Client, url string) string {
+		m, err := c.Send(context.Background(), client.MessageRequest{To: number, Body: "Your login code is 482913", CallbackURL: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.svc.Report(context.Background(), m.ID, verify.Event{Type: verify.EventDelivered, Channel: verify.ChannelSMS, Attempt: 1}); err != nil {
+			t.Fatal(err)
+		}
+		return m.ID
+	})
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if d.cb.ID != id || d.cb.Kind != client.KindMessage || client.MessageStatus(d.cb.Status) != client.MessageDelivered {
+		t.Fatalf("callback %+v", d.cb)
 	}
 }
