@@ -108,6 +108,9 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	if c.maxBody <= 0 {
 		return nil, errors.New("client: the response limit must be positive")
 	}
+	if c.hc == nil {
+		return nil, errors.New("client: WithHTTPClient(nil)")
+	}
 	return c, nil
 }
 
