@@ -8,6 +8,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -61,6 +62,8 @@ type Config struct {
 	BodyLimit int64
 	// Now is the clock (time.Now if nil); it times idempotency records.
 	Now func() time.Time
+	// Waits bounds the long-polls and event streams; see WaitConfig.
+	Waits WaitConfig
 }
 
 // New builds the whole Echo instance: routes, middleware and error handler.
@@ -90,6 +93,9 @@ func New(cfg Config) (*echo.Echo, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if err := cfg.Waits.fill(); err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(cfg.Registry)
 	if err != nil {
 		return nil, err
@@ -102,6 +108,14 @@ func New(cfg Config) (*echo.Echo, error) {
 		svc: cfg.Service, keys: keys, idem: cfg.Idempotency,
 		ready: cfg.Ready, registry: cfg.Registry, log: cfg.Logger,
 		limit: cfg.BodyLimit, now: cfg.Now, metrics: m,
+		waitCfg: cfg.Waits, slots: &waitSlots{cfg: cfg.Waits, tenants: map[string]int{}},
+	}
+	h.waiter, _ = cfg.Service.(Waiter)
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "verigate_http_waiting_requests", Help: "Long-polls and event streams open on this gateway.",
+	}, h.slots.open)
+	if err := cfg.Registry.Register(waiting); err != nil {
+		return nil, fmt.Errorf("api: register metrics: %w", err)
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

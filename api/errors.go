@@ -21,6 +21,9 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter, in whole seconds, sets Retry-After when > 0 (and
+	// error.retry_after for rate_limited).
+	RetryAfter int
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -68,7 +71,11 @@ type response struct {
 func describe(err error) response {
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
-		return response{status: apiErr.Status, body: errorBody{errorDetail{Code: apiErr.Code, Message: apiErr.Message}}}
+		d := errorDetail{Code: apiErr.Code, Message: apiErr.Message}
+		if apiErr.Code == verify.CodeRateLimited {
+			d.RetryAfter = apiErr.RetryAfter
+		}
+		return response{status: apiErr.Status, body: errorBody{d}, retryAfter: apiErr.RetryAfter}
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {

@@ -50,6 +50,9 @@ type handler struct {
 	limit    int64
 	now      func() time.Time
 	metrics  *metrics
+	waiter   Waiter // nil: the service cannot wait
+	waitCfg  WaitConfig
+	slots    *waitSlots
 }
 
 func (h *handler) register(e *echo.Echo) {
@@ -57,6 +60,7 @@ func (h *handler) register(e *echo.Echo) {
 	e.POST(RouteCheckByNumber, h.authed(h.checkByNumber))
 	e.POST(RouteCheck, h.authed(h.check))
 	e.GET(RouteGet, h.authed(h.get))
+	e.GET(RouteEvents, h.authed(h.events))
 	e.POST(RouteCancel, h.authed(h.cancel))
 	e.POST(RouteMessages, h.authed(h.relayMessage))
 	e.GET(RouteMessageGet, h.authed(h.getMessage))
@@ -241,6 +245,20 @@ func (h *handler) checked(c echo.Context, v *verify.Verification, err error) err
 }
 
 func (h *handler) get(c echo.Context, tenant string) error {
+	if q := c.QueryParams(); len(q) > 0 {
+		if _, ok := q["wait"]; ok {
+			wait, err := parseWait(q.Get("wait"), h.waitCfg.Max)
+			if err == nil && q.Get("wait") == "" {
+				err = invalidRequest("wait is empty: give a duration such as 30s")
+			}
+			if err != nil {
+				return err
+			}
+			if wait > 0 {
+				return h.getWait(c, tenant, wait)
+			}
+		}
+	}
 	v, err := h.svc.Get(c.Request().Context(), tenant, c.Param("id"))
 	if err != nil {
 		return err

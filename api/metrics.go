@@ -116,7 +116,11 @@ func (h *handler) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			status = describe(err).status
 		}
 		h.metrics.request(route, methodLabel(c.Request().Method), status).Inc()
-		h.metrics.latency(route).Observe(time.Since(begin).Seconds())
+		// A long-poll or a stream lasts as long as the person takes to
+		// answer: it would drown the latency of the requests that do not wait.
+		if route != RouteEvents && (route != RouteGet || c.QueryParam("wait") == "") {
+			h.metrics.latency(route).Observe(time.Since(begin).Seconds())
+		}
 		if h.log.Enabled(c.Request().Context(), slog.LevelDebug) {
 			h.log.Debug("request", "method", c.Request().Method, "route", route, "status", status)
 		}

@@ -213,15 +213,23 @@ func TestClientErrorIsNotRetried(t *testing.T) {
 // sooner than it asks, however short the back-off.
 func TestRetryAfterHonoured(t *testing.T) {
 	tests := []struct {
-		first func() reply // made when its case runs: a date made earlier has aged
-		min   time.Duration
+		first reply
+		// dateAhead, when set, makes first's Retry-After an HTTP date that
+		// far ahead, written when its case starts (the cases before it take
+		// seconds).
+		dateAhead time.Duration
+		min       time.Duration
 	}{
-		{func() reply { return reply{503, "1"} }, time.Second},
-		// An HTTP date has whole seconds: 3 s ahead is at least 2 s ahead.
-		{func() reply { return reply{429, time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat)} }, 1500 * time.Millisecond},
+		{first: reply{503, "1"}, min: time.Second},
+		// An HTTP date has whole seconds: 4 s ahead is at least 3 s ahead
+		// when written; the first attempt may take a moment on a busy machine.
+		{first: reply{status: 429}, dateAhead: 4 * time.Second, min: 2 * time.Second},
 	}
 	for _, tt := range tests {
-		first := tt.first()
+		first := tt.first
+		if tt.dateAhead > 0 {
+			first.retryAfter = time.Now().Add(tt.dateAhead).UTC().Format(http.TimeFormat)
+		}
 		srv, got, done := idp(t, first, reply{status: 200})
 		cfg := fast()
 		cfg.MaxBackoff = 5 * time.Second // bounds Retry-After too

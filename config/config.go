@@ -16,6 +16,7 @@ import (
 
 	"github.com/verigate/verigate/api/twiliocompat"
 	"github.com/verigate/verigate/callback"
+	"github.com/verigate/verigate/directory"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/pumping"
 	"github.com/verigate/verigate/ratelimit"
@@ -57,12 +58,23 @@ type Config struct {
 	// TwilioVerify turns on the Twilio Verify v2-compatible API (/v2) for
 	// the tenants it lists, each with its Verify services.
 	TwilioVerify twiliocompat.Config `yaml:"twilio_verify"`
+	// Directory finds people and their numbers (a file, LDAP, Microsoft
+	// Graph) for the front ends that call someone by name; nothing in
+	// serve uses it yet.
+	Directory directory.Config `yaml:"directory"`
 }
 
 // HTTP configures the REST API listener.
 type HTTP struct {
 	Addr      string `yaml:"addr"`
 	BodyLimit int64  `yaml:"body_limit"` // bytes per request body
+	// MaxWait is the longest GET /v1/verifications/{id}?wait= waits; a
+	// longer wait is cut to it.
+	MaxWait time.Duration `yaml:"max_wait"`
+	// MaxWaiters and MaxWaitersPerTenant bound the long-polls and event
+	// streams open at once on this gateway, in all and per tenant.
+	MaxWaiters          int `yaml:"max_waiters"`
+	MaxWaitersPerTenant int `yaml:"max_waiters_per_tenant"`
 }
 
 // Verify configures the verification lifecycle.
@@ -113,7 +125,8 @@ type Log struct {
 // Default returns the configuration with every default filled in.
 func Default() Config {
 	return Config{
-		HTTP:  HTTP{Addr: "127.0.0.1:8080", BodyLimit: 64 << 10},
+		HTTP: HTTP{Addr: "127.0.0.1:8080", BodyLimit: 64 << 10,
+			MaxWait: time.Minute, MaxWaiters: 1000, MaxWaitersPerTenant: 100},
 		Redis: Redis{AutoPipeline: true},
 		Verify: Verify{
 			CodeLength: verify.DefaultCodeLength, Lifetime: verify.DefaultLifetime,
@@ -171,6 +184,15 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.BodyLimit < 1024 {
 		bad("http.body_limit", "must be at least 1024 bytes, not %d", c.HTTP.BodyLimit)
+	}
+	if c.HTTP.MaxWait < time.Second || c.HTTP.MaxWait > 10*time.Minute {
+		bad("http.max_wait", "must be between 1s and 10m, not %s", c.HTTP.MaxWait)
+	}
+	if c.HTTP.MaxWaiters < 1 {
+		bad("http.max_waiters", "must be at least 1, not %d", c.HTTP.MaxWaiters)
+	}
+	if c.HTTP.MaxWaitersPerTenant < 1 {
+		bad("http.max_waiters_per_tenant", "must be at least 1, not %d", c.HTTP.MaxWaitersPerTenant)
 	}
 	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		bad("public_url", "must start with http:// or https://")
@@ -233,6 +255,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, prefixed(c.Route.Validate()))
 	errs = append(errs, prefixed(c.TwilioVerify.Validate("twilio_verify")))
+	errs = append(errs, prefixed(c.Directory.Validate("directory")))
 	return errors.Join(errs...)
 }
 

@@ -152,7 +152,9 @@ func TestScriptBeforeAnswer(t *testing.T) {
 
 func TestEnded(t *testing.T) {
 	approve, code := ivr.Script{Mode: verify.CallModeApprove}, ivr.Script{Mode: verify.CallModeCode}
-	failed := func(reason string) *verify.Outcome { return &verify.Outcome{Status: verify.StatusFailed, Reason: reason} }
+	failed := func(reason string) *verify.Outcome {
+		return &verify.Outcome{Status: verify.StatusFailed, Reason: reason}
+	}
 	tests := []struct {
 		s    ivr.Script
 		how  verify.EventType

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verigate/verigate/internal/verifytest"
 	"github.com/verigate/verigate/internal/siptest"
+	"github.com/verigate/verigate/internal/verifytest"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/sip/media"
 	"github.com/verigate/verigate/verify"

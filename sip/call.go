@@ -537,6 +537,8 @@ func (cl *call) ended(t verify.EventType, status int, detail string) {
 
 // send passes one event of the call to the Reporter. Reports outlive a
 // closing Caller by a few seconds, so a shutdown still records the outcome.
+// status, when not 0, becomes the event's error code: the SIP status of a
+// failure (486, a 200 whose SDP was unusable), never of a success.
 func (cl *call) send(t verify.EventType, status int, detail string, outcome *verify.Outcome) {
 	// At is left to the Reporter: the Service stamps events with its clock.
 	ev := verify.Event{

@@ -2,6 +2,7 @@ package sip_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,7 +48,10 @@ func TestApproveWithPhone(t *testing.T) {
 }
 
 func TestLoopbackPhone(t *testing.T) {
-	phone, err := siptest.NewLoopbackPhone(testLogger(t))
+	events := make(chan siptest.PhoneEvent, 16)
+	phone, err := siptest.NewLoopbackPhone(testLogger(t), func(c *siptest.PhoneConfig) {
+		c.OnEvent = func(ev siptest.PhoneEvent) { events <- ev }
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,4 +72,25 @@ func TestLoopbackPhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep.waitFor(t, "v1", verify.EventCallApproved, 20*time.Second)
+	// The phone told of each step of the call, in order.
+	var got []string
+	for done := false; !done; {
+		select {
+		case ev := <-events:
+			step := string(ev.Kind) + ev.Key
+			if ev.Kind == siptest.PhoneEnded {
+				step += " by " + ev.HungUpBy
+				done = true
+			}
+			if ev.CallID == "" {
+				t.Errorf("%s event without a Call-ID", ev.Kind)
+			}
+			got = append(got, step)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the call did not end; phone events so far %q", got)
+		}
+	}
+	if want := []string{"incoming", "answered", "pressed#", "ended by caller"}; !slices.Equal(got, want) {
+		t.Errorf("phone events %q, want %q", got, want)
+	}
 }

@@ -42,6 +42,10 @@ func (t Template) SMSBodyFor(locale, app, code string) string {
 // `sms to=<masked number> body=<text>`, instead of sending it. The body
 // carries the code: use it only where the output is yours.
 type Console struct {
+	// OnSend, when set (before the first Send), is handed each message
+	// once it is printed: `verigate demo` shows it as the phone receives it.
+	OnSend func(verify.Message)
+
 	mu  sync.Mutex
 	out io.Writer
 	seq atomic.Uint64
@@ -56,9 +60,13 @@ func NewConsole(out io.Writer) *Console { return &Console{out: out} }
 func (c *Console) Send(_ context.Context, m verify.Message) (string, error) {
 	body := strings.ReplaceAll(m.Body, "\n", " ")
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, err := fmt.Fprintf(c.out, "sms to=%s body=%s\n", verify.MaskNumber(m.To), body); err != nil {
+	_, err := fmt.Fprintf(c.out, "sms to=%s body=%s\n", verify.MaskNumber(m.To), body)
+	c.mu.Unlock()
+	if err != nil {
 		return "", fmt.Errorf("console sms: %w", err)
+	}
+	if c.OnSend != nil {
+		c.OnSend(m)
 	}
 	return fmt.Sprintf("console-%d", c.seq.Add(1)), nil
 }

@@ -22,6 +22,7 @@ type Memory struct {
 	failures  map[string][]time.Time // tenant \x00 number → failed check times
 	failKeep  time.Duration          // the longest CheckLock window asked for: failures kept as long
 	lastSweep time.Time
+	changes   fanout // waiters told of every change (verify.Changes)
 }
 
 type memEntry struct {
@@ -103,6 +104,7 @@ func (m *Memory) StartConsumed(_ context.Context, v *verify.Verification, hash s
 			cur.Channel, cur.CallMode, cur.Locale, cur.Route = v.Channel, v.CallMode, v.Locale, v.Route
 			cur.UpdatedAt = now
 			cur.Events = append(cur.Events, verify.Event{Type: verify.EventResent, At: now, Channel: v.Channel, Provider: v.Route.Provider})
+			m.changes.notify(cur.ID)
 			return clone(cur), true, nil
 		}
 		m.expire(e.v, now)
@@ -138,6 +140,7 @@ func (m *Memory) expire(v *verify.Verification, now time.Time) {
 	v.UpdatedAt = now
 	v.Events = append(v.Events, verify.Event{Type: verify.EventExpired, At: v.ExpiresAt})
 	delete(m.pending, numberKey(v.Tenant, v.To))
+	m.changes.notify(v.ID)
 }
 
 // sweep drops verifications past their retention, at most once a minute.
@@ -216,6 +219,7 @@ func (m *Memory) Check(_ context.Context, q verify.CheckQuery) (*verify.Verifica
 	}
 	v.Attempts++
 	v.UpdatedAt = q.Now
+	defer m.changes.notify(v.ID)
 	switch {
 	case verify.MatchHash(v.CodeHashes, q.Hash):
 		v.Status = verify.StatusApproved
@@ -277,6 +281,7 @@ func (m *Memory) Transition(_ context.Context, tenant, id string, status verify.
 		// the same number ending leaves it be.
 		delete(m.pending, nk)
 	}
+	m.changes.notify(v.ID)
 	return clone(v), nil
 }
 
@@ -288,7 +293,11 @@ func (m *Memory) AddEvent(_ context.Context, id string, ev verify.Event) (bool, 
 	if err != nil {
 		return false, err
 	}
-	return m.record(e, ev), nil
+	added := m.record(e, ev)
+	if added {
+		m.changes.notify(id)
+	}
+	return added, nil
 }
 
 func (m *Memory) record(e *memEntry, ev verify.Event) bool {

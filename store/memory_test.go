@@ -19,3 +19,14 @@ func TestMemoryContract(t *testing.T) {
 		return store.Limited{Memory: store.NewMemory(), Limits: lim}
 	})
 }
+
+func TestMemoryChanges(t *testing.T) {
+	storetest.RunChanges(t, func(t *testing.T) (verify.Store, []verify.Changes) {
+		lim, err := ratelimit.NewMemory(nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := store.NewMemory()
+		return store.Limited{Memory: m, Limits: lim}, []verify.Changes{m}
+	})
+}

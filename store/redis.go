@@ -32,6 +32,10 @@ import (
 // lives in one slot, so each state change is one Lua script over keys of
 // one slot. Every key expires Retention after its verification does.
 //
+// Check, Transition and AddEvent PUBLISH the id of the verification they
+// change on the channel "<prefix>changes" from inside their script (no
+// extra round trip), for RedisChanges; a resend by Start does not.
+//
 // Round trips: on a single server or Sentinel every method is one script
 // (one round trip); a script that starts from an id follows vg:id:<id>
 // itself. Cluster forbids a script to touch keys of two slots, so there a
@@ -336,6 +340,9 @@ end
 local function unpoint()
   if redis.call('GET', pk) == id then redis.call('DEL', pk) end
 end
+-- Tells every gateway's RedisChanges (one channel, no key: allowed in a
+-- Cluster script) that the verification changed.
+local function changed() redis.call('PUBLISH', P .. 'changes', id) end
 `
 
 // luaStart: KEYS[1] the number's pointer, KEYS[2] the new verification,
@@ -456,6 +463,7 @@ if tonumber(now) >= tonumber(v[F.expires]) then
   v[F.status], v[F.updated], v[F.ev] = 'expired', now, app(v[F.ev], ev('expired', v[F.expires]))
   redis.call('HSET', vk, 'status', v[F.status], 'updated', now, 'ev', v[F.ev])
   unpoint()
+  changed()
   return {'ok', v}
 end
 local att = tonumber(v[F.attempts]) + 1
@@ -483,6 +491,7 @@ else
 end
 v[F.attempts], v[F.updated], v[F.status], v[F.ev] = tostring(att), now, status, evs
 redis.call('HSET', vk, 'attempts', v[F.attempts], 'updated', now, 'status', status, 'ev', evs)
+changed()
 return {'ok', v}
 `)
 
@@ -501,6 +510,7 @@ local evs = v[F.ev]
 if v[F.status] == 'pending' and at ~= '' and tonumber(at) >= tonumber(v[F.expires]) then
   redis.call('HSET', vk, 'status', 'expired', 'updated', at, 'ev', app(evs, ev('expired', v[F.expires])))
   unpoint()
+  changed()
   return {'np', 'expired'}
 end
 if v[F.status] ~= 'pending' then return {'np', v[F.status]} end
@@ -513,6 +523,7 @@ end
 v[F.status], v[F.reason], v[F.updated], v[F.ev] = ARGV[5], ARGV[6], at, evs
 redis.call('HSET', vk, 'status', ARGV[5], 'reason', ARGV[6], 'updated', at, 'ev', evs)
 unpoint()
+changed()
 return {'ok', v}
 `)
 
@@ -521,6 +532,7 @@ var luaAddEvent = redis.NewScript(luaCommon + `
 if redis.call('EXISTS', vk) == 0 then return {'nf'} end
 if ARGV[6] ~= '' and redis.call('HSETNX', vk, 'k:' .. ARGV[6], '1') == 0 then return {'dup'} end
 redis.call('HSET', vk, 'ev', app(redis.call('HGET', vk, 'ev'), ARGV[5]))
+changed()
 return {'ok'}
 `)
 

@@ -52,6 +52,11 @@ type Config struct {
 	// approval by a code check when it is an ApprovalObserver.
 	Observer EventObserver
 
+	// Changes tells Follow and Wait of changes to a verification; the
+	// Store, when it implements Changes, if nil. Without either they read
+	// the verification every second.
+	Changes Changes
+
 	Logger *slog.Logger
 	Now    func() time.Time // the clock; time.Now if nil
 	Random io.Reader        // crypto/rand.Reader if nil
@@ -61,6 +66,8 @@ type Config struct {
 type Service struct {
 	cfg Config
 	log *slog.Logger
+	// changes is cfg.Changes, or cfg.Store when it implements Changes.
+	changes Changes
 }
 
 // NewService checks cfg and fills in defaults.
@@ -103,7 +110,11 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, log: cfg.Logger}, nil
+	s := &Service{cfg: cfg, log: cfg.Logger, changes: cfg.Changes}
+	if c, ok := cfg.Store.(Changes); ok && s.changes == nil {
+		s.changes = c
+	}
+	return s, nil
 }
 
 // MaxCallbackURL is the longest callback_url a start accepts.

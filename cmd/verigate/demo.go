@@ -13,12 +13,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/verigate/verigate/config"
+	"github.com/verigate/verigate/internal/siptest"
+	"github.com/verigate/verigate/verify"
 )
 
 // Numbers the demo verifies: a German mobile (SMS) and a Berlin fixed line
@@ -40,18 +41,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer cancel()
 
 	tl := &timeline{out: stdout, start: time.Now(), codes: make(chan string, 4), hungUp: make(chan struct{}, 4)}
-	var handler slog.Handler = &timelineHandler{tl: tl}
+	log := slog.New(slog.DiscardHandler)
 	if *verbose {
-		handler = teeHandler{handler, slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug})}
+		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	log := slog.New(handler)
 
 	cfg, key, err := demoConfig()
 	if err != nil {
 		return err
 	}
 	tl.say("demo", "starting the gateway: in-memory state, console SMS, a test phone on loopback that answers and presses #")
-	gw, err := buildGateway(ctx, cfg, true, tl.smsWriter(), log)
+	// The console provider's own lines are not shown: the phone shows
+	// each message as it receives it.
+	gw, err := buildGateway(ctx, cfg, true, io.Discard, log, gatewayHooks{sms: tl.smsReceived, phone: tl.phoneEvent})
 	if err != nil {
 		return err
 	}
@@ -119,97 +121,53 @@ func (t *timeline) say(who, what string) {
 	fmt.Fprintf(t.out, "%7.3fs  %-8s %s\n", time.Since(t.start).Seconds(), who, what)
 }
 
-var consoleSMS = regexp.MustCompile(`^sms to=(\S+) body=(.*?(\d{4,10}).*)$`)
-
-// smsWriter receives the console SMS provider's lines: the demo shows the
-// text as the phone would and keeps the code to check it.
-func (t *timeline) smsWriter() io.Writer {
-	pr, pw := io.Pipe()
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := consoleSMS.FindStringSubmatch(sc.Text()); m != nil {
-				t.say("phone", fmt.Sprintf("SMS received on %s: %q", m[1], m[2]))
-				select {
-				case t.codes <- m[3]:
-				default:
-				}
-			}
-		}
-	}()
-	return pw
-}
-
-// timelineHandler shows the call's progress from the gateway's and the test
-// phone's log records.
-type timelineHandler struct {
-	tl    *timeline
-	attrs []slog.Attr
-}
-
-func (h *timelineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
-
-func (h *timelineHandler) Handle(_ context.Context, r slog.Record) error {
-	who := "gateway"
-	for _, a := range h.attrs {
-		if a.Key == "component" && a.Value.String() == "phone" {
-			who = "phone"
-		}
-	}
-	switch {
-	case strings.HasPrefix(r.Message, "call "), strings.HasPrefix(r.Message, "phone "):
-	case r.Message == "fraud reported", strings.HasPrefix(r.Message, "verification "):
-	default:
-		return nil
-	}
-	var detail []string
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Key {
-		case "prompt", "key", "event", "status", "to", "codec":
-			detail = append(detail, a.Key+"="+a.Value.String())
-		}
-		return true
-	})
-	h.tl.say(who, strings.TrimSpace(r.Message+" "+strings.Join(detail, " ")))
-	if r.Message == "phone call ended" {
+// smsReceived is the console SMS provider's hook: the phone shows the text
+// and the person reads the code in it.
+func (t *timeline) smsReceived(m verify.Message) {
+	t.say("phone", fmt.Sprintf("SMS received on %s: %q", verify.MaskNumber(m.To), m.Body))
+	if code := codeIn(m.Body); code != "" {
 		select {
-		case h.tl.hungUp <- struct{}{}:
+		case t.codes <- code:
 		default:
 		}
 	}
-	return nil
 }
 
-func (h *timelineHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &timelineHandler{tl: h.tl, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
-}
-
-func (h *timelineHandler) WithGroup(string) slog.Handler { return h }
-
-// teeHandler sends each record to two handlers.
-type teeHandler [2]slog.Handler
-
-func (t teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return t[0].Enabled(ctx, l) || t[1].Enabled(ctx, l)
-}
-
-func (t teeHandler) Handle(ctx context.Context, r slog.Record) error {
-	for _, h := range t {
-		if h.Enabled(ctx, r.Level) {
-			if err := h.Handle(ctx, r.Clone()); err != nil {
-				return err
-			}
+// codeIn finds the code in a message's text: its first run of at least
+// four digits.
+func codeIn(body string) string {
+	for _, f := range strings.FieldsFunc(body, func(r rune) bool { return r < '0' || r > '9' }) {
+		if len(f) >= 4 {
+			return f
 		}
 	}
-	return nil
+	return ""
 }
 
-func (t teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return teeHandler{t[0].WithAttrs(as), t[1].WithAttrs(as)}
-}
-
-func (t teeHandler) WithGroup(name string) slog.Handler {
-	return teeHandler{t[0].WithGroup(name), t[1].WithGroup(name)}
+// phoneEvent is the loopback test phone's hook.
+func (t *timeline) phoneEvent(ev siptest.PhoneEvent) {
+	switch ev.Kind {
+	case siptest.PhoneIncoming:
+		t.say("phone", "incoming call, ringing")
+	case siptest.PhoneAnswered:
+		t.say("phone", "answered codec="+ev.Codec.String())
+	case siptest.PhonePressed:
+		t.say("phone", "pressed key "+ev.Key)
+	case siptest.PhoneEnded:
+		by := ev.HungUpBy
+		if by == "caller" {
+			by = "gateway"
+		}
+		what := "call ended, hung up by the " + by
+		if ev.Err != nil {
+			what = "call failed: " + ev.Err.Error()
+		}
+		t.say("phone", what)
+		select {
+		case t.hungUp <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // demoClient plays the identity server.
@@ -219,12 +177,28 @@ type demoClient struct {
 }
 
 type demoVerification struct {
-	ID           string `json:"id"`
-	Status       string `json:"status"`
-	AttemptsLeft int    `json:"attempts_left"`
-	Events       []struct {
-		Type string `json:"type"`
-	} `json:"events"`
+	ID           string      `json:"id"`
+	Status       string      `json:"status"`
+	AttemptsLeft int         `json:"attempts_left"`
+	Events       []demoEvent `json:"events"`
+}
+
+type demoEvent struct {
+	Type     string `json:"type"`
+	Provider string `json:"provider"`
+	Detail   string `json:"detail"`
+}
+
+// String is the event as the timeline shows it.
+func (e demoEvent) String() string {
+	s := strings.ReplaceAll(e.Type, "_", " ")
+	if e.Provider != "" {
+		s += " provider=" + e.Provider
+	}
+	if e.Detail != "" {
+		s += " detail=" + e.Detail
+	}
+	return s
 }
 
 func (c demoClient) do(ctx context.Context, method, path, body string) (int, demoVerification, error) {
@@ -262,6 +236,16 @@ func (c demoClient) smsFlow(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	c.tl.say("idp", fmt.Sprintf("← %d id=%s status=%s", status, v.ID, v.Status))
+	events, err := c.follow(ctx, v.ID)
+	if err != nil {
+		return false, err
+	}
+	defer events.Close()
+	// The stream begins with the verification as it stands: the gateway's
+	// steps so far appear before the person types the code.
+	if _, err := events.next(); err != nil {
+		return false, err
+	}
 	var code string
 	select {
 	case code = <-c.tl.codes:
@@ -275,6 +259,9 @@ func (c demoClient) smsFlow(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	c.tl.say("idp", fmt.Sprintf("← %d status=%s", status, v.Status))
+	if err := events.rest(); err != nil {
+		return false, err
+	}
 	return v.Status == "approved", nil
 }
 
@@ -286,23 +273,100 @@ func (c demoClient) callFlow(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	c.tl.say("idp", fmt.Sprintf("← %d id=%s status=%s", status, v.ID, v.Status))
+	c.tl.say("idp", "GET /v1/verifications/"+v.ID+"/events: following the call")
+	events, err := c.follow(ctx, v.ID)
+	if err != nil {
+		return false, err
+	}
+	defer events.Close()
+	if err := events.rest(); err != nil {
+		return false, err
+	}
+	c.tl.say("idp", "event stream ended: status="+events.status)
+	// The gateway says goodbye after the approval; the phone hangs up last.
+	select {
+	case <-c.tl.hungUp:
+	case <-time.After(15 * time.Second):
+	}
+	return events.status == "approved", nil
+}
+
+// follow opens the verification's event stream (GET
+// /v1/verifications/{id}/events), which the gateway ends after the final
+// status.
+func (c demoClient) follow(ctx context.Context, id string) (*demoEvents, error) {
+	path := "/v1/verifications/" + id + "/events"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Accept", "text/event-stream")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		res.Body.Close()
+		return nil, fmt.Errorf("GET %s: %d %s", path, res.StatusCode, bytes.TrimSpace(raw))
+	}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 0, 16<<10), 1<<20)
+	return &demoEvents{body: res.Body, sc: sc, tl: c.tl}, nil
+}
+
+// demoEvents reads a verification's event stream and shows each event the
+// gateway added as a timeline line.
+type demoEvents struct {
+	body   io.Closer
+	sc     *bufio.Scanner
+	tl     *timeline
+	shown  int    // events already shown
+	status string // the verification's status in the last state read
+}
+
+func (e *demoEvents) Close() error { return e.body.Close() }
+
+// next reads the stream up to its next state and shows the events new in
+// it; false when the stream ended.
+func (e *demoEvents) next() (bool, error) {
+	for e.sc.Scan() {
+		// The gateway sends each state as one data line of JSON.
+		data, ok := strings.CutPrefix(e.sc.Text(), "data: ")
+		if !ok {
+			continue // event:, id:, comments and blank lines
+		}
+		var v demoVerification
+		if err := json.Unmarshal([]byte(data), &v); err != nil {
+			return false, fmt.Errorf("event stream: %w", err)
+		}
+		last := ""
+		for _, ev := range v.Events[min(e.shown, len(v.Events)):] {
+			e.tl.say("gateway", ev.String())
+			last = ev.Type
+		}
+		e.shown = max(e.shown, len(v.Events))
+		// A new status the events did not name (pending at first, an
+		// expiry not yet recorded) gets a line of its own.
+		if v.Status != e.status && v.Status != last {
+			e.tl.say("gateway", "verification "+v.Status)
+		}
+		e.status = v.Status
+		return true, nil
+	}
+	if err := e.sc.Err(); err != nil {
+		return false, fmt.Errorf("event stream: %w", err)
+	}
+	return false, nil
+}
+
+// rest reads the stream to its end.
+func (e *demoEvents) rest() error {
 	for {
-		select {
-		case <-ctx.Done():
-			return false, errors.New("demo: the call did not finish in time")
-		case <-time.After(100 * time.Millisecond):
-		}
-		_, got, err := c.do(ctx, http.MethodGet, "/v1/verifications/"+v.ID, "")
-		if err != nil {
-			return false, err
-		}
-		if got.Status != "pending" {
-			c.tl.say("idp", fmt.Sprintf("GET /v1/verifications/%s ← status=%s", v.ID, got.Status))
-			select {
-			case <-c.tl.hungUp:
-			case <-time.After(15 * time.Second):
-			}
-			return got.Status == "approved", nil
+		more, err := e.next()
+		if !more || err != nil {
+			return err
 		}
 	}
 }

@@ -70,7 +70,14 @@ var liveHeap = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc
 // limiter, idempotency records, Redis, the SMS-pumping watch), its
 // providers (SMS senders, SIP trunks, Twilio), then the verify.Service and
 // the REST API over them. stdout receives the console SMS provider's lines.
-func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Writer, log *slog.Logger) (_ *gateway, err error) {
+// hooks, at most one, are the demo's (serve passes none).
+func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Writer, log *slog.Logger, hooks ...gatewayHooks) (_ *gateway, err error) {
+	var hk gatewayHooks
+	if len(hooks) > 1 {
+		return nil, errors.New("buildGateway: more than one gatewayHooks")
+	} else if len(hooks) == 1 {
+		hk = hooks[0]
+	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g := &gateway{cancel: cancel}
 	defer func() {
@@ -104,7 +111,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		return nil, err
 	}
 	g.closers = append(g.closers, engine.Close)
-	prov, err := g.buildProviders(bg, cfg, dev, stdout, catalogue, st, ready, log)
+	prov, err := g.buildProviders(bg, cfg, dev, stdout, hk, catalogue, st, ready, log)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +150,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			LongMax: cfg.Limits.FailedChecksLong, LongWindow: cfg.Limits.FailedCheckWindowLong,
 		},
 		FraudBlock: cfg.Verify.FraudBlock,
+		Changes:    st.changes,
 		Logger:     log,
 	})
 	if err != nil {
@@ -161,6 +169,15 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	return g, nil
 }
 
+// gatewayHooks tell `verigate demo` what the development providers do, so
+// that it shows them without reading the log.
+type gatewayHooks struct {
+	// sms is handed each message the console SMS provider sends.
+	sms func(verify.Message)
+	// phone is told of each step of a call the loopback test phone takes.
+	phone func(siptest.PhoneEvent)
+}
+
 // state is where the gateway keeps what it knows: verifications, limits,
 // idempotency records, the SMS-pumping watch and the queued callbacks, in
 // memory or in Redis.
@@ -171,6 +188,9 @@ type state struct {
 	redis     redis.UniversalClient // nil without Redis
 	pumps     *pumping.Watch        // nil when the SMS-pumping watch is off
 	callbacks *callback.Notifier    // nil when callbacks are off
+	// changes tells waiting requests of status changes made through every
+	// gateway on Redis; nil in memory, whose store tells them itself.
+	changes verify.Changes
 }
 
 // buildState opens the gateway's state: in memory, or in Redis when
@@ -212,6 +232,11 @@ func (g *gateway) buildState(bg context.Context, cfg config.Config, ready map[st
 		// The client of the health check runs nothing else, so its pool
 		// reflects Redis alone and not the failures of other callers.
 		ready["redis"] = store.RedisHealth(rc)
+		// One subscription per gateway hears the changes made through every
+		// gateway on this Redis (the client without auto-pipelining).
+		feed := store.NewRedisChanges(rc, "", log)
+		g.goBackground(bg, feed.Run)
+		st.changes = feed
 		log.Info("state and limits in Redis")
 	}
 	// The SMS-pumping watch; routing reads its blocks.
@@ -276,7 +301,7 @@ type providers struct {
 }
 
 // buildProviders builds the SMS and call providers the configuration names.
-func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool, stdout io.Writer, catalogue *prompts.Catalogue,
+func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool, stdout io.Writer, hooks gatewayHooks, catalogue *prompts.Catalogue,
 	st *state, ready map[string]api.ReadyCheck, log *slog.Logger) (*providers, error) {
 	p := &providers{senders: map[string]verify.Sender{}, callers: map[string]verify.Caller{}, twilio: cfg.Twilio}
 	choice, err := chooseProviders(cfg.SMS.Provider, p.twilio.Configured(), len(cfg.SIP.Trunks), dev)
@@ -307,14 +332,16 @@ func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool
 		p.senders[twilio.ProviderName], p.callers[twilio.ProviderName] = p.watch.Wrap(prov), prov
 	}
 	if choice.sms == "console" {
-		p.senders["console"] = sms.NewConsole(stdout)
+		console := sms.NewConsole(stdout)
+		console.OnSend = hooks.sms
+		p.senders["console"] = console
 	}
 
 	sipCfg := cfg.SIP
 	if choice.loopback {
 		// The embedded default: calls go to a test phone on loopback that
 		// answers and presses '#'.
-		phone, err := siptest.NewLoopbackPhone(log)
+		phone, err := siptest.NewLoopbackPhone(log, func(c *siptest.PhoneConfig) { c.OnEvent = hooks.phone })
 		if err != nil {
 			return nil, fmt.Errorf("loopback test phone: %w", err)
 		}
@@ -368,6 +395,7 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	e, err := api.New(api.Config{
 		Service: svc, APIKeys: keys, Idempotency: st.idem, Ready: ready,
 		Registry: reg, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
+		Waits: api.WaitConfig{Max: cfg.HTTP.MaxWait, Gateway: cfg.HTTP.MaxWaiters, Tenant: cfg.HTTP.MaxWaitersPerTenant},
 	})
 	if err != nil {
 		return nil, err

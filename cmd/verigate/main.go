@@ -28,6 +28,7 @@ var commands = []command{
 	{"route", "explain how a number would be routed: route explain NUMBER", runRoute},
 	{"prompts", "list the prompts or write one to a WAV file", runPrompts},
 	{"phone", "a test phone: answer calls, press keys, record what it hears", runPhone},
+	{"directory", "look a person up in the configured directory: directory lookup --upn U", runDirectory},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -123,7 +123,9 @@ func StartLinphone(t testing.TB, opts LinphoneOptions) *Linphone {
 	t.Cleanup(func() { os.Remove(sock) })
 	l.proc = startProcessEnv(t, "linphone-daemon", dir, []string{"HOME=" + home},
 		bin, "--config", rcPath, "--pipe", pipe, "--auto-answer", "--disable-stats-events")
-	err := l.proc.waitUntil(15*time.Second, func() error {
+	// Generous bounds: linphone-daemon takes seconds to start on a busy
+	// machine, and a ready daemon ends the wait at once.
+	err := l.proc.waitUntil(30*time.Second, func() error {
 		c, err := net.DialTimeout("unix", sock, 300*time.Millisecond)
 		if err != nil {
 			return err
@@ -135,7 +137,7 @@ func StartLinphone(t testing.TB, opts LinphoneOptions) *Linphone {
 		t.Fatalf("peertest: linphone-daemon command socket: %v", err)
 	}
 	t.Cleanup(func() { l.conn.Close() })
-	if err := l.proc.waitUntil(10*time.Second, func() error { return udpBound(l.Addr) }); err != nil {
+	if err := l.proc.waitUntil(30*time.Second, func() error { return udpBound(l.Addr) }); err != nil {
 		t.Fatalf("peertest: linphone-daemon sip port %s: %v", l.Addr, err)
 	}
 	if opts.Registrar != "" {

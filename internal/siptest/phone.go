@@ -71,6 +71,35 @@ type PhoneConfig struct {
 	Logger *slog.Logger
 	// OnCallEnd, when set, is told about each call once it is over.
 	OnCallEnd func(PhoneCall)
+	// OnEvent, when set, is told of each step of a call as it happens
+	// (`verigate demo` shows them). It runs on the call's goroutine: it
+	// must return quickly.
+	OnEvent func(PhoneEvent)
+}
+
+// PhoneEventKind names a step of a call the phone took.
+type PhoneEventKind string
+
+// The steps of a call, in the order they happen; PhoneEnded comes last on
+// every call, as OnCallEnd does.
+const (
+	PhoneIncoming PhoneEventKind = "incoming" // an INVITE came; the phone rings
+	PhoneAnswered PhoneEventKind = "answered"
+	PhonePressed  PhoneEventKind = "pressed" // a key was sent
+	PhoneEnded    PhoneEventKind = "ended"
+)
+
+// PhoneEvent is one step of a call.
+type PhoneEvent struct {
+	Kind   PhoneEventKind
+	CallID string
+	From   string      // the caller's URI user
+	Codec  audio.Codec // PhoneAnswered
+	Key    string      // PhonePressed
+	// HungUpBy ("caller" or "phone") and Err (the call failed) are set on
+	// PhoneEnded.
+	HungUpBy string
+	Err      error
 }
 
 // PhoneCall is what happened on one call the phone took.
@@ -240,9 +269,19 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		log.Info("phone call ended", "hung_up_by", pc.HungUpBy, "keys_sent", pc.KeysSent,
 			"heard_packets", pc.Heard, "duration", pc.Duration.Round(time.Millisecond))
 	}
+	p.event(PhoneEvent{Kind: PhoneEnded, HungUpBy: pc.HungUpBy, Err: pc.Err}, &pc)
 	if p.cfg.OnCallEnd != nil {
 		p.cfg.OnCallEnd(pc)
 	}
+}
+
+// event tells OnEvent of a step of the call pc.
+func (p *Phone) event(ev PhoneEvent, pc *PhoneCall) {
+	if p.cfg.OnEvent == nil {
+		return
+	}
+	ev.CallID, ev.From = pc.CallID, pc.From
+	p.cfg.OnEvent(ev)
 }
 
 func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Logger, pc *PhoneCall) error {
@@ -256,6 +295,7 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 	transport := strings.ToLower(req.Transport())
 	contact := p.ep.Contact("phone", transport)
 	log.Info("phone call incoming", "transport", transport)
+	p.event(PhoneEvent{Kind: PhoneIncoming}, pc)
 	if err := dialog.Respond(180, "Ringing", nil, &contact); err != nil {
 		return fmt.Errorf("ringing: %w", err)
 	}
@@ -339,11 +379,13 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 			// context, ended by the BYE, stays ended.)
 			pc.HungUpBy = "caller"
 			log.Info("phone call answered and hung up at once")
+			p.event(PhoneEvent{Kind: PhoneAnswered, Codec: neg.Codec}, pc)
 			return nil
 		}
 		return fmt.Errorf("answer: %w", err)
 	}
 	log.Info("phone call answered", "codec", neg.Codec, "dtmf_pt", neg.DTMFPayloadType)
+	p.event(PhoneEvent{Kind: PhoneAnswered, Codec: neg.Codec}, pc)
 
 	// Keep a stream going toward the caller, as a real phone's microphone
 	// would, until the call ends.
@@ -382,6 +424,7 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 			} else {
 				pc.KeysSent += string(k)
 				log.Info("phone pressed key", "key", string(k))
+				p.event(PhoneEvent{Kind: PhonePressed, Key: string(k)}, pc)
 			}
 			if len(keys) > 0 {
 				next.Reset(p.cfg.KeyGap)
@@ -447,14 +490,19 @@ func maskUser(u string) string {
 }
 
 // NewLoopbackPhone starts the built-in test phone `serve --dev` dials when
-// no trunk is configured: on 127.0.0.1 (a free port), pressing '#' two
-// seconds after answering. LoopbackTrunk names it as a trunk for the
-// Caller.
-func NewLoopbackPhone(log *slog.Logger) (*Phone, error) {
-	return NewPhone(PhoneConfig{
+// no trunk is configured: on 127.0.0.1 (a free port), pressing '#'
+// DefaultPhoneAfter after answering. LoopbackTrunk names it as a trunk for the
+// Caller. Each opt adjusts the configuration before the phone starts
+// (`verigate demo` sets OnEvent).
+func NewLoopbackPhone(log *slog.Logger, opts ...func(*PhoneConfig)) (*Phone, error) {
+	cfg := PhoneConfig{
 		Listen: "127.0.0.1:0", RTPPorts: DefaultPhoneRTPPorts, Ring: time.Second,
 		Press: "#", After: DefaultPhoneAfter, Logger: log,
-	})
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	return NewPhone(cfg)
 }
 
 // LoopbackConfig is the sip configuration of `serve --dev` without a

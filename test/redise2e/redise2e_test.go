@@ -56,6 +56,7 @@ type gateway struct {
 	t    testing.TB
 	url  string
 	env  []string
+	args []string // after "serve"
 	addr string
 
 	mu    sync.Mutex
@@ -72,13 +73,19 @@ type gateway struct {
 // /healthz answers.
 func startGateway(t testing.TB, redisURL string, env ...string) *gateway {
 	t.Helper()
+	return startGatewayWith(t, redisURL, nil, env...)
+}
+
+// startGatewayWith is startGateway with arguments for `serve` (--config).
+func startGatewayWith(t testing.TB, redisURL string, args []string, env ...string) *gateway {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	g := &gateway{t: t, addr: addr, url: "http://" + addr, codes: map[string]string{}, wait: map[string][]chan string{}}
+	g := &gateway{t: t, addr: addr, url: "http://" + addr, args: args, codes: map[string]string{}, wait: map[string][]chan string{}}
 	g.env = append(os.Environ(),
 		"VERIGATE_HTTP_ADDR="+addr,
 		"VERIGATE_API_KEYS="+tenant+":"+apiKey,
@@ -126,7 +133,7 @@ func allDigits(b []byte) bool {
 
 func (g *gateway) start() {
 	g.t.Helper()
-	cmd := exec.Command(binary, "serve")
+	cmd := exec.Command(binary, append([]string{"serve"}, g.args...)...)
 	cmd.Env = g.env
 	// The child writes to the pipe itself (an *os.File needs no copying
 	// goroutine in this process), stdout and stderr in one stream.
