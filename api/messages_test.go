@@ -164,3 +164,22 @@ func TestRelayRefused(t *testing.T) {
 		t.Errorf("%d messages sent for refused relays", n)
 	}
 }
+
+// TestMessageIsNotAVerification: the verification endpoints that change
+// state find no relayed message.
+func TestMessageIsNotAVerification(t *testing.T) {
+	en := newEnv(t, nil)
+	res := en.do("POST", "/v1/messages", keyAcme, `{"to":"+4915123456789","body":"code 4711"}`)
+	id, _ := res.json(t)["id"].(string)
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/verifications/" + id + "/cancel", ""},
+		{"/v1/verifications/" + id + "/check", `{"code":"4711"}`},
+	} {
+		if r := en.do("POST", tc.path, keyAcme, tc.body); r.Code != http.StatusNotFound {
+			t.Errorf("POST %s: %d %s, want 404", tc.path, r.Code, r.Body)
+		}
+	}
+	if r := en.do("GET", "/v1/messages/"+id, keyAcme, ""); r.json(t)["status"] != "pending" {
+		t.Errorf("the message after the refused calls: %s", r.Body)
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/verigate/verigate/api/twiliocompat"
 	"github.com/verigate/verigate/callback"
+	"github.com/verigate/verigate/directory"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/pumping"
 	"github.com/verigate/verigate/ratelimit"
@@ -57,6 +58,10 @@ type Config struct {
 	// TwilioVerify turns on the Twilio Verify v2-compatible API (/v2) for
 	// the tenants it lists, each with its Verify services.
 	TwilioVerify twiliocompat.Config `yaml:"twilio_verify"`
+	// Directory finds people and their numbers (a file, LDAP, Microsoft
+	// Graph) for the front ends that call someone by name; nothing in
+	// serve uses it yet.
+	Directory directory.Config `yaml:"directory"`
 }
 
 // HTTP configures the REST API listener.
@@ -250,6 +255,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, prefixed(c.Route.Validate()))
 	errs = append(errs, prefixed(c.TwilioVerify.Validate("twilio_verify")))
+	errs = append(errs, prefixed(c.Directory.Validate("directory")))
 	return errors.Join(errs...)
 }
 

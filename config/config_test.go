@@ -83,6 +83,12 @@ func TestInvalidNamesTheKey(t *testing.T) {
 		{"callback signatures", "callbacks:\n  signatures: hmac\n", nil, "callbacks.signatures"},
 		{"callback lease", "callbacks:\n  timeout: 10s\n  lease: 5s\n", nil, "callbacks.lease"},
 		{"permission", "route:\n  geo:\n    permissions:\n      - {channels: [fax], allow: [KM]}\n", nil, "route.geo.permissions[0].channels[0]"},
+		{"directory ldap plain", "directory:\n  ldap:\n    url: ldap://dc1.contoso.example\n    base_dn: DC=contoso,DC=example\n", nil, "directory.ldap.start_tls"},
+		{"directory ldap base", "", map[string]string{"VERIGATE_DIRECTORY_LDAP_URL": "ldaps://dc1.contoso.example"}, "directory.ldap.base_dn"},
+		{"directory graph secret", "directory:\n  graph:\n    tenant_id: contoso.example\n    client_id: app\n", nil, "directory.graph.client_secret"},
+		{"directory static format", "", map[string]string{"VERIGATE_DIRECTORY_STATIC_FILE": "people.txt"}, "directory.static.format"},
+		{"directory order", "", map[string]string{"VERIGATE_DIRECTORY_ORDER": "graph"}, "directory.order[0]"},
+		{"directory unknown key", "directory:\n  ldap:\n    password: x\n", nil, "password"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,5 +223,45 @@ route:
 	}
 	if g := cfg.Route.Geo; len(g.HighRisk) != 2 || len(g.Permissions) != 1 || len(g.Permissions[0].Allow) != 1 {
 		t.Errorf("route.geo %+v", g)
+	}
+}
+
+// TestDirectorySettings: the directory's sources from the file, their
+// secrets from the environment or a _FILE.
+func TestDirectorySettings(t *testing.T) {
+	path := writeFile(t, "d.yaml", `
+directory:
+  order: [static, ldap, graph]
+  static:
+    file: /etc/verigate/people.csv
+  ldap:
+    url: ldaps://dc1.contoso.example
+    base_dn: OU=Staff,DC=contoso,DC=example
+    bind_dn: CN=svc-verigate,OU=Service,DC=contoso,DC=example
+    mobile_attributes: [mobile, otherMobile]
+  graph:
+    tenant_id: contoso.example
+    client_id: 66666666-7777-8888-9999-000000000000
+`)
+	secret := writeFile(t, "graph-secret", "s3cret~value\n")
+	cfg, err := Load(path, envFrom(map[string]string{
+		"VERIGATE_DIRECTORY_LDAP_BIND_PASSWORD":       "bind-pw",
+		"VERIGATE_DIRECTORY_GRAPH_CLIENT_SECRET_FILE": secret,
+		"VERIGATE_DIRECTORY_LDAP_TIMEOUT":             "3s",
+		"VERIGATE_DIRECTORY_LDAP_OFFICE_ATTRIBUTES":   "telephoneNumber, ipPhone",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Directory
+	if d.Static.File != "/etc/verigate/people.csv" || d.LDAP.BindPassword != "bind-pw" || d.LDAP.Timeout != 3*time.Second ||
+		len(d.LDAP.MobileAttributes) != 2 || len(d.LDAP.OfficeAttributes) != 2 || d.LDAP.OfficeAttributes[1] != "ipPhone" {
+		t.Errorf("directory %+v", d)
+	}
+	if d.Graph.ClientSecret != "s3cret~value" {
+		t.Errorf("graph client secret from _FILE: %d bytes", len(d.Graph.ClientSecret))
+	}
+	if !d.Enabled() || !d.LDAP.Enabled() || !d.Graph.Enabled() {
+		t.Errorf("sources not enabled: %+v", d)
 	}
 }

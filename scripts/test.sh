@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Verigate with the real parts they need: installs the
 # Debian packages the tests talk to (redis-server, sip-tester, baresip,
-# linphone-cli, kamailio, kamailio-tls-modules) where missing, starts a private redis-server on a free port
+# linphone-cli, kamailio, kamailio-tls-modules, slapd, ldap-utils) where missing, starts a private redis-server on a free port
 # unless VERIGATE_TEST_REDIS_URL names one, and stops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,10 @@ command -v linphone-daemon >/dev/null || need+=(linphone-cli)
 command -v kamailio >/dev/null || need+=(kamailio)
 # kamailio serves TLS to the tests only with its tls module, packaged apart.
 compgen -G "/usr/lib/*/kamailio/modules/tls.so" >/dev/null || need+=(kamailio-tls-modules)
+# OpenLDAP for the directory's LDAP source; the tests run their own slapd
+# (internal/peertest), so the one the package may start is not used.
+command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapsearch >/dev/null || need+=(ldap-utils)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

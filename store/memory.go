@@ -260,6 +260,11 @@ func (m *Memory) Transition(_ context.Context, tenant, id string, status verify.
 		return nil, err
 	}
 	v := e.v
+	if tenant != "" && v.Kind == verify.KindMessage {
+		// A client's cancel or approval does not apply to a relayed
+		// message; its provider's reports (any tenant) end it.
+		return nil, verify.ErrNotFound
+	}
 	if v.Status == verify.StatusPending && !ev.At.Before(v.ExpiresAt) {
 		m.expire(v, ev.At)
 	}

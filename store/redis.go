@@ -503,6 +503,9 @@ local at = ARGV[7]
 -- One read of every field: the answer is v with this transition's changes.
 local v = view(vk)
 if not v[F.tenant] or (tenant ~= '' and v[F.tenant] ~= tenant) then return {'nf'} end
+-- A client's cancel or approval (by tenant) does not apply to a relayed
+-- message; its provider's reports (any tenant) end it.
+if tenant ~= '' and v[F.kind] == 'message' then return {'nf'} end
 local evs = v[F.ev]
 if v[F.status] == 'pending' and at ~= '' and tonumber(at) >= tonumber(v[F.expires]) then
   redis.call('HSET', vk, 'status', 'expired', 'updated', at, 'ev', app(evs, ev('expired', v[F.expires])))

@@ -44,7 +44,9 @@ type Store interface {
 	Check(ctx context.Context, q CheckQuery) (*Verification, error)
 
 	// Transition moves a pending verification to status with reason and
-	// records ev. *NotPendingError if it is no longer pending (an expired
+	// records ev. A relayed message (KindMessage) is ErrNotFound to a
+	// tenant's transition (a client's cancel or approval) and ended only
+	// by a provider's report (tenant ""). *NotPendingError if it is no longer pending (an expired
 	// one is marked expired on the way); ErrNotFound if missing.
 	// ErrSuperseded, changing nothing, when status is StatusFailed and ev
 	// belongs to an earlier attempt (0 < ev.Attempt < Sends): a late end of

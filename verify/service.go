@@ -454,7 +454,8 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (*Verification, er
 	return v, nil
 }
 
-// Cancel ends the tenant's pending verification id as canceled.
+// Cancel ends the tenant's pending verification id as canceled. A relayed
+// message is not found (the store refuses a tenant's transition of one).
 func (s *Service) Cancel(ctx context.Context, tenant, id string) (*Verification, error) {
 	v, err := s.cfg.Store.Transition(ctx, tenant, id, StatusCanceled, "", Event{Type: EventCanceled, At: s.cfg.Now()})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -185,4 +186,31 @@ func TestServeRelayCallReadsTheCode(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestServeDevRelayExample: `serve --dev --config
+// deploy/examples/idp-relay.yaml` runs on a bare machine and relays as its
+// comments show: a national number read by the example's default region,
+// and an IdP's request with the printed key as a Basic password.
+func TestServeDevRelayExample(t *testing.T) {
+	base, key, stdout := startDevServe(t, "", "--config", filepath.Join("..", "..", "deploy", "examples", "idp-relay.yaml"))
+	if status, m := call(t, "POST", base+"/v1/messages", key, `{"to":"015123456789","body":"Your code is 482913"}`); status != http.StatusCreated || m["to"] != "+49151*****789" {
+		t.Fatalf("relay: %d %v", status, m)
+	}
+	waitFor(t, stdout, regexp.MustCompile(`sms to=\+49151\*+789 body=(Your code is 482913)`))
+	req, err := http.NewRequest("POST", base+"/v1/relay/kratos", strings.NewReader(url.Values{"To": {"+4915123456780"}, "Body": {"Your login code is 123987"}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("dev", key)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("kratos relay: %d", res.StatusCode)
+	}
+	waitFor(t, stdout, regexp.MustCompile(`sms to=\+49151\*+780 body=(Your login code is 123987)`))
 }

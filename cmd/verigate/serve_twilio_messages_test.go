@@ -11,6 +11,8 @@ import (
 	twilio "github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 	apiv2010 "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/verigate/verigate/internal/redistest"
 )
 
 // twilioMessages returns twilio-go's own Api v2010 client, unchanged apart
@@ -80,7 +82,20 @@ func (r *statusReceiver) next(t *testing.T) url.Values {
 // the StatusCallback it asked for arrives signed as Twilio signs, which
 // twilio-go's RequestValidator accepts.
 func TestTwilioMessagesWithTwilioGo(t *testing.T) {
-	base, sms := startTwilioVerifyGateway(t, "VERIGATE_CALLBACKS_SECRET", "a-callback-secret-0123456789")
+	const secret = "a-callback-secret-0123456789"
+	t.Run("memory", func(t *testing.T) {
+		base, sms := startTwilioVerifyGateway(t, "VERIGATE_CALLBACKS_SECRET", secret)
+		twilioMessagesFlow(t, base, sms)
+	})
+	t.Run("redis", func(t *testing.T) {
+		// The message in the Redis store, its callback in the Redis queue.
+		srv := redistest.StartServer(t)
+		base, sms := startTwilioVerifyGateway(t, "VERIGATE_CALLBACKS_SECRET", secret, "VERIGATE_REDIS_URL", srv.URL())
+		twilioMessagesFlow(t, base, sms)
+	})
+}
+
+func twilioMessagesFlow(t *testing.T, base string, sms *lockedBuffer) {
 	recv := newStatusReceiver(t, tvKey)
 	api := twilioMessages(t, base, tvAccount, tvKey)
 

@@ -878,6 +878,9 @@ func testMessages(t *testing.T, f fixture) {
 	if _, err := f.s.Check(f.ctx, verify.CheckQuery{Tenant: tenantA, ID: m1.ID, Hash: "", Now: T0.Add(3 * time.Second)}); !errors.Is(err, verify.ErrNotFound) {
 		t.Errorf("Check(message by id) err = %v, want ErrNotFound", err)
 	}
+	if _, err := f.s.Transition(f.ctx, tenantA, m1.ID, verify.StatusCanceled, "", verify.Event{Type: verify.EventCanceled, At: T0.Add(4 * time.Second)}); !errors.Is(err, verify.ErrNotFound) {
+		t.Errorf("a tenant's Transition of a message: err = %v, want ErrNotFound", err)
+	}
 	ended, err := f.s.Transition(f.ctx, "", m1.ID, verify.StatusDelivered, string(verify.EventDelivered),
 		verify.Event{Type: verify.EventDelivered, At: T0.Add(4 * time.Second)})
 	if err != nil || ended.Status != verify.StatusDelivered {
