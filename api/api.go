@@ -34,6 +34,7 @@ type Service interface {
 	CheckByNumber(ctx context.Context, tenant, to, code string) (*verify.Verification, error)
 	Get(ctx context.Context, tenant, id string) (*verify.Verification, error)
 	Cancel(ctx context.Context, tenant, id string) (*verify.Verification, error)
+	Relay(ctx context.Context, req verify.MessageRequest) (*verify.Verification, error)
 }
 
 var _ Service = (*verify.Service)(nil)

@@ -745,8 +745,8 @@ func TestOpenAPIRoutes(t *testing.T) {
 			}
 		}
 	}
-	if len(served) != 10 {
-		t.Errorf("%d routes served, want the 9 of DESIGN.md §3 and the event stream", len(served))
+	if len(served) != 13 {
+		t.Errorf("%d routes served, want the 9 of DESIGN.md §3, the event stream and the 3 of the message relay", len(served))
 	}
 	// The served document is the embedded one.
 	if r := en.do("GET", "/v1/openapi.json", "", ""); string(r.Body) != string(api.OpenAPI()) {

@@ -62,6 +62,10 @@ func (h *handler) register(e *echo.Echo) {
 	e.GET(RouteGet, h.authed(h.get))
 	e.GET(RouteEvents, h.authed(h.events))
 	e.POST(RouteCancel, h.authed(h.cancel))
+	e.POST(RouteMessages, h.authed(h.relayMessage))
+	e.GET(RouteMessageGet, h.authed(h.getMessage))
+	// The IdPs' relays authenticate as each IdP can (relayTenant).
+	e.POST(RouteRelay, h.relayIdP)
 	e.GET(RouteHealth, h.health)
 	e.GET(RouteReady, h.readyz)
 	e.GET(RouteMetrics, echo.WrapHandler(promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{})))
@@ -258,6 +262,9 @@ func (h *handler) get(c echo.Context, tenant string) error {
 	v, err := h.svc.Get(c.Request().Context(), tenant, c.Param("id"))
 	if err != nil {
 		return err
+	}
+	if v.Kind != verify.KindVerification {
+		return verify.ErrNotFound // a relayed message is read at /v1/messages
 	}
 	return c.JSONBlob(http.StatusOK, appendView(make([]byte, 0, 1024), v))
 }

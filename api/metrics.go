@@ -22,6 +22,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec // by route
 	started  *prometheus.CounterVec   // by channel, outcome (created, resent or an error code)
 	checked  *prometheus.CounterVec   // by outcome (the status after the check, or an error code)
+	relayed  *prometheus.CounterVec   // messages relayed, by channel, outcome (created or an error code)
 	replays  prometheus.Counter
 
 	// Resolved series by label values: WithLabelValues hashes the labels
@@ -84,13 +85,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		checked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verigate_verification_checks_total", Help: "Code checks by outcome (the status after the check, or the error code).",
 		}, []string{"outcome"}),
+		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verigate_messages_relayed_total", Help: "Relay requests (POST /v1/messages, the IdP relays) by channel and outcome (created, or the error code).",
+		}, []string{"channel", "outcome"}),
 		replays: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "verigate_idempotent_replays_total", Help: "Responses replayed for a repeated Idempotency-Key.",
 		}),
 		requestSeries:  make(map[requestLabels]prometheus.Counter),
 		durationSeries: make(map[string]prometheus.Observer),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.started, m.checked, m.replays} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.started, m.checked, m.relayed, m.replays} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("api: register metrics: %w", err)
 		}

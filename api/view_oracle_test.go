@@ -28,22 +28,7 @@ type verificationView struct {
 	Events       []eventView     `json:"events"`
 }
 
-type routeView struct {
-	Channel  verify.Channel `json:"channel"`
-	Provider string         `json:"provider,omitempty"`
-	Trunk    string         `json:"trunk,omitempty"`
-	Reasons  []string       `json:"reasons,omitempty"`
-}
-
-type eventView struct {
-	Type      verify.EventType `json:"type"`
-	At        time.Time        `json:"at"`
-	Channel   verify.Channel   `json:"channel,omitempty"`
-	Provider  string           `json:"provider,omitempty"`
-	ErrorCode string           `json:"error_code,omitempty"`
-	Detail    string           `json:"detail,omitempty"`
-	Attempt   int              `json:"attempt,omitempty"`
-}
+// routeView and eventView, shared with the message view, are in messages.go.
 
 func viewOf(v *verify.Verification) verificationView {
 	events := make([]eventView, len(v.Events))

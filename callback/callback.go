@@ -49,6 +49,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,7 +148,10 @@ func (c Config) WithDefaults() Config {
 
 // Notice is the JSON body of a callback.
 type Notice struct {
-	ID     string        `json:"id"`
+	ID string `json:"id"`
+	// Kind is "message" for a relayed message (POST /v1/messages), absent
+	// for a verification.
+	Kind   verify.Kind   `json:"kind,omitempty"`
 	Status verify.Status `json:"status"`
 	Reason string        `json:"reason,omitempty"`
 	// To is masked: the IdP knows the number it asked for.
@@ -175,6 +179,33 @@ type Notifier struct {
 	wake   chan struct{} // a notice was queued here: look now, not at the next poll
 
 	claimFailing atomic.Bool // the last claim failed: logged once per outage
+
+	formats map[string]Format // by the name before ':' in Verification.CallbackFormat
+}
+
+// Format writes the callbacks of the verifications (relayed messages)
+// whose CallbackFormat names it, in another provider's wire format and
+// signed as that provider signs: the Twilio-compatible Messages API's
+// status callbacks (api/twiliocompat). They are queued, retried and sent
+// through the same guarded client as Verigate's own; the Verigate and
+// Standard Webhooks signature headers are left off, since the body is not
+// Verigate's.
+type Format interface {
+	// Notice returns the body of v's callback, its content type and the
+	// headers that sign it, computed now (a signature that does not depend
+	// on the time, such as X-Twilio-Signature, is the same on every retry).
+	Notice(v *verify.Verification) (body []byte, contentType string, header map[string]string, err error)
+}
+
+// WithFormat writes the callbacks of verifications whose CallbackFormat is
+// name, or starts with name and ':', with f.
+func WithFormat(name string, f Format) Option {
+	return func(n *Notifier) {
+		if n.formats == nil {
+			n.formats = map[string]Format{}
+		}
+		n.formats[name] = f
+	}
 }
 
 var (
@@ -275,9 +306,25 @@ func (n *Notifier) CheckCallbackURL(u *url.URL) error {
 // verification).
 func (n *Notifier) Notify(v *verify.Verification) {
 	log := n.log.With("verification", v.ID)
-	body, err := json.Marshal(Notice{
-		ID: v.ID, Status: v.Status, Reason: v.Reason, To: verify.MaskNumber(v.To), Channel: v.Channel, At: v.UpdatedAt,
-	})
+	var (
+		body        []byte
+		contentType string
+		header      map[string]string
+		err         error
+	)
+	if v.CallbackFormat != "" {
+		name, _, _ := strings.Cut(v.CallbackFormat, ":")
+		f := n.formats[name]
+		if f == nil {
+			log.Error("callback format unknown to this gateway, notice dropped", "format", name)
+			return
+		}
+		body, contentType, header, err = f.Notice(v)
+	} else {
+		body, err = json.Marshal(Notice{
+			ID: v.ID, Kind: v.Kind, Status: v.Status, Reason: v.Reason, To: verify.MaskNumber(v.To), Channel: v.Channel, At: v.UpdatedAt,
+		})
+	}
 	if err != nil {
 		log.Error("callback encode", "err", err)
 		return
@@ -287,7 +334,8 @@ func (n *Notifier) Notify(v *verify.Verification) {
 		log.Error("callback delivery id", "err", err)
 		return
 	}
-	j := Job{ID: "cb_" + id, Verification: v.ID, URL: v.CallbackURL, Body: body, Created: n.now()}
+	j := Job{ID: "cb_" + id, Verification: v.ID, URL: v.CallbackURL, Body: body, Created: n.now(),
+		ContentType: contentType, Header: header}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.EnqueueTimeout)
 	defer cancel()
 	err = n.queue.Push(ctx, j)
@@ -488,10 +536,16 @@ func (n *Notifier) post(ctx context.Context, j Job) (*http.Response, error) {
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "Verigate-Callback/1")
 	h.Set(DeliveryHeader, j.ID)
-	if n.cfg.Signatures != SignaturesStandard {
+	if j.ContentType != "" {
+		// Another provider's format (Format), signed by its own headers.
+		h.Set("Content-Type", j.ContentType)
+		for k, v := range j.Header {
+			h.Set(k, v)
+		}
+	} else if n.cfg.Signatures != SignaturesStandard {
 		h.Set(SignatureHeader, signKey(n.key, now, j.Body))
 	}
-	if n.cfg.Signatures != SignaturesVerigate {
+	if j.ContentType == "" && n.cfg.Signatures != SignaturesVerigate {
 		h.Set(WebhookIDHeader, j.ID)
 		h.Set(WebhookTimestampHeader, strconv.FormatInt(now.Unix(), 10))
 		h.Set(WebhookSignatureHeader, signWebhookKey(n.key, j.ID, now, j.Body))

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -544,4 +545,59 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// formFormat is a Format writing a form signed by a header of its own.
+type formFormat struct{}
+
+func (formFormat) Notice(v *verify.Verification) ([]byte, string, map[string]string, error) {
+	return []byte("Sid=" + v.ID + "&Status=" + string(v.Status)), "application/x-www-form-urlencoded", map[string]string{"X-Other-Signature": "sig-" + v.ID}, nil
+}
+
+// TestFormat: a verification naming a Format gets that format's body,
+// content type and headers, retried like any notice, without Verigate's
+// signature headers; one naming a format the gateway lacks is dropped.
+func TestFormat(t *testing.T) {
+	type got struct {
+		body string
+		h    http.Header
+	}
+	arrived := make(chan got, 4)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		arrived <- got{string(body), r.Header.Clone()}
+	}))
+	t.Cleanup(srv.Close)
+	n, err := New(fast(), nil, nil, WithFormat("other", formFormat{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, n)
+	v := verification(srv.URL)
+	v.CallbackFormat = "other:anything"
+	n.Notify(v)
+	lost := verification(srv.URL)
+	lost.ID, lost.CallbackFormat = "VE2", "unknown"
+	n.Notify(lost)
+	select {
+	case g := <-arrived:
+		if g.body != "Sid=VE1&Status=approved" || g.h.Get("Content-Type") != "application/x-www-form-urlencoded" || g.h.Get("X-Other-Signature") != "sig-VE1" {
+			t.Errorf("arrived %q %v", g.body, g.h)
+		}
+		if g.h.Get(SignatureHeader) != "" || g.h.Get(WebhookSignatureHeader) != "" {
+			t.Errorf("Verigate's signatures on another format's notice: %v", g.h)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the formatted notice did not arrive")
+	}
+	select {
+	case g := <-arrived:
+		t.Errorf("a notice of an unknown format arrived: %q", g.body)
+	case <-time.After(200 * time.Millisecond):
+	}
 }

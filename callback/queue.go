@@ -14,6 +14,11 @@ type Job struct {
 	URL          string    `json:"url"`
 	Body         []byte    `json:"body"`
 	Created      time.Time `json:"created"` // when Notify queued it; MaxAge counts from here
+	// ContentType and Header are set for a notice in another provider's
+	// format (Format): sent instead of Verigate's JSON content type and
+	// signature headers.
+	ContentType string            `json:"content_type,omitempty"`
+	Header      map[string]string `json:"header,omitempty"`
 	// Set by Claim: the attempt this claim starts (1 for the first, and
 	// counted even when a gateway died during it), and the claim's token,
 	// which Retry and Done must present.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -18,6 +19,20 @@ import (
 func TestExampleConfigLoads(t *testing.T) {
 	if _, err := config.Load("verigate.example.yaml", func(string) (string, bool) { return "", false }); err != nil {
 		t.Fatalf("deploy/verigate.example.yaml: %v", err)
+	}
+}
+
+// TestExamplesLoad keeps every configuration under examples/ loadable
+// (cmd/verigate's tests run them with serve --dev).
+func TestExamplesLoad(t *testing.T) {
+	paths, err := filepath.Glob("examples/*.yaml")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	for _, p := range paths {
+		if _, err := config.Load(p, func(string) (string, bool) { return "", false }); err != nil {
+			t.Errorf("deploy/%s: %v", p, err)
+		}
 	}
 }
 

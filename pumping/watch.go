@@ -192,7 +192,8 @@ func (w *Watch) current() map[string]time.Time {
 // ErrBlocked is returned by a wrapped Sender for an SMS to a blocked prefix.
 var ErrBlocked = errors.New("sms to this prefix is blocked as suspected sms pumping")
 
-// Wrap returns a Sender that counts every SMS next accepts, and refuses
+// Wrap returns a Sender that counts every verification SMS next accepts
+// (not relayed messages, whose approvals it cannot see), and refuses
 // SMS to a blocked prefix: routing refuses them first, but a fallback SMS
 // does not pass through routing, and a block may come between routing and
 // sending.
@@ -210,7 +211,10 @@ func (s *sender) Send(ctx context.Context, m verify.Message) (string, error) {
 		return "", fmt.Errorf("%w until %s", ErrBlocked, until.UTC().Format(time.RFC3339))
 	}
 	ref, err := s.next.Send(ctx, m)
-	if err == nil {
+	if err == nil && !m.Relayed {
+		// A relayed message's code is checked by the client, so no
+		// approval ever answers it here: counted, it would look like
+		// pumping. Blocks still apply to it, above.
 		s.w.Sent(m.To)
 	}
 	return ref, err

@@ -80,6 +80,15 @@ func (m *Memory) StartConsumed(_ context.Context, v *verify.Verification, hash s
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sweep(now)
+	if v.Kind == verify.KindMessage {
+		// A relayed message is always new and never the number's pending
+		// verification: it has no code to check, resend or approve.
+		n := clone(v)
+		n.CodeHashes = nil
+		n.Events = append(n.Events, verify.Event{Type: verify.EventCreated, At: now, Channel: v.Channel, Provider: v.Route.Provider})
+		m.byID[n.ID] = &memEntry{v: n}
+		return clone(n), false, nil
+	}
 	nk := numberKey(v.Tenant, v.To)
 	if id, ok := m.pending[nk]; ok {
 		e := m.byID[id]
@@ -190,6 +199,9 @@ func (m *Memory) Check(_ context.Context, q verify.CheckQuery) (*verify.Verifica
 		return nil, err
 	}
 	v := e.v
+	if v.Kind == verify.KindMessage {
+		return nil, verify.ErrNotFound // no code of Verigate's to check
+	}
 	nk := numberKey(v.Tenant, v.To)
 	keep := q.Lock.Keep()
 	if keep > 0 {
@@ -248,6 +260,11 @@ func (m *Memory) Transition(_ context.Context, tenant, id string, status verify.
 		return nil, err
 	}
 	v := e.v
+	if tenant != "" && v.Kind == verify.KindMessage {
+		// A client's cancel or approval does not apply to a relayed
+		// message; its provider's reports (any tenant) end it.
+		return nil, verify.ErrNotFound
+	}
 	if v.Status == verify.StatusPending && !ev.At.Before(v.ExpiresAt) {
 		m.expire(v, ev.At)
 	}
@@ -259,7 +276,11 @@ func (m *Memory) Transition(_ context.Context, tenant, id string, status verify.
 	}
 	v.Status, v.Reason, v.UpdatedAt = status, reason, ev.At
 	m.record(e, ev)
-	delete(m.pending, numberKey(v.Tenant, v.To))
+	if nk := numberKey(v.Tenant, v.To); m.pending[nk] == id {
+		// Only the number's pending verification: a relayed message to
+		// the same number ending leaves it be.
+		delete(m.pending, nk)
+	}
 	m.changes.notify(v.ID)
 	return clone(v), nil
 }

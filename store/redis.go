@@ -203,6 +203,9 @@ type wireFixed struct {
 	ClientIP    string `json:"client_ip,omitempty"`
 	CallbackURL string `json:"callback_url,omitempty"`
 	Created     int64  `json:"created"` // µs since 1970
+	// CallbackFormat is set for relayed messages whose callbacks go out
+	// in another wire format.
+	CallbackFormat string `json:"callback_format,omitempty"`
 }
 
 // appendFields appends the values of a new verification's hash fields,
@@ -214,14 +217,14 @@ func appendFields(args []any, v *verify.Verification, hash, route string, create
 	}
 	evs = append(evs, encodeEvent(created))
 	fixed, err := json.Marshal(wireFixed{ID: v.ID, To: v.To, Country: v.Country, UserID: v.UserID,
-		ClientIP: v.ClientIP, CallbackURL: v.CallbackURL, Created: v.CreatedAt.UnixMicro()})
+		ClientIP: v.ClientIP, CallbackURL: v.CallbackURL, Created: v.CreatedAt.UnixMicro(), CallbackFormat: v.CallbackFormat})
 	if err != nil {
 		return nil, fmt.Errorf("encode verification: %w", err)
 	}
 	return append(args, // in viewFields order
 		string(fixed), v.Tenant, string(v.Channel), string(v.CallMode), v.Locale,
 		string(verify.StatusPending), v.Reason, v.Attempts, v.MaxAttempts, v.Sends,
-		hash, route, micros(v.UpdatedAt), micros(v.ExpiresAt), strings.Join(evs, "\n"), v.SealedCode,
+		hash, route, micros(v.UpdatedAt), micros(v.ExpiresAt), strings.Join(evs, "\n"), v.SealedCode, string(v.Kind),
 	), nil
 }
 
@@ -229,7 +232,7 @@ func appendFields(args []any, v *verify.Verification, hash, route string, create
 // this order (luaView's HMGET): values only, half the reply HGETALL would
 // be, and without the event keys ("k:…") no reader needs.
 var viewFields = [...]string{"fixed", "tenant", "channel", "call_mode", "locale", "status", "reason",
-	"attempts", "max_attempts", "sends", "hashes", "route", "updated", "expires", "ev", "sealed"}
+	"attempts", "max_attempts", "sends", "hashes", "route", "updated", "expires", "ev", "sealed", "kind"}
 
 // luaView defines FN, viewFields as a Lua list, F, their positions by
 // name, and view(k), which reads them from the hash k.
@@ -288,6 +291,8 @@ func decode(reply any) (*verify.Verification, error) {
 			evs = val
 		case "sealed":
 			v.SealedCode = val
+		case "kind":
+			v.Kind = verify.Kind(val)
 		}
 	}
 	if err := flatjson.Unmarshal(fixedRaw, &fixed); err != nil {
@@ -296,6 +301,7 @@ func decode(reply any) (*verify.Verification, error) {
 	v.ID, v.To, v.Country = fixed.ID, fixed.To, fixed.Country
 	v.UserID, v.ClientIP, v.CallbackURL = fixed.UserID, fixed.ClientIP, fixed.CallbackURL
 	v.CreatedAt = time.UnixMicro(fixed.Created).UTC()
+	v.CallbackFormat = fixed.CallbackFormat
 	if route != "" {
 		if err := flatjson.Unmarshal(route, (*wireRoute)(&v.Route)); err != nil {
 			return nil, fmt.Errorf("redis store: decode route: %w", err)
@@ -357,7 +363,11 @@ local function new(f) return ARGV[9 + F[f]] end
 -- once: the new id's hash exists only if this start made it, and a resend
 -- marks the verification with the id of the start that resent it.
 if redis.call('EXISTS', nk) == 1 then return {'new'} end
-local cur = redis.call('GET', pk)
+-- A relayed message is always new and never the number's pending
+-- verification: the number's pointer is neither read nor set for it.
+local msg = new('kind') == 'message'
+local cur = nil
+if not msg then cur = redis.call('GET', pk) end
 local ok
 if cur then
   ok = string.sub(pk, 1, -2) .. 'v:' .. cur -- pk is <base>p
@@ -401,7 +411,7 @@ local hv = {}
 for i, f in ipairs(FN) do hv[2 * i - 1], hv[2 * i] = f, ARGV[9 + i] end
 redis.call('HSET', nk, unpack(hv))
 redis.call('PEXPIRE', nk, ttl)
-redis.call('SET', pk, id, 'PX', ttl)
+if not msg then redis.call('SET', pk, id, 'PX', ttl) end
 if #KEYS - nlk >= 3 then redis.call('SET', KEYS[3], tag, 'PX', ttl) end
 return {'new'}
 `)
@@ -423,6 +433,7 @@ local tiers = {{tonumber(ARGV[7]), tonumber(ARGV[8])}, {tonumber(ARGV[9]), tonum
 -- One read of every field: the answer is v with this check's changes.
 local v = view(vk)
 if not v[F.tenant] or (tenant ~= '' and v[F.tenant] ~= tenant) then return {'nf'} end
+if v[F.kind] == 'message' then return {'nf'} end -- no code of Verigate's to check
 local fk = base .. 'fc'
 local keep, least = 0, nil
 for _, w in ipairs(tiers) do
@@ -492,6 +503,9 @@ local at = ARGV[7]
 -- One read of every field: the answer is v with this transition's changes.
 local v = view(vk)
 if not v[F.tenant] or (tenant ~= '' and v[F.tenant] ~= tenant) then return {'nf'} end
+-- A client's cancel or approval (by tenant) does not apply to a relayed
+-- message; its provider's reports (any tenant) end it.
+if tenant ~= '' and v[F.kind] == 'message' then return {'nf'} end
 local evs = v[F.ev]
 if v[F.status] == 'pending' and at ~= '' and tonumber(at) >= tonumber(v[F.expires]) then
   redis.call('HSET', vk, 'status', 'expired', 'updated', at, 'ev', app(evs, ev('expired', v[F.expires])))
@@ -613,7 +627,7 @@ func (r *Redis) startWith(ctx context.Context, in *limitlua.Step, v *verify.Veri
 func startedAs(v *verify.Verification, hash string, created verify.Event) *verify.Verification {
 	c := *v
 	c.Status = verify.StatusPending
-	c.CodeHashes = []string{hash}
+	c.CodeHashes = strings.Fields(hash) // as decode reads it: none for a message
 	c.Route.Reasons = slices.Clone(v.Route.Reasons)
 	c.Events = append(slices.Clone(v.Events), created)
 	for i := range c.Events {

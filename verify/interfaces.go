@@ -26,6 +26,11 @@ type Store interface {
 	// version, when hash is added to its CodeHashes, as that version did)
 	// and returns it with resent true. An expired pending verification
 	// found on the way is marked expired and a new one made.
+	//
+	// A v of Kind KindMessage (a relayed message) is always stored new,
+	// with no code hash, and is never the number's pending verification:
+	// it is neither resent nor found by a check by number, and its end
+	// leaves the number's pending verification alone.
 	Start(ctx context.Context, s SendSubject, v *Verification, hash string, now time.Time) (stored *Verification, resent bool, err error)
 
 	// Get returns the verification with id. ErrNotFound if there is none
@@ -33,12 +38,15 @@ type Store interface {
 	Get(ctx context.Context, tenant, id string) (*Verification, error)
 
 	// Check applies one code check (see CheckQuery) and returns the
-	// verification after it. Errors: ErrNotFound; *NotPendingError if it
+	// verification after it. Errors: ErrNotFound (also for a relayed
+	// message, which has no code to check); *NotPendingError if it
 	// had already ended; *LimitError if failed checks lock the number.
 	Check(ctx context.Context, q CheckQuery) (*Verification, error)
 
 	// Transition moves a pending verification to status with reason and
-	// records ev. *NotPendingError if it is no longer pending (an expired
+	// records ev. A relayed message (KindMessage) is ErrNotFound to a
+	// tenant's transition (a client's cancel or approval) and ended only
+	// by a provider's report (tenant ""). *NotPendingError if it is no longer pending (an expired
 	// one is marked expired on the way); ErrNotFound if missing.
 	// ErrSuperseded, changing nothing, when status is StatusFailed and ev
 	// belongs to an earlier attempt (0 < ev.Attempt < Sends): a late end of
@@ -195,6 +203,11 @@ type Message struct {
 	// about this message, so a late report of a superseded message does
 	// not end the verification or start its fallback.
 	Attempt int
+	// Relayed marks a message the client wrote (Service.Relay): it carries
+	// the client's code, which Verigate never sees checked, so it is not
+	// one of the verification SMS the SMS-pumping watch weighs against
+	// approvals.
+	Relayed bool
 }
 
 // Sender delivers text messages.

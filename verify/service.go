@@ -150,6 +150,12 @@ type StartRequest struct {
 // when the store, limiter or provider fails. Nothing is sent unless the
 // limits were consumed and the verification stored.
 func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, error) {
+	return s.begin(ctx, req, nil)
+}
+
+// begin is Start, and Relay when msg is not nil: the request checked, the
+// number parsed and routed, then send.
+func (s *Service) begin(ctx context.Context, req StartRequest, msg *relayed) (*Verification, error) {
 	if req.Channel == "" {
 		req.Channel = ChannelSMS
 	}
@@ -197,14 +203,18 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, e
 	if err != nil {
 		return nil, err
 	}
-	return s.send(ctx, req, num, route)
+	return s.send(ctx, req, num, route, msg)
 }
 
 // send is the part of Start after routing, shared with the fallback of
 // Report: it consumes the limits for route's channel, stores the
 // verification (or resends the pending one) and delivers its code or a
 // call.
-func (s *Service) send(ctx context.Context, req StartRequest, num Number, route Route) (*Verification, error) {
+//
+// With msg, the send is a relayed message (Relay): it is stored as a new
+// KindMessage record, never a resend, without a code of Verigate's and
+// without a fallback, and delivers msg's body, or a call reading msg's code.
+func (s *Service) send(ctx context.Context, req StartRequest, num Number, route Route, msg *relayed) (*Verification, error) {
 	if route.Channel != ChannelSMS && route.Channel != ChannelCall {
 		return nil, fmt.Errorf("router chose channel %q: %w", route.Channel, ErrUnavailable)
 	}
@@ -219,13 +229,19 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Tenant: req.Tenant, To: num.E164, Country: num.Region, Channel: route.Channel,
 		UserID: req.UserID, ClientIP: req.ClientIP, SendID: id,
 	}
-	codeLength := s.cfg.CodeLength
-	if req.CodeLength != 0 {
-		codeLength = req.CodeLength
-	}
-	code, err := NewCode(s.cfg.Random, codeLength)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	var code string
+	if msg != nil {
+		// The message is not kept, so nothing could be sent again on the
+		// other channel.
+		route.Fallback = ""
+	} else {
+		codeLength := s.cfg.CodeLength
+		if req.CodeLength != 0 {
+			codeLength = req.CodeLength
+		}
+		if code, err = NewCode(s.cfg.Random, codeLength); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
 	}
 	now := s.cfg.Now()
 	fresh := &Verification{
@@ -235,16 +251,26 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		Status: StatusPending, MaxAttempts: s.cfg.MaxAttempts, Sends: 1,
 		Route: route, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.Lifetime),
 	}
-	if fresh.SealedCode, err = s.cfg.Hasher.SealCode(s.cfg.Random, req.Tenant, id, code); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	var hash string
+	if msg == nil {
+		if fresh.SealedCode, err = s.cfg.Hasher.SealCode(s.cfg.Random, req.Tenant, id, code); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		hash = s.cfg.Hasher.Hash(req.Tenant, code)
+	} else {
+		// No code of Verigate's is ever checked against a message.
+		fresh.Kind, fresh.CallbackFormat, fresh.MaxAttempts = KindMessage, msg.format, 0
+		code = msg.code
 	}
-	hash := s.cfg.Hasher.Hash(req.Tenant, code)
 	v, resent, err := s.cfg.Store.Start(ctx, subject, fresh, hash, now)
 	if errors.Is(err, ErrRateLimited) {
 		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store start: %w: %w", ErrUnavailable, err)
+	}
+	if resent && msg != nil {
+		return nil, fmt.Errorf("store start: a relayed message was taken as a resend: %w", ErrUnavailable)
 	}
 	if resent && v.SealedCode != "" {
 		// A resend sends the verification's own code again: one code is
@@ -271,14 +297,17 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		return log
 	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
-		if resent {
+		switch {
+		case msg != nil:
+			logger().Info("message relayed")
+		case resent:
 			logger().Info("verification resent", "sends", v.Sends)
-		} else {
+		default:
 			logger().Info("verification started")
 		}
 	}
 
-	ref, err := s.deliver(ctx, v, route, req.AppName, code)
+	ref, err := s.deliver(ctx, v, route, req.AppName, code, msg)
 	if err != nil {
 		logger().Warn("delivery failed", "err", err)
 		if errors.Is(err, ErrBusy) {
@@ -331,21 +360,24 @@ func (s *Service) providerName(route Route) string {
 	return s.cfg.DefaultSender
 }
 
-// deliver sends code to v through route's provider; app, if set, names
+// deliver sends code to v through route's provider (or, for a relayed
+// message, msg's body by SMS, or a call reading code); app, if set, names
 // the app in the SMS (Start has checked the Formatter can).
-func (s *Service) deliver(ctx context.Context, v *Verification, route Route, app, code string) (string, error) {
+func (s *Service) deliver(ctx context.Context, v *Verification, route Route, app, code string, msg *relayed) (string, error) {
 	name := s.providerName(route)
 	if route.Channel == ChannelSMS {
-		body := ""
-		if af, ok := s.cfg.Formatter.(AppFormatter); ok && app != "" {
-			body = af.SMSBodyFor(v.Locale, app, code)
-		} else {
-			body = s.cfg.Formatter.SMSBody(v.Locale, code)
+		m := Message{
+			VerificationID: v.ID, To: v.To, Locale: v.Locale, SenderID: route.SenderID, Attempt: v.Sends,
 		}
-		return s.cfg.Senders[name].Send(ctx, Message{
-			VerificationID: v.ID, To: v.To, Locale: v.Locale, SenderID: route.SenderID,
-			Body: body, Attempt: v.Sends,
-		})
+		switch af, ok := s.cfg.Formatter.(AppFormatter); {
+		case msg != nil:
+			m.Body, m.Relayed = msg.body, true
+		case ok && app != "":
+			m.Body = af.SMSBodyFor(v.Locale, app, code)
+		default:
+			m.Body = s.cfg.Formatter.SMSBody(v.Locale, code)
+		}
+		return s.cfg.Senders[name].Send(ctx, m)
 	}
 	call := Call{
 		VerificationID: v.ID, Tenant: v.Tenant, To: v.To, Locale: v.Locale, Mode: v.CallMode,
@@ -422,7 +454,8 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (*Verification, er
 	return v, nil
 }
 
-// Cancel ends the tenant's pending verification id as canceled.
+// Cancel ends the tenant's pending verification id as canceled. A relayed
+// message is not found (the store refuses a tenant's transition of one).
 func (s *Service) Cancel(ctx context.Context, tenant, id string) (*Verification, error) {
 	v, err := s.cfg.Store.Transition(ctx, tenant, id, StatusCanceled, "", Event{Type: EventCanceled, At: s.cfg.Now()})
 	if err != nil {
@@ -464,7 +497,7 @@ func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 	if o := ev.Outcome; o != nil && o.Status != StatusFailed {
 		return s.decide(ctx, id, *o, ev)
 	}
-	if ev.Outcome == nil && !ev.Type.fallsBack() && (s.cfg.Observer == nil || !ev.Type.deliveryOutcome()) {
+	if ev.Outcome == nil && !ev.Type.fallsBack() && messageOutcome(ev.Type) == "" && (s.cfg.Observer == nil || !ev.Type.deliveryOutcome()) {
 		if _, err := s.cfg.Store.AddEvent(ctx, id, ev); err != nil {
 			return unavailableUnless(err, ErrNotFound)
 		}
@@ -476,6 +509,9 @@ func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 	}
 	if superseded(v, ev) {
 		return s.history(ctx, v, ev)
+	}
+	if v.Kind == KindMessage {
+		return s.reportMessage(ctx, v, ev)
 	}
 	if s.fallbackDue(v, ev) {
 		return s.fallback(ctx, v, ev)
@@ -596,7 +632,7 @@ func (s *Service) fallback(ctx context.Context, v *Verification, ev Event) error
 	_, err = s.send(ctx, StartRequest{
 		Tenant: v.Tenant, To: v.To, Channel: route.Channel, CallMode: v.CallMode, Locale: v.Locale,
 		UserID: v.UserID, ClientIP: v.ClientIP, CallbackURL: v.CallbackURL,
-	}, Number{E164: v.To, Region: v.Country}, route)
+	}, Number{E164: v.To, Region: v.Country}, route, nil)
 	if err == nil {
 		return nil
 	}

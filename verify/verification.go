@@ -51,8 +51,12 @@ func (s Status) Final() bool { return s != StatusPending }
 // The code is never held here in clear: CodeHashes holds its HMAC and
 // SealedCode its encryption.
 type Verification struct {
-	ID       string   `json:"id"`
-	Tenant   string   `json:"tenant"`
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+	// Kind is KindMessage for a message relayed for the client
+	// (Service.Relay), which has no code of Verigate's and ends as
+	// delivered, undelivered or failed.
+	Kind     Kind     `json:"kind,omitempty"`
 	To       string   `json:"to"` // E.164
 	Country  string   `json:"country,omitempty"`
 	Channel  Channel  `json:"channel"`
@@ -62,6 +66,10 @@ type Verification struct {
 	ClientIP string   `json:"client_ip,omitempty"`
 
 	CallbackURL string `json:"callback_url,omitempty"`
+	// CallbackFormat names the wire format of the callbacks to
+	// CallbackURL: "" for Verigate's; another is written by the Notifier
+	// of the front end that set it (MessageRequest.CallbackFormat).
+	CallbackFormat string `json:"callback_format,omitempty"`
 
 	Status Status `json:"status"`
 	// Reason says why a final status was reached, e.g. "fraud_reported".

@@ -38,6 +38,8 @@ type Verifier interface {
 	Get(ctx context.Context, tenant, id string) (*verify.Verification, error)
 	Cancel(ctx context.Context, tenant, id string) (*verify.Verification, error)
 	Approve(ctx context.Context, tenant, id string) (*verify.Verification, error)
+	// Relay delivers a message the client wrote (the Messages API).
+	Relay(ctx context.Context, req verify.MessageRequest) (*verify.Verification, error)
 }
 
 var _ Verifier = (*verify.Service)(nil)

@@ -137,6 +137,9 @@ func (a *API) fetch(c echo.Context, s *service) error {
 	if err != nil {
 		return describe(c, err, "")
 	}
+	if v.Kind != verify.KindVerification {
+		return notFound(c) // a relayed message is not a verification
+	}
 	return a.writeJSON(c, http.StatusOK, a.verification(c, s, v))
 }
 

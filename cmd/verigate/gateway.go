@@ -124,6 +124,9 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			// gateway on it delivers them.
 			opts = append(opts, callback.WithQueue(callback.NewRedisQueue(st.redis, callback.RedisQueueOptions{Max: cfg.Callbacks.WithDefaults().QueueSize})))
 		}
+		// The Twilio-compatible Messages API's status callbacks, in
+		// Twilio's format and signed with the tenant's API key.
+		opts = append(opts, callback.WithFormat(twiliocompat.CallbackFormat, twiliocompat.NewStatusCallbacks(keys)))
 		n, err := callback.New(cfg.Callbacks, nil, log, opts...)
 		if err != nil {
 			return nil, err
@@ -197,6 +200,7 @@ func (g *gateway) buildState(bg context.Context, cfg config.Config, ready map[st
 	if err != nil {
 		return nil, err
 	}
+	// Starts consume the limits first (store.Limited), as the Redis store does in its start script.
 	st := &state{store: store.Limited{Memory: store.NewMemory(), Limits: memLimiter}, limiter: memLimiter, idem: store.NewIdempotencyMemory(nil)}
 	// The SMS-pumping watch's counts and blocks: in Redis when the state is
 	// there, so that every gateway judges the same prefixes.
@@ -396,15 +400,17 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	if err != nil {
 		return nil, err
 	}
+	// The Twilio-compatible APIs, on the same server as /v1: the Messages
+	// API for every tenant, the Verify API when twilio_verify lists one.
+	tv, err := twiliocompat.New(cfg.TwilioVerify, twiliocompat.Options{
+		Verifier: svc, APIKeys: keys, CodeLength: cfg.Verify.CodeLength,
+		AppNames: catalogue, PublicURL: cfg.PublicURL, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tv.RegisterMessages(e)
 	if cfg.TwilioVerify.Enabled() {
-		// The Twilio Verify-compatible API, on the same server as /v1.
-		tv, err := twiliocompat.New(cfg.TwilioVerify, twiliocompat.Options{
-			Verifier: svc, APIKeys: keys, CodeLength: cfg.Verify.CodeLength,
-			AppNames: catalogue, PublicURL: cfg.PublicURL, Logger: log,
-		})
-		if err != nil {
-			return nil, err
-		}
 		tv.Register(e)
 	}
 	if prov.twilio.Configured() {

@@ -29,6 +29,10 @@ var commands = []command{
 	{"prompts", "list the prompts or write one to a WAV file", runPrompts},
 	{"phone", "a test phone: answer calls, press keys, record what it hears", runPhone},
 	{"directory", "look a person up in the configured directory: directory lookup --upn U", runDirectory},
+	{"start", "start a verification on a running gateway: start --to NUMBER [--channel call --wait 30s]", runStart},
+	{"check", "check a code on a running gateway: check ID --code CODE, or check --to NUMBER --code CODE", runCheck},
+	{"get", "read a verification on a running gateway, or wait for its outcome: get ID [--wait 30s]", runGet},
+	{"send", "relay a message through a running gateway: send --to NUMBER --body TEXT [--channel call]", runSend},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

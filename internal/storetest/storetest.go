@@ -172,6 +172,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"AddEvent", testAddEvent},
 		{"ConcurrentChecks", testConcurrentChecks},
 		{"ConcurrentStarts", testConcurrentStarts},
+		{"Messages", testMessages},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -841,5 +842,61 @@ func testConcurrentStarts(t *testing.T, f fixture) {
 		if got.Sends != concurrency || len(got.Events) != concurrency {
 			t.Errorf("sends %d, events %d; want %d each", got.Sends, len(got.Events), concurrency)
 		}
+	}
+}
+
+// testMessages: a relayed message (KindMessage) is always stored new, is
+// never the number's pending verification (not resent, not checked by
+// number or by id), keeps its kind and callback format, and ending it
+// leaves the number's pending verification alone.
+func testMessages(t *testing.T, f fixture) {
+	to := Number(t)
+	pending, _ := f.start(tenantA, to, "123456", T0)
+	message := func(at time.Time) *verify.Verification {
+		t.Helper()
+		in := NewVerification(t, tenantA, to, at)
+		in.Kind, in.CallbackFormat, in.MaxAttempts = verify.KindMessage, "twilio", 0
+		v, resent, err := f.s.Start(f.ctx, Subject(in), in, "", at)
+		if err != nil {
+			t.Fatalf("Start(message): %v", err)
+		}
+		if resent || v.ID != in.ID || v.Sends != 1 || v.Kind != verify.KindMessage || len(v.CodeHashes) != 0 {
+			t.Fatalf("Start(message) = %+v, resent %v: want a new message of its own without code hashes", v, resent)
+		}
+		return v
+	}
+	m1 := message(T0.Add(time.Second))
+	m2 := message(T0.Add(2 * time.Second))
+	if m1.ID == m2.ID {
+		t.Fatal("two messages share an id")
+	}
+	got := f.get(tenantA, m1.ID)
+	if got.Kind != verify.KindMessage || got.CallbackFormat != "twilio" || got.Status != verify.StatusPending {
+		t.Errorf("Get(message) = kind %q format %q status %s, want message, twilio, pending", got.Kind, got.CallbackFormat, got.Status)
+	}
+	wantEvents(t, got, verify.EventCreated)
+	if _, err := f.s.Check(f.ctx, verify.CheckQuery{Tenant: tenantA, ID: m1.ID, Hash: "", Now: T0.Add(3 * time.Second)}); !errors.Is(err, verify.ErrNotFound) {
+		t.Errorf("Check(message by id) err = %v, want ErrNotFound", err)
+	}
+	if _, err := f.s.Transition(f.ctx, tenantA, m1.ID, verify.StatusCanceled, "", verify.Event{Type: verify.EventCanceled, At: T0.Add(4 * time.Second)}); !errors.Is(err, verify.ErrNotFound) {
+		t.Errorf("a tenant's Transition of a message: err = %v, want ErrNotFound", err)
+	}
+	ended, err := f.s.Transition(f.ctx, "", m1.ID, verify.StatusDelivered, string(verify.EventDelivered),
+		verify.Event{Type: verify.EventDelivered, At: T0.Add(4 * time.Second)})
+	if err != nil || ended.Status != verify.StatusDelivered {
+		t.Fatalf("Transition(message, delivered) = %v, %v", ended, err)
+	}
+	// The verification is still the number's pending one: a resend finds
+	// it, and a check by number approves it.
+	again, resent := f.start(tenantA, to, "654321", T0.Add(5*time.Second))
+	if !resent || again.ID != pending.ID {
+		t.Fatalf("start after messages: id %s resent %v, want the pending verification %s resent", again.ID, resent, pending.ID)
+	}
+	v := f.check(verify.CheckQuery{Tenant: tenantA, To: to, Hash: hash(tenantA, "123456"), Now: T0.Add(6 * time.Second)})
+	if v.ID != pending.ID || v.Status != verify.StatusApproved {
+		t.Errorf("check by number = %s %s, want %s approved", v.ID, v.Status, pending.ID)
+	}
+	if got := f.get(tenantA, m2.ID); got.Status != verify.StatusPending {
+		t.Errorf("the other message is %s after the verification's approval, want pending", got.Status)
 	}
 }
