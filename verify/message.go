@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"unicode/utf8"
 )
 
@@ -109,13 +110,20 @@ func (s *Service) Relay(ctx context.Context, req MessageRequest) (*Verification,
 	if req.Channel == ChannelCall && code == "" {
 		return nil, Invalid(ErrInvalidRequest, "channel call reads the code in the body aloud, and body holds none (a run of %d to %d digits)", MinMessageCode, MaxMessageCode)
 	}
-	if req.Channel == ChannelAuto && code == "" {
+	textOnly := req.Channel == ChannelAuto && code == ""
+	if textOnly {
 		req.Channel = ChannelSMS // a call would have nothing to say
 	}
-	return s.begin(ctx, StartRequest{
+	v, err := s.begin(ctx, StartRequest{
 		Tenant: req.Tenant, To: req.To, Channel: req.Channel, CallMode: CallModeCode, Locale: req.Locale,
 		UserID: req.UserID, ClientIP: req.ClientIP, Roaming: req.Roaming, CallbackURL: req.CallbackURL,
 	}, &relayed{body: req.Body, code: code, format: req.CallbackFormat})
+	var in *InputError
+	if textOnly && errors.Is(err, ErrUnsupportedNumber) && errors.As(err, &in) {
+		// The router's words suggest a call, which this body cannot have.
+		return nil, Invalid(ErrUnsupportedNumber, "%s; but the body holds no code (a run of %d to %d digits) for a call to read", in.Msg, MinMessageCode, MaxMessageCode)
+	}
+	return v, err
 }
 
 // relayed is what a message's send carries past a verification's: the

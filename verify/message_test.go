@@ -124,6 +124,10 @@ func TestRelayCall(t *testing.T) {
 	if plain.Channel != verify.ChannelSMS {
 		t.Errorf("auto without a code went by %s, want sms", plain.Channel)
 	}
+	_, err = svc.Relay(ctx, verify.MessageRequest{Tenant: "acme", To: "+493012345679", Body: "Welcome!", Channel: verify.ChannelAuto})
+	if !errors.Is(err, verify.ErrUnsupportedNumber) || !strings.Contains(err.Error(), "no code") {
+		t.Errorf("auto without a code to a landline: %v, want unsupported_number saying the body has no code", err)
+	}
 }
 
 // TestRelayLimits: relays count against the send limits of the number as
