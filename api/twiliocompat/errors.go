@@ -38,6 +38,9 @@ type Error struct {
 	Code       int
 	Message    string
 	RetryAfter int // seconds; sets Retry-After when > 0
+	// cause is the failure behind a 5xx answer: logged by twilioErrors,
+	// never shown to the client.
+	cause error
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -110,11 +113,11 @@ func describe(c echo.Context, err error, param string) *Error {
 		// expires: what is no longer pending is not found.
 		return notFound(c)
 	case errors.Is(err, verify.ErrBusy):
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable, RetryAfter: 5,
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable, RetryAfter: 5, cause: err,
 			Message: "Service Unavailable: the gateway has no room for another call right now (this attempt was not counted); retry in a few seconds"}
 	}
 	return &Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable,
-		Message: "Service Unavailable: please retry shortly"}
+		Message: "Service Unavailable: please retry shortly", cause: err}
 }
 
 // limited maps a limit to Twilio's code for the same condition.
@@ -154,6 +157,9 @@ func (a *API) twilioErrors(next echo.HandlerFunc) echo.HandlerFunc {
 		var he *echo.HTTPError
 		switch {
 		case errors.As(err, &te):
+			if te.cause != nil {
+				a.log.Error("twilio verify api: request failed", "method", c.Request().Method, "route", c.Path(), "status", te.Status, "err", te.cause)
+			}
 		case errors.As(err, &he) && he.Code == http.StatusNotFound:
 			te = notFound(c)
 		case errors.As(err, &he) && he.Code == http.StatusMethodNotAllowed:
