@@ -9,8 +9,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/verigate/verigate/ratelimit"
-	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -124,7 +122,7 @@ func describe(c echo.Context, err error, param string) *Error {
 func limited(le *verify.LimitError) *Error {
 	e := &Error{Status: http.StatusTooManyRequests, Message: le.Message(), RetryAfter: retrySeconds(le)}
 	switch {
-	case le.Policy == route.PolicyPumping || le.Policy == ratelimit.PolicyBlocked:
+	case le.Blocked():
 		e.Status, e.Code = http.StatusForbidden, CodeDeliveryBlocked
 		e.Message = "Verification delivery attempt blocked: " + e.Message
 	case le.Channel == "":

@@ -10,8 +10,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/verigate/verigate/ratelimit"
-	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -33,8 +31,8 @@ func TestDescribe(t *testing.T) {
 		{"number's sends", &verify.LimitError{Channel: verify.ChannelSMS, Policy: "number_sms", RetryAfter: time.Minute}, 429, CodeMaxSendAttempts, true},
 		{"user's calls", &verify.LimitError{Channel: verify.ChannelCall, Policy: "user_call", RetryAfter: time.Second}, 429, CodeMaxSendAttempts, true},
 		{"tenant cap", &verify.LimitError{Channel: verify.ChannelSMS, Policy: "tenant", Aggregate: true, RetryAfter: time.Second}, 429, CodeTooManyRequests, true},
-		{"sms pumping block", &verify.LimitError{Channel: verify.ChannelSMS, Policy: route.PolicyPumping, Aggregate: true, RetryAfter: time.Hour}, 403, CodeDeliveryBlocked, true},
-		{"fraud block", &verify.LimitError{Channel: verify.ChannelCall, Policy: ratelimit.PolicyBlocked, RetryAfter: time.Hour}, 403, CodeDeliveryBlocked, true},
+		{"sms pumping block", &verify.LimitError{Channel: verify.ChannelSMS, Policy: verify.PolicyPumping, Aggregate: true, RetryAfter: time.Hour}, 403, CodeDeliveryBlocked, true},
+		{"fraud block", &verify.LimitError{Channel: verify.ChannelCall, Policy: verify.PolicyBlocked, RetryAfter: time.Hour}, 403, CodeDeliveryBlocked, true},
 		{"failed-check lock", &verify.LimitError{Policy: "failed_checks", RetryAfter: time.Minute}, 429, CodeMaxCheckAttempts, true},
 		{"checks used up", &verify.NotPendingError{Status: verify.StatusMaxAttemptsReached}, 429, CodeMaxCheckAttempts, false},
 		{"approved", &verify.NotPendingError{Status: verify.StatusApproved}, 404, CodeNotFound, false},
