@@ -85,7 +85,7 @@ func (a *API) start(c echo.Context, s *service) error {
 	if err != nil {
 		return describe(c, err, "")
 	}
-	return a.writeJSON(c, http.StatusCreated, a.verification(c, s, v))
+	return a.writeJSON(c, http.StatusCreated, a.verification(c, s, v, true))
 }
 
 // check is CreateVerificationCheck: POST /v2/Services/{ServiceSid}/VerificationCheck.
@@ -121,7 +121,7 @@ func (a *API) check(c echo.Context, s *service) error {
 		// expired verification by then.
 		return notFound(c)
 	}
-	return a.writeJSON(c, http.StatusOK, a.verificationCheck(s, v))
+	return a.writeJSON(c, http.StatusOK, a.verificationCheck(s, v, sid == ""))
 }
 
 // fetch is FetchVerification: GET /v2/Services/{ServiceSid}/Verifications/{Sid}.
@@ -137,7 +137,13 @@ func (a *API) fetch(c echo.Context, s *service) error {
 	if err != nil {
 		return describe(c, err, "")
 	}
-	return a.writeJSON(c, http.StatusOK, a.verification(c, s, v))
+	if v.Status != verify.StatusPending {
+		// Twilio deletes a verification once it is approved, canceled or
+		// expired; a check or an update of one that has ended answers
+		// 20404 here too, so Fetch does not show it either.
+		return notFound(c)
+	}
+	return a.writeJSON(c, http.StatusOK, a.verification(c, s, v, false))
 }
 
 // update is UpdateVerification: POST /v2/Services/{ServiceSid}/Verifications/{Sid}
@@ -165,7 +171,7 @@ func (a *API) update(c echo.Context, s *service) error {
 	if err != nil {
 		return describe(c, err, "")
 	}
-	return a.writeJSON(c, http.StatusOK, a.verification(c, s, v))
+	return a.writeJSON(c, http.StatusOK, a.verification(c, s, v, false))
 }
 
 // refuse answers 60204 for the first parameter of f that refused names.
