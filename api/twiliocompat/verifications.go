@@ -1,9 +1,11 @@
 package twiliocompat
 
 import (
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -174,11 +176,12 @@ func (a *API) update(c echo.Context, s *service) error {
 	return a.writeJSON(c, http.StatusOK, a.verification(c, s, v, false))
 }
 
-// refuse answers 60204 for the first parameter of f that refused names.
+// refuse answers 60204 for the first parameter of f, in alphabetical
+// order, that refused names: the same request always names the same one.
 func refuse(f url.Values, refused map[string]string) error {
-	for name, why := range refused {
+	for _, name := range slices.Sorted(maps.Keys(refused)) {
 		if f.Has(name) {
-			return unsupported(name, why)
+			return unsupported(name, refused[name])
 		}
 	}
 	return nil
