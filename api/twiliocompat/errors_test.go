@@ -67,6 +67,11 @@ func TestConfigValidate(t *testing.T) {
 		{"long name", Config{Tenants: []TenantConfig{{Name: "a", Services: []ServiceConfig{{SID: va, FriendlyName: strings.Repeat("x", 31)}}}}}, "friendly_name"},
 		{"code length", Config{Tenants: []TenantConfig{{Name: "a", Services: []ServiceConfig{{SID: va, CodeLength: 12}}}}}, "code_length"},
 		{"channel", Config{Tenants: []TenantConfig{{Name: "a", Services: []ServiceConfig{{SID: va, Channels: []string{"whatsapp"}}}}}}, "channels"},
+		{"name is another's account", Config{Tenants: []TenantConfig{
+			{Name: "acme", AccountSID: ac, Services: []ServiceConfig{ok}},
+			{Name: ac, Services: []ServiceConfig{{SID: "VA0123456789abcdef0123456789abcde0"}}},
+		}}, `tenants[1].name: "` + ac + `" is the account_sid of twilio_verify.tenants[0] ("acme")`},
+		{"name is its own account", Config{Tenants: []TenantConfig{{Name: ac, AccountSID: ac, Services: []ServiceConfig{ok}}}}, ""},
 	} {
 		err := tt.cfg.Validate("twilio_verify")
 		if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
