@@ -149,9 +149,19 @@ func (e *NotPendingError) Unwrap() error { return ErrNotPending }
 type InputError struct {
 	Err error
 	Msg string
+	// Field, when set, names the request field Msg is about, as the REST
+	// API v1 names it (locale, client_ip): each front end words it in its
+	// own parameter names.
+	Field string
 }
 
-func (e *InputError) Error() string { return e.Msg }
+// Error is Msg, after Field when one is set.
+func (e *InputError) Error() string {
+	if e.Field != "" {
+		return e.Field + " " + e.Msg
+	}
+	return e.Msg
+}
 
 // Unwrap returns the sentinel.
 func (e *InputError) Unwrap() error { return e.Err }

@@ -76,6 +76,10 @@ func notFound(c echo.Context) *Error {
 		Message: fmt.Sprintf("The requested resource %s was not found", c.Request().URL.Path)}
 }
 
+// twilioParams names Twilio's parameter for a field of verify.StartRequest
+// that verify.InputError.Field names.
+var twilioParams = map[string]string{"locale": "Locale", "client_ip": "DeviceIp"}
+
 // describe maps an error of verify.Service to Twilio's answer. param
 // names the parameter an ErrInvalidRequest is about: Code for a check,
 // whose refusal of a verification that used up its checks is 60202 (any
@@ -88,7 +92,10 @@ func describe(c echo.Context, err error, param string) *Error {
 	var in *verify.InputError
 	msg := "the request is not valid"
 	if errors.As(err, &in) {
-		msg = in.Msg
+		msg = in.Error()
+		if name, ok := twilioParams[in.Field]; ok {
+			param, msg = name, in.Msg
+		}
 	}
 	var le *verify.LimitError
 	var np *verify.NotPendingError

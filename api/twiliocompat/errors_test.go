@@ -48,6 +48,16 @@ func TestDescribe(t *testing.T) {
 	if got := describe(c, verify.Invalid(verify.ErrInvalidRequest, "code must be 4 to 10 digits"), "Code"); got.Message != "Invalid parameter `Code`: code must be 4 to 10 digits" {
 		t.Errorf("message %q: want Twilio's wording naming the parameter", got.Message)
 	}
+	// The Service's refusal of a field is worded with Twilio's parameter.
+	for field, want := range map[string]string{
+		"locale":    "Invalid parameter `Locale`: \"en US\" is not a language tag",
+		"client_ip": "Invalid parameter `DeviceIp`: \"en US\" is not",
+	} {
+		err := &verify.InputError{Err: verify.ErrInvalidRequest, Field: field, Msg: `"en US" is not a language tag or an address`}
+		if got := describe(c, err, ""); got.Code != CodeInvalidParameter || !strings.HasPrefix(got.Message, want) {
+			t.Errorf("%s: %d %q, want %q", field, got.Code, got.Message, want)
+		}
+	}
 }
 
 func TestConfigValidate(t *testing.T) {

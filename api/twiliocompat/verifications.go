@@ -2,7 +2,6 @@ package twiliocompat
 
 import (
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -58,14 +57,6 @@ func (a *API) start(c echo.Context, s *service) error {
 	case !s.enabled(verify.Channel(channel)):
 		return &Error{Status: http.StatusBadRequest, Code: CodeChannelDisabled, Message: "Delivery channel disabled: " + channel + " is not enabled for this service"}
 	}
-	locale := f.Get("Locale")
-	if len(locale) > 35 || !localeOK(locale) {
-		return invalidParam("Locale", "%q is not a language tag such as en or pt-BR", locale)
-	}
-	ip := f.Get("DeviceIp")
-	if ip != "" && net.ParseIP(ip) == nil {
-		return invalidParam("DeviceIp", "%q is not an IPv4 or IPv6 address", ip)
-	}
 	app := s.appName
 	if name := f.Get("CustomFriendlyName"); name != "" {
 		if len(name) > MaxFriendlyName {
@@ -82,7 +73,7 @@ func (a *API) start(c echo.Context, s *service) error {
 		Tenant: s.tenant.name, To: to, Channel: verify.Channel(channel),
 		// A Twilio call reads the code aloud; the client then checks it.
 		CallMode: verify.CallModeCode,
-		Locale:   locale, ClientIP: ip, AppName: app, CodeLength: s.codeLength,
+		Locale:   f.Get("Locale"), ClientIP: f.Get("DeviceIp"), AppName: app, CodeLength: s.codeLength,
 	})
 	if err != nil {
 		return describe(c, err, "")
@@ -185,14 +176,4 @@ func refuse(f url.Values, refused map[string]string) error {
 		}
 	}
 	return nil
-}
-
-func localeOK(l string) bool {
-	for i := 0; i < len(l); i++ {
-		c := l[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
