@@ -85,7 +85,7 @@ func describe(err error) response {
 	d := errorDetail{Code: code}
 	var in *verify.InputError
 	if errors.As(err, &in) {
-		d.Message = in.Msg
+		d.Message = in.Error()
 	}
 	status := http.StatusBadRequest
 	switch code {

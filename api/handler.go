@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -117,28 +116,14 @@ func (r *startRequest) SetMember(m flatjson.Member) bool {
 	return true
 }
 
-// validate checks what verify.Service does not: the free-form fields
-// (callback_url is the Service's, which every front end shares).
+// validate checks what verify.Service does not: user_id, which only v1
+// takes (locale, client_ip and callback_url are the Service's, which every
+// front end shares).
 func (r *startRequest) validate() error {
-	switch {
-	case len(r.Locale) > 35 || !localeOK(r.Locale):
-		return invalidRequest("locale %q is not a language tag such as en or pt-BR", r.Locale)
-	case len(r.UserID) > 256:
+	if len(r.UserID) > 256 {
 		return invalidRequest("user_id is longer than 256 characters")
-	case r.ClientIP != "" && net.ParseIP(r.ClientIP) == nil:
-		return invalidRequest("client_ip %q is not an IPv4 or IPv6 address", r.ClientIP)
 	}
 	return nil
-}
-
-func localeOK(l string) bool {
-	for i := 0; i < len(l); i++ {
-		c := l[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // start answers 201 with a new verification, or 200 with the pending one

@@ -80,7 +80,7 @@ func TestThroughService(t *testing.T) {
 			}
 			_, err = s.Start(ctx, verify.StartRequest{Tenant: "acme", To: "+33613009999", Channel: verify.ChannelSMS})
 			var le *verify.LimitError
-			if !errors.As(err, &le) || !le.Aggregate || le.Policy != route.PolicyPumping {
+			if !errors.As(err, &le) || !le.Aggregate || le.Policy != verify.PolicyPumping {
 				t.Errorf("SMS to the blocked prefix: %v, want an aggregate sms_pumping LimitError", err)
 			}
 			v, err := s.Start(ctx, verify.StartRequest{Tenant: "acme", To: "+33613009998", Channel: verify.ChannelAuto})

@@ -45,7 +45,7 @@ func (m *Memory) Consume(_ context.Context, s verify.SendSubject) error {
 	m.sweep(now)
 	if until, ok := m.blocked[s.To]; ok {
 		if now.Before(until) {
-			return denial(s, Policy{Name: PolicyBlocked, Scope: ScopeNumber}, until.Sub(now))
+			return denial(s, Policy{Name: verify.PolicyBlocked, Scope: ScopeNumber}, until.Sub(now))
 		}
 		delete(m.blocked, s.To)
 	}

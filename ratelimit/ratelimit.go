@@ -171,10 +171,6 @@ func (p Policy) Bucket(s verify.SendSubject) (string, bool) {
 	return p.Name + ":" + v, true
 }
 
-// PolicyBlocked is the LimitError.Policy of a send to a number blocked by
-// Limiter.Block (after a fraud report).
-const PolicyBlocked = "blocked"
-
 // denial builds the error for a send denied by policy (the one with the
 // longest wait among those that denied): the channel's message, in the
 // words of an aggregate cap when policy is one.

@@ -194,7 +194,7 @@ func verdictOf(s verify.SendSubject, buckets []applied, res []int64) error {
 	case len(res) < 2:
 		return fmt.Errorf("ratelimit: consume: unexpected reply %v", res)
 	case res[0] == -1:
-		return denial(s, Policy{Name: PolicyBlocked, Scope: ScopeNumber}, time.Duration(res[1])*time.Microsecond)
+		return denial(s, Policy{Name: verify.PolicyBlocked, Scope: ScopeNumber}, time.Duration(res[1])*time.Microsecond)
 	case res[0] > 0 && int(res[0]) <= len(buckets):
 		return denial(s, buckets[res[0]-1].policy, time.Duration(res[1])*time.Microsecond)
 	}

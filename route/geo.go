@@ -226,10 +226,6 @@ type PrefixBlocks interface {
 	Blocked(number string, channel verify.Channel) (until time.Time, blocked bool)
 }
 
-// PolicyPumping names the refusal of a send to a prefix blocked by the
-// SMS-pumping watch (verify.LimitError.Policy).
-const PolicyPumping = "sms_pumping"
-
 // refusal says why tenant may not send on ch to num now: the destination
 // permissions (*verify.InputError, country_not_allowed), or a block of its
 // prefix (an aggregate *verify.LimitError, 429 with Retry-After). nil: it may.
@@ -241,7 +237,7 @@ func (e *Engine) refusal(tenant string, ch verify.Channel, num verify.Number) er
 		return nil
 	}
 	if until, ok := e.deps.Blocks.Blocked(num.E164, ch); ok {
-		return &verify.LimitError{Channel: ch, Policy: PolicyPumping, RetryAfter: until.Sub(e.deps.Now()), Aggregate: true}
+		return &verify.LimitError{Channel: ch, Policy: verify.PolicyPumping, RetryAfter: until.Sub(e.deps.Now()), Aggregate: true}
 	}
 	return nil
 }

@@ -188,7 +188,7 @@ route:
 	})
 	_, err := e.Route(context.Background(), verify.RouteRequest{Number: num(t, frMobile), Channel: verify.ChannelSMS})
 	var le *verify.LimitError
-	if !errors.As(err, &le) || !le.Aggregate || le.Policy != route.PolicyPumping || le.RetryAfter < 10*time.Hour || le.RetryAfter > 11*time.Hour {
+	if !errors.As(err, &le) || !le.Aggregate || le.Policy != verify.PolicyPumping || le.RetryAfter < 10*time.Hour || le.RetryAfter > 11*time.Hour {
 		t.Errorf("refusal %#v, want an aggregate sms_pumping LimitError until the block ends", err)
 	}
 	// A call to a number whose SMS route is blocked does not fall back to SMS.

@@ -43,6 +43,21 @@ if ! go mod tidy -diff; then
   echo "test: go.mod or go.sum is not tidy: run go mod tidy" >&2
   exit 1
 fi
+# The import rules of docs/ARCHITECTURE.md, checked on the packages'
+# dependencies (go list -deps, tests left out): a breach fails the run.
+M=github.com/verigate/verigate
+deps_free_of() { # packages, forbidden (an extended regexp), rule
+  local bad
+  bad=$(go list -deps "$1" | grep -v "^$M/verify\$" | grep -E "$2" || true)
+  if [ -n "$bad" ]; then
+    echo "test: import rule broken: $3; $1 depends on: $(echo $bad)" >&2
+    exit 1
+  fi
+}
+deps_free_of ./verify "^$M/" "verify imports no other Verigate package"
+deps_free_of ./ivr/... "^$M/(sip|twilio|sms)(/|\$)" "ivr imports no transport (sip, twilio, sms)"
+deps_free_of ./api/... "^$M/(store|ratelimit|route)(/|\$)|redis|phonenumbers" "api and api/... build on verify.Service only: no store, ratelimit, route, Redis or phonenumbers"
+deps_free_of ./sip/media/... "sipgo|^$M/sip\$" "sip/media imports no SIP signalling (no sipgo, no sip)"
 go vet ./...
 go test -race -count=1 -timeout 15m ./... "$@"
 

@@ -73,7 +73,24 @@ type LimitError struct {
 	Aggregate bool
 }
 
+// Policies of a send refused because its destination is blocked rather than
+// counted: LimitError.Policy of a number blocked after a fraud report
+// (ratelimit's Limiter.Block) and of a prefix blocked by the SMS-pumping
+// watch (route). They live here so that front ends can tell a block from a
+// limit without importing ratelimit or route.
+const (
+	PolicyBlocked = "blocked"
+	PolicyPumping = "sms_pumping"
+)
+
 func (e *LimitError) Error() string { return e.Message() }
+
+// Blocked reports whether the send was refused because its number or
+// prefix is blocked (PolicyBlocked, PolicyPumping), not because a count
+// ran out.
+func (e *LimitError) Blocked() bool {
+	return e.Policy == PolicyBlocked || e.Policy == PolicyPumping
+}
 
 // Unwrap lets errors.Is(err, ErrRateLimited) match.
 func (e *LimitError) Unwrap() error { return ErrRateLimited }
@@ -132,9 +149,19 @@ func (e *NotPendingError) Unwrap() error { return ErrNotPending }
 type InputError struct {
 	Err error
 	Msg string
+	// Field, when set, names the request field Msg is about, as the REST
+	// API v1 names it (locale, client_ip): each front end words it in its
+	// own parameter names.
+	Field string
 }
 
-func (e *InputError) Error() string { return e.Msg }
+// Error is Msg, after Field when one is set.
+func (e *InputError) Error() string {
+	if e.Field != "" {
+		return e.Field + " " + e.Msg
+	}
+	return e.Msg
+}
 
 // Unwrap returns the sentinel.
 func (e *InputError) Unwrap() error { return e.Err }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -145,6 +146,9 @@ type StartRequest struct {
 // Start begins a verification, or resends the tenant's pending one for the
 // same number, and delivers a code or a call.
 //
+// It checks every field itself (locale, client_ip, callback_url, ...), so
+// that each front end refuses the same requests.
+//
 // Errors: *InputError (ErrInvalidRequest, ErrInvalidNumber,
 // ErrUnsupportedNumber, ErrCountryNotAllowed); *LimitError; ErrUnavailable
 // when the store, limiter or provider fails. Nothing is sent unless the
@@ -168,8 +172,14 @@ func (s *Service) begin(ctx context.Context, req StartRequest, msg *relayed) (*V
 	if !req.CallMode.Valid() {
 		return nil, Invalid(ErrInvalidRequest, "call_mode must be approve or code, not %q", req.CallMode)
 	}
+	if len(req.Locale) > MaxLocale || !localeOK(req.Locale) {
+		return nil, &InputError{Err: ErrInvalidRequest, Field: "locale", Msg: fmt.Sprintf("%q is not a language tag such as en or pt-BR", req.Locale)}
+	}
 	if req.Locale == "" {
 		req.Locale = DefaultLocale
+	}
+	if req.ClientIP != "" && net.ParseIP(req.ClientIP) == nil {
+		return nil, &InputError{Err: ErrInvalidRequest, Field: "client_ip", Msg: fmt.Sprintf("%q is not an IPv4 or IPv6 address", req.ClientIP)}
 	}
 	if req.CodeLength != 0 && (req.CodeLength < MinCodeLength || req.CodeLength > MaxCodeLength) {
 		return nil, Invalid(ErrInvalidRequest, "code length must be %d to %d digits, not %d", MinCodeLength, MaxCodeLength, req.CodeLength)
@@ -726,4 +736,20 @@ func MaskNumber(e164 string) string {
 		return strings.Repeat("*", len(e164)-tail) + e164[len(e164)-tail:]
 	}
 	return e164[:head] + strings.Repeat("*", len(e164)-head-tail) + e164[len(e164)-tail:]
+}
+
+// MaxLocale is the longest locale Start takes: a BCP 47 tag with room to
+// spare (pt-BR, zh-Hant-TW), short enough to keep out of the store what
+// is not one.
+const MaxLocale = 35
+
+// localeOK reports whether l has only the characters of a language tag.
+func localeOK(l string) bool {
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -9,8 +9,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/verigate/verigate/ratelimit"
-	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -38,6 +36,9 @@ type Error struct {
 	Code       int
 	Message    string
 	RetryAfter int // seconds; sets Retry-After when > 0
+	// cause is the failure behind a 5xx answer: logged by twilioErrors,
+	// never shown to the client.
+	cause error
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -75,6 +76,10 @@ func notFound(c echo.Context) *Error {
 		Message: fmt.Sprintf("The requested resource %s was not found", c.Request().URL.Path)}
 }
 
+// twilioParams names Twilio's parameter for a field of verify.StartRequest
+// that verify.InputError.Field names.
+var twilioParams = map[string]string{"locale": "Locale", "client_ip": "DeviceIp"}
+
 // describe maps an error of verify.Service to Twilio's answer. param
 // names the parameter an ErrInvalidRequest is about: Code for a check,
 // whose refusal of a verification that used up its checks is 60202 (any
@@ -87,7 +92,10 @@ func describe(c echo.Context, err error, param string) *Error {
 	var in *verify.InputError
 	msg := "the request is not valid"
 	if errors.As(err, &in) {
-		msg = in.Msg
+		msg = in.Error()
+		if name, ok := twilioParams[in.Field]; ok {
+			param, msg = name, in.Msg
+		}
 	}
 	var le *verify.LimitError
 	var np *verify.NotPendingError
@@ -110,18 +118,18 @@ func describe(c echo.Context, err error, param string) *Error {
 		// expires: what is no longer pending is not found.
 		return notFound(c)
 	case errors.Is(err, verify.ErrBusy):
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable, RetryAfter: 5,
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable, RetryAfter: 5, cause: err,
 			Message: "Service Unavailable: the gateway has no room for another call right now (this attempt was not counted); retry in a few seconds"}
 	}
 	return &Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable,
-		Message: "Service Unavailable: please retry shortly"}
+		Message: "Service Unavailable: please retry shortly", cause: err}
 }
 
 // limited maps a limit to Twilio's code for the same condition.
 func limited(le *verify.LimitError) *Error {
 	e := &Error{Status: http.StatusTooManyRequests, Message: le.Message(), RetryAfter: retrySeconds(le)}
 	switch {
-	case le.Policy == route.PolicyPumping || le.Policy == ratelimit.PolicyBlocked:
+	case le.Blocked():
 		e.Status, e.Code = http.StatusForbidden, CodeDeliveryBlocked
 		e.Message = "Verification delivery attempt blocked: " + e.Message
 	case le.Channel == "":
@@ -154,6 +162,9 @@ func (a *API) twilioErrors(next echo.HandlerFunc) echo.HandlerFunc {
 		var he *echo.HTTPError
 		switch {
 		case errors.As(err, &te):
+			if te.cause != nil {
+				a.log.Error("twilio verify api: request failed", "method", c.Request().Method, "route", c.Path(), "status", te.Status, "err", te.cause)
+			}
 		case errors.As(err, &he) && he.Code == http.StatusNotFound:
 			te = notFound(c)
 		case errors.As(err, &he) && he.Code == http.StatusMethodNotAllowed:

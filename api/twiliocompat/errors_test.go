@@ -10,8 +10,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/verigate/verigate/ratelimit"
-	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -33,8 +31,8 @@ func TestDescribe(t *testing.T) {
 		{"number's sends", &verify.LimitError{Channel: verify.ChannelSMS, Policy: "number_sms", RetryAfter: time.Minute}, 429, CodeMaxSendAttempts, true},
 		{"user's calls", &verify.LimitError{Channel: verify.ChannelCall, Policy: "user_call", RetryAfter: time.Second}, 429, CodeMaxSendAttempts, true},
 		{"tenant cap", &verify.LimitError{Channel: verify.ChannelSMS, Policy: "tenant", Aggregate: true, RetryAfter: time.Second}, 429, CodeTooManyRequests, true},
-		{"sms pumping block", &verify.LimitError{Channel: verify.ChannelSMS, Policy: route.PolicyPumping, Aggregate: true, RetryAfter: time.Hour}, 403, CodeDeliveryBlocked, true},
-		{"fraud block", &verify.LimitError{Channel: verify.ChannelCall, Policy: ratelimit.PolicyBlocked, RetryAfter: time.Hour}, 403, CodeDeliveryBlocked, true},
+		{"sms pumping block", &verify.LimitError{Channel: verify.ChannelSMS, Policy: verify.PolicyPumping, Aggregate: true, RetryAfter: time.Hour}, 403, CodeDeliveryBlocked, true},
+		{"fraud block", &verify.LimitError{Channel: verify.ChannelCall, Policy: verify.PolicyBlocked, RetryAfter: time.Hour}, 403, CodeDeliveryBlocked, true},
 		{"failed-check lock", &verify.LimitError{Policy: "failed_checks", RetryAfter: time.Minute}, 429, CodeMaxCheckAttempts, true},
 		{"checks used up", &verify.NotPendingError{Status: verify.StatusMaxAttemptsReached}, 429, CodeMaxCheckAttempts, false},
 		{"approved", &verify.NotPendingError{Status: verify.StatusApproved}, 404, CodeNotFound, false},
@@ -49,6 +47,16 @@ func TestDescribe(t *testing.T) {
 	}
 	if got := describe(c, verify.Invalid(verify.ErrInvalidRequest, "code must be 4 to 10 digits"), "Code"); got.Message != "Invalid parameter `Code`: code must be 4 to 10 digits" {
 		t.Errorf("message %q: want Twilio's wording naming the parameter", got.Message)
+	}
+	// The Service's refusal of a field is worded with Twilio's parameter.
+	for field, want := range map[string]string{
+		"locale":    "Invalid parameter `Locale`: \"en US\" is not a language tag",
+		"client_ip": "Invalid parameter `DeviceIp`: \"en US\" is not",
+	} {
+		err := &verify.InputError{Err: verify.ErrInvalidRequest, Field: field, Msg: `"en US" is not a language tag or an address`}
+		if got := describe(c, err, ""); got.Code != CodeInvalidParameter || !strings.HasPrefix(got.Message, want) {
+			t.Errorf("%s: %d %q, want %q", field, got.Code, got.Message, want)
+		}
 	}
 }
 
@@ -69,6 +77,11 @@ func TestConfigValidate(t *testing.T) {
 		{"long name", Config{Tenants: []TenantConfig{{Name: "a", Services: []ServiceConfig{{SID: va, FriendlyName: strings.Repeat("x", 31)}}}}}, "friendly_name"},
 		{"code length", Config{Tenants: []TenantConfig{{Name: "a", Services: []ServiceConfig{{SID: va, CodeLength: 12}}}}}, "code_length"},
 		{"channel", Config{Tenants: []TenantConfig{{Name: "a", Services: []ServiceConfig{{SID: va, Channels: []string{"whatsapp"}}}}}}, "channels"},
+		{"name is another's account", Config{Tenants: []TenantConfig{
+			{Name: "acme", AccountSID: ac, Services: []ServiceConfig{ok}},
+			{Name: ac, Services: []ServiceConfig{{SID: "VA0123456789abcdef0123456789abcde0"}}},
+		}}, `tenants[1].name: "` + ac + `" is the account_sid of twilio_verify.tenants[0] ("acme")`},
+		{"name is its own account", Config{Tenants: []TenantConfig{{Name: ac, AccountSID: ac, Services: []ServiceConfig{ok}}}}, ""},
 	} {
 		err := tt.cfg.Validate("twilio_verify")
 		if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {

@@ -1,7 +1,9 @@
 package twiliocompat
 
 import (
+	"errors"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -22,4 +24,19 @@ func FuzzCountParams(f *testing.F) {
 			t.Fatalf("countParams(%q) = %d, but ParseQuery yields %d values", q, c, n)
 		}
 	})
+}
+
+// TestRefuseNamesFirstSorted: a request with several refused parameters
+// always hears of the same one, the first by name.
+func TestRefuseNamesFirstSorted(t *testing.T) {
+	f := url.Values{}
+	for name := range refusedStart {
+		f.Set(name, "x")
+	}
+	for range 50 {
+		var e *Error
+		if err := refuse(f, refusedStart); !errors.As(err, &e) || !strings.Contains(e.Message, "Amount") {
+			t.Fatalf("refuse = %v, want Amount named", err)
+		}
+	}
 }

@@ -140,6 +140,15 @@ func (c Config) Validate(prefix string) error {
 			}
 		}
 	}
+	// Both name and account SID sign a tenant in: a name that is another
+	// tenant's account SID would take that tenant's place.
+	for i, t := range c.Tenants {
+		for j, u := range c.Tenants {
+			if i != j && t.Name != "" && t.Name == u.AccountSID {
+				bad(fmt.Sprintf("%s.tenants[%d].name", prefix, i), "%q is the account_sid of %s.tenants[%d] (%q): a username must name one tenant", t.Name, prefix, j, u.Name)
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -1,9 +1,10 @@
 package twiliocompat
 
 import (
-	"net"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -56,14 +57,6 @@ func (a *API) start(c echo.Context, s *service) error {
 	case !s.enabled(verify.Channel(channel)):
 		return &Error{Status: http.StatusBadRequest, Code: CodeChannelDisabled, Message: "Delivery channel disabled: " + channel + " is not enabled for this service"}
 	}
-	locale := f.Get("Locale")
-	if len(locale) > 35 || !localeOK(locale) {
-		return invalidParam("Locale", "%q is not a language tag such as en or pt-BR", locale)
-	}
-	ip := f.Get("DeviceIp")
-	if ip != "" && net.ParseIP(ip) == nil {
-		return invalidParam("DeviceIp", "%q is not an IPv4 or IPv6 address", ip)
-	}
 	app := s.appName
 	if name := f.Get("CustomFriendlyName"); name != "" {
 		if len(name) > MaxFriendlyName {
@@ -80,12 +73,12 @@ func (a *API) start(c echo.Context, s *service) error {
 		Tenant: s.tenant.name, To: to, Channel: verify.Channel(channel),
 		// A Twilio call reads the code aloud; the client then checks it.
 		CallMode: verify.CallModeCode,
-		Locale:   locale, ClientIP: ip, AppName: app, CodeLength: s.codeLength,
+		Locale:   f.Get("Locale"), ClientIP: f.Get("DeviceIp"), AppName: app, CodeLength: s.codeLength,
 	})
 	if err != nil {
 		return describe(c, err, "")
 	}
-	return a.writeJSON(c, http.StatusCreated, a.verification(c, s, v))
+	return a.writeJSON(c, http.StatusCreated, a.verification(c, s, v, true))
 }
 
 // check is CreateVerificationCheck: POST /v2/Services/{ServiceSid}/VerificationCheck.
@@ -121,7 +114,7 @@ func (a *API) check(c echo.Context, s *service) error {
 		// expired verification by then.
 		return notFound(c)
 	}
-	return a.writeJSON(c, http.StatusOK, a.verificationCheck(s, v))
+	return a.writeJSON(c, http.StatusOK, a.verificationCheck(s, v, sid == ""))
 }
 
 // fetch is FetchVerification: GET /v2/Services/{ServiceSid}/Verifications/{Sid}.
@@ -137,10 +130,14 @@ func (a *API) fetch(c echo.Context, s *service) error {
 	if err != nil {
 		return describe(c, err, "")
 	}
-	if v.Kind != verify.KindVerification {
-		return notFound(c) // a relayed message is not a verification
+	if v.Kind != verify.KindVerification || v.Status != verify.StatusPending {
+		// A relayed message is not a verification; and Twilio deletes a
+		// verification once it is approved, canceled or expired: a check
+		// or an update of one that has ended answers 20404 here too, so
+		// Fetch does not show it either.
+		return notFound(c)
 	}
-	return a.writeJSON(c, http.StatusOK, a.verification(c, s, v))
+	return a.writeJSON(c, http.StatusOK, a.verification(c, s, v, false))
 }
 
 // update is UpdateVerification: POST /v2/Services/{ServiceSid}/Verifications/{Sid}
@@ -168,25 +165,16 @@ func (a *API) update(c echo.Context, s *service) error {
 	if err != nil {
 		return describe(c, err, "")
 	}
-	return a.writeJSON(c, http.StatusOK, a.verification(c, s, v))
+	return a.writeJSON(c, http.StatusOK, a.verification(c, s, v, false))
 }
 
-// refuse answers 60204 for the first parameter of f that refused names.
+// refuse answers 60204 for the first parameter of f, in alphabetical
+// order, that refused names: the same request always names the same one.
 func refuse(f url.Values, refused map[string]string) error {
-	for name, why := range refused {
+	for _, name := range slices.Sorted(maps.Keys(refused)) {
 		if f.Has(name) {
-			return unsupported(name, why)
+			return unsupported(name, refused[name])
 		}
 	}
 	return nil
-}
-
-func localeOK(l string) bool {
-	for i := 0; i < len(l); i++ {
-		c := l[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }

@@ -59,13 +59,24 @@ type checkView struct {
 
 var jsonNull = json.RawMessage("null")
 
-func (a *API) verification(c echo.Context, s *service, v *verify.Verification) verificationView {
+// shownTo is the number an answer shows: in full only when the request
+// itself carried it (a start, a check by To), masked as verify.MaskNumber
+// does otherwise, so that a verification SID alone (one started over v1,
+// which masks numbers, included) never reveals whose number it is.
+func shownTo(v *verify.Verification, requestHadNumber bool) string {
+	if requestHadNumber {
+		return v.To
+	}
+	return verify.MaskNumber(v.To)
+}
+
+func (a *API) verification(c echo.Context, s *service, v *verify.Verification, requestHadNumber bool) verificationView {
 	base := a.publicURL
 	if base == "" {
 		base = c.Scheme() + "://" + c.Request().Host
 	}
 	return verificationView{
-		SID: v.ID, ServiceSID: s.sid, AccountSID: accountSID(s), To: v.To,
+		SID: v.ID, ServiceSID: s.sid, AccountSID: accountSID(s), To: shownTo(v, requestHadNumber),
 		Channel: string(v.Channel), Status: twilioStatus(v.Status), Valid: v.Status == verify.StatusApproved,
 		SendCodeAttempts: attempts(v),
 		DateCreated:      twilioTime(v.CreatedAt), DateUpdated: twilioTime(v.UpdatedAt),
@@ -74,9 +85,9 @@ func (a *API) verification(c echo.Context, s *service, v *verify.Verification) v
 	}
 }
 
-func (a *API) verificationCheck(s *service, v *verify.Verification) checkView {
+func (a *API) verificationCheck(s *service, v *verify.Verification, requestHadNumber bool) checkView {
 	return checkView{
-		SID: v.ID, ServiceSID: s.sid, AccountSID: accountSID(s), To: v.To,
+		SID: v.ID, ServiceSID: s.sid, AccountSID: accountSID(s), To: shownTo(v, requestHadNumber),
 		Channel: string(v.Channel), Status: twilioStatus(v.Status), Valid: v.Status == verify.StatusApproved,
 		DateCreated: twilioTime(v.CreatedAt), DateUpdated: twilioTime(v.UpdatedAt),
 		SNAAttemptsErrorCodes: []string{},
