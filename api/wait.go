@@ -107,7 +107,7 @@ func (s *waitSlots) acquire(tenant string) (release func(), err error) {
 	}
 	if s.tenants[tenant] >= s.cfg.Tenant {
 		return nil, &Error{Status: http.StatusTooManyRequests, Code: verify.CodeRateLimited, RetryAfter: waitRetryAfter,
-			Message: fmt.Sprintf("this API key has %d waiting requests open, as many as it may; close one or retry in a few seconds", s.cfg.Tenant)}
+			Message: fmt.Sprintf("this tenant has %d waiting requests open, as many as it may; close one or retry in a few seconds", s.cfg.Tenant)}
 	}
 	s.total++
 	s.tenants[tenant]++
