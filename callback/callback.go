@@ -44,6 +44,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -456,12 +457,13 @@ func (n *Notifier) attempt(ctx context.Context, q Queue, j Job) {
 	n.metrics.failures.WithLabelValues(reason).Inc()
 
 	now := n.now()
-	delay, asked := time.Duration(0), false
+	// A Retry-After may lengthen the wait, never shorten it: "0" or a past
+	// date would otherwise retry at once, again and again.
+	delay, asked := backoff(j.Attempt, n.cfg.Backoff, n.cfg.MaxBackoff, n.jitter), false
 	if res != nil {
-		delay, asked = retryAfter(res.Header, now, n.cfg.MaxBackoff)
-	}
-	if !asked {
-		delay = backoff(j.Attempt, n.cfg.Backoff, n.cfg.MaxBackoff, n.jitter)
+		if d, ok := retryAfter(res.Header, now, n.cfg.MaxBackoff); ok && d > delay {
+			delay, asked = d, true
+		}
 	}
 	age := now.Sub(j.Created)
 	if j.Attempt >= n.cfg.MaxAttempts || age+delay > n.cfg.MaxAge {
@@ -474,8 +476,11 @@ func (n *Notifier) attempt(ctx context.Context, q Queue, j Job) {
 	finish(func(c context.Context) error { return q.Retry(c, j, delay) })
 }
 
-// post sends j once, signed now; the response's body is discarded and
-// closed.
+// maxDrain is the most of a response's body post reads before closing it.
+const maxDrain = 4 << 10
+
+// post sends j once, signed now; the response's body is discarded (read
+// up to maxDrain, so that its connection is reused) and closed.
 func (n *Notifier) post(ctx context.Context, j Job) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
@@ -500,6 +505,9 @@ func (n *Notifier) post(ctx context.Context, j Job) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("callback post: %w", err)
 	}
+	// Read what little the body holds, so the connection can carry the
+	// next callback; a longer one is not worth the wait.
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxDrain))
 	res.Body.Close()
 	return res, nil
 }

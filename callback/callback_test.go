@@ -248,6 +248,58 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 }
 
+// TestRetryAfterNeverShortens: a Retry-After of 0 or a date already past
+// waits the back-off still, not a retry at once.
+func TestRetryAfterNeverShortens(t *testing.T) {
+	for _, ra := range []string{"0", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)} {
+		srv, got, done := idp(t, reply{503, ra}, reply{status: 200})
+		cfg := fast()
+		cfg.Backoff, cfg.MaxBackoff = 400*time.Millisecond, time.Second
+		n, err := New(cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, n)
+		n.Notify(verification(srv.URL))
+		wait(t, done, 2)
+		got.mu.Lock()
+		gap := got.arrivals[1].Sub(got.arrivals[0])
+		got.mu.Unlock()
+		if gap < 200*time.Millisecond { // the back-off's least: half of 400 ms
+			t.Errorf("Retry-After %q: retried after %s, want the back-off at least", ra, gap)
+		}
+	}
+}
+
+// TestConnectionsReused: responses with a body are read, so that the
+// next callback goes on the same connection.
+func TestConnectionsReused(t *testing.T) {
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	done := make(chan struct{}, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+		w.Write([]byte(`{"ok":true,"note":"a receiver that answers with a body"}`))
+		done <- struct{}{}
+	}))
+	defer srv.Close()
+	n, err := New(fast(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		deliverOnce(context.Background(), n, Job{ID: "cb_1", URL: srv.URL, Body: []byte(`{}`), Created: time.Now()})
+		wait(t, done, 1)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) != 1 {
+		t.Errorf("3 callbacks on %d connections, want 1", len(conns))
+	}
+}
+
 func TestRetryDelay(t *testing.T) {
 	now := time.Date(2026, 12, 2, 15, 0, 0, 0, time.UTC)
 	tests := []struct {
