@@ -208,28 +208,11 @@ func (h *handler) getWait(c echo.Context, tenant string, wait time.Duration) err
 	return c.JSONBlob(http.StatusOK, appendView(make([]byte, 0, 1024), v))
 }
 
-// eventSeq numbers the states of a verification for an event stream: each
-// change adds an event, so the count of its events grows with every one;
-// an expiry that only Service.Get reports (nothing stored yet) counts one
-// more.
-func eventSeq(v *verify.Verification) int {
-	n := len(v.Events)
-	if v.Status == verify.StatusExpired {
-		for _, ev := range v.Events {
-			if ev.Type == verify.EventExpired {
-				return n
-			}
-		}
-		n++
-	}
-	return n
-}
-
 // errSeenAll ends a stream whose client has already seen the final state.
 var errSeenAll = errors.New("the client has seen the final state")
 
 // events answers GET /v1/verifications/{id}/events: a Server-Sent Events
-// stream with one "verification" event per change (id: its eventSeq,
+// stream with one "verification" event per change (id: its Seq,
 // data: the verification as GET shows it), a comment every Heartbeat
 // while nothing changes, ending after the final status. Last-Event-ID
 // skips the states the client has seen; a client that has seen the final
@@ -272,7 +255,7 @@ func (h *handler) events(c echo.Context, tenant string) error {
 	}
 	started := false
 	err = h.waiter.Follow(ctx, tenant, c.Param("id"), func(v *verify.Verification) error {
-		seq := eventSeq(v)
+		seq := v.Seq()
 		if !started {
 			if v.Status.Final() && seq <= seen {
 				return errSeenAll

@@ -155,6 +155,11 @@ type Notice struct {
 	To      string         `json:"to"`
 	Channel verify.Channel `json:"channel"`
 	At      time.Time      `json:"at"`
+	// Seq grows with every change of the verification (the id of the
+	// event stream's events): callbacks are retried each on its own
+	// schedule and can arrive out of order, so a receiver keeps the
+	// highest it has seen and drops a lower one.
+	Seq int `json:"seq"`
 }
 
 // Notifier is a verify.Notifier that delivers callbacks from its own
@@ -277,7 +282,7 @@ func (n *Notifier) CheckCallbackURL(u *url.URL) error {
 func (n *Notifier) Notify(v *verify.Verification) {
 	log := n.log.With("verification", v.ID)
 	body, err := json.Marshal(Notice{
-		ID: v.ID, Status: v.Status, Reason: v.Reason, To: verify.MaskNumber(v.To), Channel: v.Channel, At: v.UpdatedAt,
+		ID: v.ID, Status: v.Status, Reason: v.Reason, To: verify.MaskNumber(v.To), Channel: v.Channel, At: v.UpdatedAt, Seq: v.Seq(),
 	})
 	if err != nil {
 		log.Error("callback encode", "err", err)
@@ -494,7 +499,7 @@ func (n *Notifier) post(ctx context.Context, j Job) (*http.Response, error) {
 	h.Set("User-Agent", "Verigate-Callback/1")
 	h.Set(DeliveryHeader, j.ID)
 	if n.cfg.Signatures != SignaturesStandard {
-		h.Set(SignatureHeader, signKey(n.key, now, j.Body))
+		h.Set(SignatureHeader, signKey(n.key, j.ID, now, j.Body))
 	}
 	if n.cfg.Signatures != SignaturesVerigate {
 		h.Set(WebhookIDHeader, j.ID)

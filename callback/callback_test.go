@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -452,6 +453,68 @@ func TestVerifyRejects(t *testing.T) {
 				t.Errorf("%s: accepted", tt.name)
 			}
 		}
+	}
+}
+
+// TestNoticeSeq: a notice carries the verification's Seq, which orders
+// callbacks that arrive out of order.
+func TestNoticeSeq(t *testing.T) {
+	srv, got, done := idp(t, codes(200)...)
+	n, err := New(fast(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, n)
+	v := verification(srv.URL)
+	v.Events = []verify.Event{{Type: verify.EventCreated}, {Type: verify.EventCallApproved}}
+	n.Notify(v)
+	wait(t, done, 1)
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	if got.notices[0].Seq != 2 {
+		t.Errorf("seq %d, want 2 (the verification's events)", got.notices[0].Seq)
+	}
+}
+
+// TestDeliveryIDSigned: Verigate-Signature's v2 covers the delivery id,
+// so a callback replayed within the tolerance under another
+// Verigate-Delivery is refused, by VerifyDelivery and VerifyRequest;
+// v1 alone (a gateway before v2) still passes Verify.
+func TestDeliveryIDSigned(t *testing.T) {
+	body := []byte(`{"id":"VE1"}`)
+	now := time.Unix(1_800_000_000, 0)
+	secret := []byte(testSecret)
+	sig := SignDelivery(secret, "cb_1", now, body)
+	if !strings.HasPrefix(sig, Sign(secret, now, body)+",v2=") {
+		t.Fatalf("signature %q does not keep v1 first", sig)
+	}
+	if err := Verify(secret, sig, body, now, time.Minute); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	if err := VerifyDelivery(secret, sig, "cb_1", body, now, time.Minute); err != nil {
+		t.Errorf("VerifyDelivery: %v", err)
+	}
+	if err := VerifyDelivery(secret, sig, "cb_2", body, now, time.Minute); !errors.Is(err, ErrInvalidSignature) {
+		t.Errorf("VerifyDelivery under another id: %v, want refused", err)
+	}
+	if err := VerifyDelivery(secret, Sign(secret, now, body), "cb_1", body, now, time.Minute); !errors.Is(err, ErrInvalidSignature) {
+		t.Errorf("VerifyDelivery without v2: %v, want refused", err)
+	}
+	h := http.Header{}
+	h.Set(SignatureHeader, sig)
+	h.Set(DeliveryHeader, "cb_1")
+	if err := VerifyRequest(secret, h, body, now, time.Minute); err != nil {
+		t.Errorf("VerifyRequest: %v", err)
+	}
+	h.Set(DeliveryHeader, "cb_2")
+	if err := VerifyRequest(secret, h, body, now, time.Minute); !errors.Is(err, ErrInvalidSignature) {
+		t.Errorf("VerifyRequest replayed under another id: %v, want refused", err)
+	}
+	// The Standard Webhooks id is signed; Verigate-Delivery must equal it.
+	h = webhookHeaders(t, "whsec_"+base64.StdEncoding.EncodeToString(secret), "cb_1", now.Unix(), body)
+	h.Set(DeliveryHeader, "cb_2")
+	if err := VerifyRequest(secret, h, body, now, time.Minute); !errors.Is(err, ErrInvalidSignature) {
+		t.Errorf("VerifyRequest with Verigate-Delivery unlike webhook-id: %v, want refused", err)
 	}
 }
 
