@@ -51,6 +51,11 @@ type WaitConfig struct {
 	// Heartbeat is how often an idle event stream sends a comment, so that
 	// proxies keep it open; DefaultHeartbeat if 0.
 	Heartbeat time.Duration
+	// Draining, once closed, ends the waits: a long-poll answers the
+	// verification as it stands and an event stream ends. The server closes
+	// it when it begins to shut down, since http.Server.Shutdown waits for
+	// requests in flight and cancels none. Nil: never.
+	Draining <-chan struct{}
 }
 
 func (w *WaitConfig) fill() error {
@@ -107,7 +112,7 @@ func (s *waitSlots) acquire(tenant string) (release func(), err error) {
 	}
 	if s.tenants[tenant] >= s.cfg.Tenant {
 		return nil, &Error{Status: http.StatusTooManyRequests, Code: verify.CodeRateLimited, RetryAfter: waitRetryAfter,
-			Message: fmt.Sprintf("this API key has %d waiting requests open, as many as it may; close one or retry in a few seconds", s.cfg.Tenant)}
+			Message: fmt.Sprintf("this tenant has %d waiting requests open, as many as it may; close one or retry in a few seconds", s.cfg.Tenant)}
 	}
 	s.total++
 	s.tenants[tenant]++
@@ -140,6 +145,32 @@ func parseWait(s string, limit time.Duration) (time.Duration, error) {
 	return min(d, limit), nil
 }
 
+// untilDrain is ctx, also cancelled once the server drains (see
+// WaitConfig.Draining); cancel releases it.
+func (h *handler) untilDrain(ctx context.Context) (_ context.Context, cancel context.CancelFunc) {
+	ctx, cancel = context.WithCancel(ctx)
+	if h.waitCfg.Draining != nil {
+		go func() {
+			select {
+			case <-h.waitCfg.Draining:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
+}
+
+// draining says whether the server has begun to shut down.
+func (h *handler) draining() bool {
+	select {
+	case <-h.waitCfg.Draining:
+		return true
+	default:
+		return false
+	}
+}
+
 // holdOpen lets the response to c be written until deadline, past the
 // server's WriteTimeout, and keeps the server's ReadTimeout from ending the
 // request (its expiry cancels the request's context) before read, or ever
@@ -164,35 +195,24 @@ func (h *handler) getWait(c echo.Context, tenant string, wait time.Duration) err
 	defer release()
 	until := time.Now().Add(wait + waitWriteGrace)
 	holdOpen(c, until, until)
-	v, err := h.waiter.Wait(c.Request().Context(), tenant, c.Param("id"), wait)
+	ctx, cancel := h.untilDrain(c.Request().Context())
+	defer cancel()
+	v, err := h.waiter.Wait(ctx, tenant, c.Param("id"), wait)
+	if err != nil && h.draining() && c.Request().Context().Err() == nil {
+		// The server is shutting down: the verification as it stands.
+		v, err = h.waiter.Wait(c.Request().Context(), tenant, c.Param("id"), 0)
+	}
 	if err != nil {
 		return err
 	}
 	return c.JSONBlob(http.StatusOK, appendView(make([]byte, 0, 1024), v))
 }
 
-// eventSeq numbers the states of a verification for an event stream: each
-// change adds an event, so the count of its events grows with every one;
-// an expiry that only Service.Get reports (nothing stored yet) counts one
-// more.
-func eventSeq(v *verify.Verification) int {
-	n := len(v.Events)
-	if v.Status == verify.StatusExpired {
-		for _, ev := range v.Events {
-			if ev.Type == verify.EventExpired {
-				return n
-			}
-		}
-		n++
-	}
-	return n
-}
-
 // errSeenAll ends a stream whose client has already seen the final state.
 var errSeenAll = errors.New("the client has seen the final state")
 
 // events answers GET /v1/verifications/{id}/events: a Server-Sent Events
-// stream with one "verification" event per change (id: its eventSeq,
+// stream with one "verification" event per change (id: its Seq,
 // data: the verification as GET shows it), a comment every Heartbeat
 // while nothing changes, ending after the final status. Last-Event-ID
 // skips the states the client has seen; a client that has seen the final
@@ -215,7 +235,7 @@ func (h *handler) events(c echo.Context, tenant string) error {
 	}
 	defer release()
 
-	ctx, cancel := context.WithCancel(c.Request().Context())
+	ctx, cancel := h.untilDrain(c.Request().Context())
 	var beats sync.WaitGroup
 	defer beats.Wait()
 	defer cancel()
@@ -235,7 +255,7 @@ func (h *handler) events(c echo.Context, tenant string) error {
 	}
 	started := false
 	err = h.waiter.Follow(ctx, tenant, c.Param("id"), func(v *verify.Verification) error {
-		seq := eventSeq(v)
+		seq := v.Seq()
 		if !started {
 			if v.Status.Final() && seq <= seen {
 				return errSeenAll
@@ -265,8 +285,15 @@ func (h *handler) events(c echo.Context, tenant string) error {
 	switch {
 	case errors.Is(err, errSeenAll):
 		return c.NoContent(http.StatusNoContent)
+	case !started && h.draining() && c.Request().Context().Err() == nil:
+		return &Error{Status: http.StatusServiceUnavailable, Code: verify.CodeUnavailable, RetryAfter: waitRetryAfter,
+			Message: "this gateway is shutting down; retry in a few seconds"}
 	case !started:
 		return err
+	case h.draining() && c.Request().Context().Err() == nil:
+		// The server is shutting down: the stream ends, and an EventSource
+		// reconnects, with Last-Event-ID, to another gateway or this one
+		// restarted.
 	case errors.Is(err, verify.ErrUnavailable):
 		// The stream has begun: the status is sent, so the stream just ends.
 		h.log.Warn("event stream ended early", "route", RouteEvents, "err", err)

@@ -44,6 +44,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -158,6 +159,11 @@ type Notice struct {
 	To      string         `json:"to"`
 	Channel verify.Channel `json:"channel"`
 	At      time.Time      `json:"at"`
+	// Seq grows with every change of the verification (the id of the
+	// event stream's events): callbacks are retried each on its own
+	// schedule and can arrive out of order, so a receiver keeps the
+	// highest it has seen and drops a lower one.
+	Seq int `json:"seq"`
 }
 
 // Notifier is a verify.Notifier that delivers callbacks from its own
@@ -322,7 +328,7 @@ func (n *Notifier) Notify(v *verify.Verification) {
 		body, contentType, header, err = f.Notice(v)
 	} else {
 		body, err = json.Marshal(Notice{
-			ID: v.ID, Kind: v.Kind, Status: v.Status, Reason: v.Reason, To: verify.MaskNumber(v.To), Channel: v.Channel, At: v.UpdatedAt,
+			ID: v.ID, Kind: v.Kind, Status: v.Status, Reason: v.Reason, To: verify.MaskNumber(v.To), Channel: v.Channel, At: v.UpdatedAt, Seq: v.Seq(),
 		})
 	}
 	if err != nil {
@@ -504,12 +510,13 @@ func (n *Notifier) attempt(ctx context.Context, q Queue, j Job) {
 	n.metrics.failures.WithLabelValues(reason).Inc()
 
 	now := n.now()
-	delay, asked := time.Duration(0), false
+	// A Retry-After may lengthen the wait, never shorten it: "0" or a past
+	// date would otherwise retry at once, again and again.
+	delay, asked := backoff(j.Attempt, n.cfg.Backoff, n.cfg.MaxBackoff, n.jitter), false
 	if res != nil {
-		delay, asked = retryAfter(res.Header, now, n.cfg.MaxBackoff)
-	}
-	if !asked {
-		delay = backoff(j.Attempt, n.cfg.Backoff, n.cfg.MaxBackoff, n.jitter)
+		if d, ok := retryAfter(res.Header, now, n.cfg.MaxBackoff); ok && d > delay {
+			delay, asked = d, true
+		}
 	}
 	age := now.Sub(j.Created)
 	if j.Attempt >= n.cfg.MaxAttempts || age+delay > n.cfg.MaxAge {
@@ -522,8 +529,11 @@ func (n *Notifier) attempt(ctx context.Context, q Queue, j Job) {
 	finish(func(c context.Context) error { return q.Retry(c, j, delay) })
 }
 
-// post sends j once, signed now; the response's body is discarded and
-// closed.
+// maxDrain is the most of a response's body post reads before closing it.
+const maxDrain = 4 << 10
+
+// post sends j once, signed now; the response's body is discarded (read
+// up to maxDrain, so that its connection is reused) and closed.
 func (n *Notifier) post(ctx context.Context, j Job) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
@@ -543,7 +553,7 @@ func (n *Notifier) post(ctx context.Context, j Job) (*http.Response, error) {
 			h.Set(k, v)
 		}
 	} else if n.cfg.Signatures != SignaturesStandard {
-		h.Set(SignatureHeader, signKey(n.key, now, j.Body))
+		h.Set(SignatureHeader, signKey(n.key, j.ID, now, j.Body))
 	}
 	if j.ContentType == "" && n.cfg.Signatures != SignaturesVerigate {
 		h.Set(WebhookIDHeader, j.ID)
@@ -554,6 +564,9 @@ func (n *Notifier) post(ctx context.Context, j Job) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("callback post: %w", err)
 	}
+	// Read what little the body holds, so the connection can carry the
+	// next callback; a longer one is not worth the wait.
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxDrain))
 	res.Body.Close()
 	return res, nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -249,6 +250,58 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 }
 
+// TestRetryAfterNeverShortens: a Retry-After of 0 or a date already past
+// waits the back-off still, not a retry at once.
+func TestRetryAfterNeverShortens(t *testing.T) {
+	for _, ra := range []string{"0", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)} {
+		srv, got, done := idp(t, reply{503, ra}, reply{status: 200})
+		cfg := fast()
+		cfg.Backoff, cfg.MaxBackoff = 400*time.Millisecond, time.Second
+		n, err := New(cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, n)
+		n.Notify(verification(srv.URL))
+		wait(t, done, 2)
+		got.mu.Lock()
+		gap := got.arrivals[1].Sub(got.arrivals[0])
+		got.mu.Unlock()
+		if gap < 200*time.Millisecond { // the back-off's least: half of 400 ms
+			t.Errorf("Retry-After %q: retried after %s, want the back-off at least", ra, gap)
+		}
+	}
+}
+
+// TestConnectionsReused: responses with a body are read, so that the
+// next callback goes on the same connection.
+func TestConnectionsReused(t *testing.T) {
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	done := make(chan struct{}, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+		w.Write([]byte(`{"ok":true,"note":"a receiver that answers with a body"}`))
+		done <- struct{}{}
+	}))
+	defer srv.Close()
+	n, err := New(fast(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		deliverOnce(context.Background(), n, Job{ID: "cb_1", URL: srv.URL, Body: []byte(`{}`), Created: time.Now()})
+		wait(t, done, 1)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) != 1 {
+		t.Errorf("3 callbacks on %d connections, want 1", len(conns))
+	}
+}
+
 func TestRetryDelay(t *testing.T) {
 	now := time.Date(2026, 12, 2, 15, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -401,6 +454,68 @@ func TestVerifyRejects(t *testing.T) {
 				t.Errorf("%s: accepted", tt.name)
 			}
 		}
+	}
+}
+
+// TestNoticeSeq: a notice carries the verification's Seq, which orders
+// callbacks that arrive out of order.
+func TestNoticeSeq(t *testing.T) {
+	srv, got, done := idp(t, codes(200)...)
+	n, err := New(fast(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, n)
+	v := verification(srv.URL)
+	v.Events = []verify.Event{{Type: verify.EventCreated}, {Type: verify.EventCallApproved}}
+	n.Notify(v)
+	wait(t, done, 1)
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	if got.notices[0].Seq != 2 {
+		t.Errorf("seq %d, want 2 (the verification's events)", got.notices[0].Seq)
+	}
+}
+
+// TestDeliveryIDSigned: Verigate-Signature's v2 covers the delivery id,
+// so a callback replayed within the tolerance under another
+// Verigate-Delivery is refused, by VerifyDelivery and VerifyRequest;
+// v1 alone (a gateway before v2) still passes Verify.
+func TestDeliveryIDSigned(t *testing.T) {
+	body := []byte(`{"id":"VE1"}`)
+	now := time.Unix(1_800_000_000, 0)
+	secret := []byte(testSecret)
+	sig := SignDelivery(secret, "cb_1", now, body)
+	if !strings.HasPrefix(sig, Sign(secret, now, body)+",v2=") {
+		t.Fatalf("signature %q does not keep v1 first", sig)
+	}
+	if err := Verify(secret, sig, body, now, time.Minute); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	if err := VerifyDelivery(secret, sig, "cb_1", body, now, time.Minute); err != nil {
+		t.Errorf("VerifyDelivery: %v", err)
+	}
+	if err := VerifyDelivery(secret, sig, "cb_2", body, now, time.Minute); !errors.Is(err, ErrInvalidSignature) {
+		t.Errorf("VerifyDelivery under another id: %v, want refused", err)
+	}
+	if err := VerifyDelivery(secret, Sign(secret, now, body), "cb_1", body, now, time.Minute); !errors.Is(err, ErrInvalidSignature) {
+		t.Errorf("VerifyDelivery without v2: %v, want refused", err)
+	}
+	h := http.Header{}
+	h.Set(SignatureHeader, sig)
+	h.Set(DeliveryHeader, "cb_1")
+	if err := VerifyRequest(secret, h, body, now, time.Minute); err != nil {
+		t.Errorf("VerifyRequest: %v", err)
+	}
+	h.Set(DeliveryHeader, "cb_2")
+	if err := VerifyRequest(secret, h, body, now, time.Minute); !errors.Is(err, ErrInvalidSignature) {
+		t.Errorf("VerifyRequest replayed under another id: %v, want refused", err)
+	}
+	// The Standard Webhooks id is signed; Verigate-Delivery must equal it.
+	h = webhookHeaders(t, "whsec_"+base64.StdEncoding.EncodeToString(secret), "cb_1", now.Unix(), body)
+	h.Set(DeliveryHeader, "cb_2")
+	if err := VerifyRequest(secret, h, body, now, time.Minute); !errors.Is(err, ErrInvalidSignature) {
+		t.Errorf("VerifyRequest with Verigate-Delivery unlike webhook-id: %v, want refused", err)
 	}
 }
 

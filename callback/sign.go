@@ -17,7 +17,9 @@ import (
 // Headers of a callback.
 const (
 	// SignatureHeader carries Verigate's signature: t=<unix>,v1=<hex
-	// HMAC-SHA256 of "t.body">.
+	// HMAC-SHA256 of "t.body">,v2=<hex HMAC-SHA256 of "t.id.body">, id
+	// being the delivery id; v2 binds the id, so that a replay within the
+	// tolerance cannot pass for a new delivery under another id.
 	SignatureHeader = "Verigate-Signature"
 	// DeliveryHeader carries the delivery id, the same on every attempt
 	// of one notice (and equal to webhook-id): receivers drop duplicates by it.
@@ -69,12 +71,27 @@ func Sign(secret []byte, t time.Time, body []byte) string {
 	if err != nil {
 		key = secret // New refuses such secrets; a caller that did not check still gets a value
 	}
-	return signKey(key, t, body)
+	return signKey(key, "", t, body)
 }
 
-func signKey(key []byte, t time.Time, body []byte) string {
+// SignDelivery returns the Verigate-Signature value, v2 included, for body
+// sent with delivery id at t, as the gateway sends it.
+func SignDelivery(secret []byte, id string, t time.Time, body []byte) string {
+	key, err := Key(secret)
+	if err != nil {
+		key = secret
+	}
+	return signKey(key, id, t, body)
+}
+
+// signKey signs body sent at t, and with id (v2) when id is not empty.
+func signKey(key []byte, id string, t time.Time, body []byte) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac(key, ts, "", body))
+	sig := "t=" + ts + ",v1=" + hex.EncodeToString(mac(key, ts, "", body))
+	if id != "" {
+		sig += ",v2=" + hex.EncodeToString(mac(key, ts, id, body))
+	}
+	return sig
 }
 
 // SignWebhook returns the Standard Webhooks signature ("v1,<base64>") of
@@ -104,15 +121,37 @@ func mac(key []byte, a, b string, body []byte) []byte {
 	return m.Sum(nil)
 }
 
-// Verify checks a Verigate-Signature header as a receiver should: the HMAC
-// matches and the timestamp is within tolerance of now, so a captured
-// callback cannot be replayed later (within the tolerance, drop
-// duplicates by DeliveryHeader). secret is as configured on the gateway
-// (either form, see Key). Every refusal wraps ErrInvalidSignature.
+// Verify checks a Verigate-Signature header's v1 as a receiver should:
+// the HMAC matches and the timestamp is within tolerance of now, so a
+// captured callback cannot be replayed later. v1 does not cover the
+// delivery id: a receiver that drops duplicates by it should use
+// VerifyDelivery (or VerifyRequest). secret is as configured on the
+// gateway (either form, see Key). Every refusal wraps ErrInvalidSignature.
 func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	return verifySignature(secret, header, "", body, now, tolerance)
+}
+
+// VerifyDelivery checks a Verigate-Signature header's v2, which covers
+// the delivery id (the Verigate-Delivery header) as well as the timestamp
+// and body: a callback replayed under another id is refused, so the id
+// can be trusted to drop duplicates. A header without v2 (a gateway older
+// than v2) is refused. Every refusal wraps ErrInvalidSignature.
+func VerifyDelivery(secret []byte, header, id string, body []byte, now time.Time, tolerance time.Duration) error {
+	if id == "" {
+		return errMalformed
+	}
+	return verifySignature(secret, header, id, body, now, tolerance)
+}
+
+// verifySignature checks v2 over id when id is not empty, else v1.
+func verifySignature(secret []byte, header, id string, body []byte, now time.Time, tolerance time.Duration) error {
 	key, err := Key(secret)
 	if err != nil {
 		return err
+	}
+	want := "v1"
+	if id != "" {
+		want = "v2"
 	}
 	var ts, sig string
 	for part := range strings.SplitSeq(header, ",") {
@@ -120,7 +159,7 @@ func Verify(secret []byte, header string, body []byte, now time.Time, tolerance 
 		switch k {
 		case "t":
 			ts = v
-		case "v1":
+		case want:
 			sig = v
 		}
 	}
@@ -131,10 +170,20 @@ func Verify(secret []byte, header string, body []byte, now time.Time, tolerance 
 	if err != nil || sig == "" {
 		return errMalformed
 	}
-	if !hmac.Equal(got, mac(key, ts, "", body)) {
+	if !hmac.Equal(got, mac(key, ts, id, body)) {
 		return errMismatch
 	}
 	return nil
+}
+
+// hasV2 says whether a Verigate-Signature header carries a v2.
+func hasV2(header string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		if k, _, _ := strings.Cut(strings.TrimSpace(part), "="); k == "v2" {
+			return true
+		}
+	}
+	return false
 }
 
 // VerifyWebhook checks the Standard Webhooks headers in h as that spec
@@ -170,14 +219,26 @@ func VerifyWebhook(secret []byte, h http.Header, body []byte, now time.Time, tol
 // VerifyRequest checks whichever signatures a callback's headers carry
 // (Verigate-Signature, the Standard Webhooks set, or both, as the
 // gateway's callbacks.signatures sends them): all present must pass, and
-// at least one must be present.
+// at least one must be present. A Verigate-Signature with v2 is checked
+// against Verigate-Delivery (VerifyDelivery), and both delivery ids, when
+// both are sent, must be equal: the delivery id of a request that passes
+// is signed, except from a gateway that sends v1 alone.
 func VerifyRequest(secret []byte, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
 	checked := false
 	if v := h.Get(SignatureHeader); v != "" {
-		if err := Verify(secret, v, body, now, tolerance); err != nil {
+		var err error
+		if hasV2(v) {
+			err = VerifyDelivery(secret, v, h.Get(DeliveryHeader), body, now, tolerance)
+		} else {
+			err = Verify(secret, v, body, now, tolerance)
+		}
+		if err != nil {
 			return err
 		}
 		checked = true
+	}
+	if d, w := h.Get(DeliveryHeader), h.Get(WebhookIDHeader); d != "" && w != "" && d != w {
+		return fmt.Errorf("%w: %s and %s differ", ErrInvalidSignature, DeliveryHeader, WebhookIDHeader)
 	}
 	if h.Get(WebhookSignatureHeader) != "" {
 		if err := VerifyWebhook(secret, h, body, now, tolerance); err != nil {

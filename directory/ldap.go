@@ -218,10 +218,16 @@ const maxKeyLength = 256
 
 // Lookup implements Directory: one subtree search per key that q gives
 // and the configuration can look up, each asking for at most two entries
-// (two is ambiguous: an error, never a guess).
+// (two is ambiguous: an error, never a guess). An oid, when q gives one
+// and OIDAttribute is set, is the only key searched: it names the person
+// for good, while a UPN or user name can pass to someone else, whose
+// phone a fallback would then call.
 func (l *LDAP) Lookup(ctx context.Context, q Query) (User, error) {
 	keys := []struct{ attr, value string }{
 		{l.cfg.OIDAttribute, q.OID}, {l.cfg.UPNAttribute, q.UPN}, {l.cfg.UsernameAttribute, q.Username},
+	}
+	if l.cfg.OIDAttribute != "" && q.OID != "" {
+		keys = keys[:1]
 	}
 	asked := false
 	for _, k := range keys {

@@ -101,6 +101,28 @@ func TestLDAPLookup(t *testing.T) {
 
 var errAmbiguous = errors.New("ambiguous")
 
+// TestLDAPLookupByOIDOnly: with oid_attribute set, a query's oid is the
+// only key searched; a UPN or user name beside it is not tried when the
+// oid matches nobody. (cn, unique here, stands in for the oid attribute.)
+func TestLDAPLookupByOIDOnly(t *testing.T) {
+	s := startSlapd(t, nil)
+	cfg := ldapConfig(s)
+	cfg.OIDAttribute = "cn"
+	l := newLDAP(t, cfg, nil)
+	ctx := context.Background()
+	if u, err := l.Lookup(ctx, directory.Query{OID: "alice", UPN: "bob@contoso.example"}); err != nil || u.ID != "alice@contoso.example" {
+		t.Errorf("by oid: %+v, %v; want alice", u, err)
+	}
+	for _, q := range []directory.Query{
+		{OID: "nobody", UPN: "alice@contoso.example"},
+		{OID: "nobody", Username: "alice"},
+	} {
+		if u, err := l.Lookup(ctx, q); !errors.Is(err, directory.ErrNotFound) {
+			t.Errorf("Lookup(%+v) = %+v, %v; want ErrNotFound, not the UPN's or user name's owner", q, u, err)
+		}
+	}
+}
+
 func TestLDAPTLS(t *testing.T) {
 	certs := peertest.NewCerts(t)
 	s := startSlapd(t, certs)

@@ -126,13 +126,20 @@ func (s *Static) Reload() error {
 	return nil
 }
 
-// Lookup implements Directory.
+// Lookup implements Directory: by oid, upn, then username, the first
+// that matches. An oid, when q gives one and the file holds any, is the
+// only key looked up: it names the person for good, while a UPN or user
+// name can pass to someone else, whose phone a fallback would then call.
 func (s *Static) Lookup(ctx context.Context, q Query) (User, error) {
 	t := s.table.Load()
-	for _, k := range []struct {
+	keys := []struct {
 		m   map[string]*User
 		key string
-	}{{t.byOID, q.OID}, {t.byUPN, q.UPN}, {t.byUsername, q.Username}} {
+	}{{t.byOID, q.OID}, {t.byUPN, q.UPN}, {t.byUsername, q.Username}}
+	if q.OID != "" && len(t.byOID) > 0 {
+		keys = keys[:1]
+	}
+	for _, k := range keys {
 		if k.key == "" {
 			continue
 		}

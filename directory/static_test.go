@@ -72,7 +72,6 @@ func TestStaticLookup(t *testing.T) {
 				{"oid in capitals", directory.Query{OID: strings.ToUpper(aliceOID)}, alice},
 				{"upn any case", directory.Query{UPN: "Alice@Contoso.Example"}, alice},
 				{"username", directory.Query{Username: "alice"}, alice},
-				{"unknown oid, known upn", directory.Query{OID: "00000000-0000-0000-0000-000000000000", UPN: "bob@contoso.example"}, bob},
 			}
 			for _, tt := range tests {
 				got, err := s.Lookup(context.Background(), tt.q)
@@ -80,12 +79,30 @@ func TestStaticLookup(t *testing.T) {
 					t.Errorf("%s: Lookup(%+v) = %+v, %v; want %+v", tt.name, tt.q, got, err, tt.want)
 				}
 			}
-			for _, q := range []directory.Query{{UPN: "carol@contoso.example"}, {Username: "bob"}, {}} {
+			for _, q := range []directory.Query{{UPN: "carol@contoso.example"}, {Username: "bob"}, {},
+				// An oid is the only key when given: the UPN may have passed
+				// to someone else since.
+				{OID: "00000000-0000-0000-0000-000000000000", UPN: "bob@contoso.example"},
+				{OID: "00000000-0000-0000-0000-000000000000", UPN: "alice@contoso.example", Username: "alice"}} {
 				if _, err := s.Lookup(context.Background(), q); !errors.Is(err, directory.ErrNotFound) {
 					t.Errorf("Lookup(%+v) = %v, want ErrNotFound", q, err)
 				}
 			}
 		})
+	}
+}
+
+// TestStaticWithoutOIDs: a file that holds no oid cannot look one up, and
+// finds people by the other keys a query gives.
+func TestStaticWithoutOIDs(t *testing.T) {
+	s, err := directory.NewStatic(directory.StaticConfig{File: writeFile(t, "people.yaml",
+		"users:\n  - upn: bob@contoso.example\n    mobile: [\"0176 12345678\"]\n")}, parser(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := directory.Query{OID: aliceOID, UPN: "bob@contoso.example"}
+	if got, err := s.Lookup(context.Background(), q); err != nil || !reflect.DeepEqual(got, bob) {
+		t.Errorf("Lookup(%+v) = %+v, %v; want %+v", q, got, err, bob)
 	}
 }
 

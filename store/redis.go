@@ -32,9 +32,9 @@ import (
 // lives in one slot, so each state change is one Lua script over keys of
 // one slot. Every key expires Retention after its verification does.
 //
-// Check, Transition and AddEvent PUBLISH the id of the verification they
-// change on the channel "<prefix>changes" from inside their script (no
-// extra round trip), for RedisChanges; a resend by Start does not.
+// Check, Transition, AddEvent and a resend by Start PUBLISH the id of the
+// verification they change on the channel "<prefix>changes" from inside
+// their script (no extra round trip), for RedisChanges.
 //
 // Round trips: on a single server or Sentinel every method is one script
 // (one round trip); a script that starts from an id follows vg:id:<id>
@@ -358,6 +358,10 @@ local pk, nk = KEYS[1], KEYS[2]
 local now, ttl, hash, resent, tag, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local maxh, nlk, nla = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local function new(f) return ARGV[9 + F[f]] end
+-- Tells RedisChanges that the pending verification changed (resent, or
+-- found expired); the channel is "<prefix>changes", and pk is
+-- "<prefix>{<tag>}:p".
+local function changed(cid) redis.call('PUBLISH', string.sub(pk, 1, #pk - #tag - 4) .. 'changes', cid) end
 -- The same start run twice (go-redis sends a script again on another
 -- connection when a reply is late, and Redis then runs both) must count
 -- once: the new id's hash exists only if this start made it, and a resend
@@ -401,10 +405,12 @@ if cur then
       redis.call('HSET', ok, 'channel', s[F.channel], 'call_mode', s[F.call_mode],
         'locale', s[F.locale], 'route', s[F.route], 'updated', now, 'ev', s[F.ev], 'last', id)
       s[F.sends] = tostring(redis.call('HINCRBY', ok, 'sends', 1))
+      changed(cur)
       return {'resent', s}
     end
     redis.call('HSET', ok, 'status', 'expired', 'updated', now,
       'ev', s[F.ev] .. '\n' .. '{"t":"expired","at":' .. s[F.expires] .. '}')
+    changed(cur)
   end
 end
 local hv = {}

@@ -190,3 +190,20 @@ type Event struct {
 	// non-empty Key it has already seen for this verification only once.
 	Key string `json:"-"`
 }
+
+// Seq numbers the states of a verification, for event streams and
+// callbacks: each change adds an event, so the count of its events grows
+// with every one; an expiry that only Service.Get reports (nothing stored
+// yet) counts one more.
+func (v *Verification) Seq() int {
+	n := len(v.Events)
+	if v.Status == StatusExpired {
+		for _, ev := range v.Events {
+			if ev.Type == EventExpired {
+				return n
+			}
+		}
+		n++
+	}
+	return n
+}

@@ -64,7 +64,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	srvCtx, stopServer := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- serveHTTP(srvCtx, ln, gw.handler, log) }()
+	go func() { served <- serveHTTP(srvCtx, ln, gw.handler, gw.drain, log) }()
 	defer func() { stopServer(); <-served }()
 
 	c := demoClient{base: "http://" + ln.Addr().String(), key: key, tl: tl}

@@ -34,6 +34,9 @@ import (
 type gateway struct {
 	handler http.Handler
 	service *verify.Service
+	// drain ends the waiting requests (long-polls, event streams): the
+	// server calls it when it begins to shut down.
+	drain func()
 
 	// background work the gateway owns (callback workers, SIP, keep-alives),
 	// stopped by Close.
@@ -79,7 +82,8 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		hk = hooks[0]
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	g := &gateway{cancel: cancel}
+	draining := make(chan struct{})
+	g := &gateway{cancel: cancel, drain: sync.OnceFunc(func() { close(draining) })}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -163,7 +167,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	}
 	prov.watch.Start(svc)
 
-	if g.handler, err = buildAPI(cfg, keys, svc, st, prov, catalogue, ready, log); err != nil {
+	if g.handler, err = buildAPI(cfg, keys, svc, st, prov, catalogue, ready, draining, log); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -376,7 +380,7 @@ func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool
 // buildAPI builds the REST API over svc, with Twilio's webhooks when
 // Twilio is configured.
 func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st *state, prov *providers, catalogue *prompts.Catalogue,
-	ready map[string]api.ReadyCheck, log *slog.Logger) (http.Handler, error) {
+	ready map[string]api.ReadyCheck, draining <-chan struct{}, log *slog.Logger) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(liveHeap)),
@@ -395,7 +399,7 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	e, err := api.New(api.Config{
 		Service: svc, APIKeys: keys, Idempotency: st.idem, Ready: ready,
 		Registry: reg, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
-		Waits: api.WaitConfig{Max: cfg.HTTP.MaxWait, Gateway: cfg.HTTP.MaxWaiters, Tenant: cfg.HTTP.MaxWaitersPerTenant},
+		Waits: api.WaitConfig{Max: cfg.HTTP.MaxWait, Gateway: cfg.HTTP.MaxWaiters, Tenant: cfg.HTTP.MaxWaitersPerTenant, Draining: draining},
 	})
 	if err != nil {
 		return nil, err

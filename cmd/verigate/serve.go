@@ -133,7 +133,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "development API key (tenant dev): %s\n", devKey)
 	}
 	log.Info("verigate serving", "addr", ln.Addr().String(), "dev", f.dev, "version", version)
-	return serveHTTP(ctx, ln, gw.handler, log)
+	return serveHTTP(ctx, ln, gw.handler, gw.drain, log)
 }
 
 // defaultGCPercent is serve's garbage-collector target (GOGC) when the
@@ -153,9 +153,15 @@ func tuneGC(lookup func(string) (string, bool)) {
 	}
 }
 
+// shutdownGrace is how long requests in flight get to finish on shutdown.
+const shutdownGrace = 10 * time.Second
+
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully:
-// requests in flight get up to 10 seconds to finish.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+// requests in flight get up to shutdownGrace to finish. drain, if not nil,
+// is called as shutdown begins, to end the requests that would otherwise
+// wait on (long-polls and event streams): Shutdown cancels no request.
+// Those still running after the grace are cut.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, drain func(), log *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -163,6 +169,9 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.L
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if drain != nil {
+		srv.RegisterOnShutdown(drain)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -172,10 +181,11 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.L
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
+		<-errc
+		return errors.Join(fmt.Errorf("http shutdown: %w", err), srv.Close())
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", err)

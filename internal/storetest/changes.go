@@ -18,7 +18,7 @@ type NewChanges func(t *testing.T) (verify.Store, []verify.Changes)
 const signalWait = 10 * time.Second
 
 // RunChanges runs the contract of verify.Changes: each change the store's
-// Check, Transition and AddEvent make wakes every waiter of that
+// Check, Transition, AddEvent and a resending Start make wakes every waiter of that
 // verification, on every feed, and a cancelled waiter is not woken.
 func RunChanges(t *testing.T, newChanges NewChanges) {
 	changes := []struct {
@@ -45,6 +45,16 @@ func RunChanges(t *testing.T, newChanges NewChanges) {
 			_, err := f.s.Transition(f.ctx, "", v.ID, verify.StatusApproved, "", verify.Event{Type: verify.EventCallApproved, At: T0.Add(lifetime)})
 			wantNotPending(f.t, err, verify.StatusExpired)
 			return nil
+		}},
+		{"resend", func(f fixture, v *verify.Verification) error {
+			// A resend (an SMS↔call fallback is one too) adds an event.
+			in := NewVerification(f.t, v.Tenant, v.To, T0.Add(time.Second))
+			in.SealedCode = sealed(f.t, v.Tenant, in.ID, "111111")
+			_, resent, err := f.s.Start(f.ctx, Subject(in), in, hash(v.Tenant, "111111"), T0.Add(time.Second))
+			if err == nil && !resent {
+				f.t.Fatal("the second start did not resend")
+			}
+			return err
 		}},
 		{"event", func(f fixture, v *verify.Verification) error {
 			_, err := f.s.AddEvent(f.ctx, v.ID, verify.Event{Type: verify.EventRinging, At: T0.Add(time.Second)})
