@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of Verigate with the real parts they need: installs the
 # Debian packages the tests talk to (redis-server, sip-tester, baresip,
-# linphone-cli, kamailio, kamailio-tls-modules, slapd, ldap-utils) where missing, starts a private redis-server on a free port
-# unless VERIGATE_TEST_REDIS_URL names one, and stops it afterwards.
+# linphone-cli, kamailio, kamailio-tls-modules, slapd, ldap-utils) where
+# missing, starts a private redis-server on a free port unless
+# VERIGATE_TEST_REDIS_URL names one, and stops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
