@@ -1,7 +1,6 @@
 package callback
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -18,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/verigate/verigate/internal/testbuf"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -362,7 +363,7 @@ func TestDroppedWhenSpent(t *testing.T) {
 		if cfg.Backoff > 0 {
 			c.Backoff, c.MaxBackoff = cfg.Backoff, cfg.MaxBackoff
 		}
-		var log syncBuffer
+		var log testbuf.Buffer
 		n, err := New(c, nil, slog.New(slog.NewTextHandler(&log, nil)))
 		if err != nil {
 			t.Fatal(err)
@@ -412,7 +413,7 @@ func TestRedisDownKeepsNoticesInMemory(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	cfg := fast()
 	cfg.EnqueueTimeout = 300 * time.Millisecond
-	var log syncBuffer
+	var log testbuf.Buffer
 	n, err := New(cfg, nil, slog.New(slog.NewTextHandler(&log, nil)), WithQueue(NewRedisQueue(rdb, RedisQueueOptions{})))
 	if err != nil {
 		t.Fatal(err)
@@ -642,24 +643,6 @@ func eventually(t *testing.T, what string, f func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a log destination the workers write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // formFormat is a Format writing a form signed by a header of its own.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/testbuf"
+
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/verify"
 )
@@ -18,7 +20,7 @@ import (
 func TestByeRefusedIsLogged(t *testing.T) {
 	phone := newBarePhone(t, 101)
 	phone.byeStatus.Store(478)
-	var logs syncBuffer
+	var logs testbuf.Buffer
 	rep := newReporter()
 	caller := newCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.addr.String()},
 		sip.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})

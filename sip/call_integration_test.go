@@ -1,16 +1,16 @@
 package sip_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/verigate/verigate/internal/testbuf"
 
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/internal/siptest"
@@ -143,7 +143,7 @@ func TestCodeModeReadsDigits(t *testing.T) {
 	rec := filepath.Join(t.TempDir(), "heard.wav")
 	phone, ended := newPhone(t, siptest.PhoneConfig{Record: rec})
 	const code = "4071"
-	var logs syncBuffer
+	var logs testbuf.Buffer
 	placeCall(t, phone, sip.Options{Audio: sip.PromptAudio{Catalogue: cat},
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))},
 		verify.Call{Mode: verify.CallModeCode, Code: code, Locale: "en"}, verify.EventCompleted)
@@ -247,22 +247,4 @@ func TestCloseEndsCalls(t *testing.T) {
 	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v2", To: "+4915123456789"}); err == nil {
 		t.Error("a closed Caller placed a call")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logging goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/testbuf"
+
 	"github.com/verigate/verigate/internal/peertest"
 	"github.com/verigate/verigate/sip"
 )
@@ -22,7 +24,7 @@ func TestSIPPortGarbageLogBounded(t *testing.T) {
 		maxLine   = 2 << 10
 		maxTotal  = 32 << 10
 	)
-	var logs syncBuffer
+	var logs testbuf.Buffer
 	rep := newReporter()
 	caller := newCaller(t, rep, sip.Trunk{Name: "phone", Address: "127.0.0.1:9"},
 		sip.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})

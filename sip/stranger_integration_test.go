@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/testbuf"
+
 	"github.com/verigate/verigate/internal/peertest"
 	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/sip"
@@ -22,7 +24,7 @@ import (
 // own INFOs then count ('1' is not recognised, '#' approves), so the keys
 // heard are exactly "1#".
 func TestCallerRefusesInDialogRequestsFromStrangers(t *testing.T) {
-	var logs syncBuffer
+	var logs testbuf.Buffer
 	phone := newBarePhone(t, -1)
 	rep := newReporter()
 	caller := dtmfCaller(t, rep, sip.Trunk{Name: "phone", Address: phone.addr.String(), DTMF: "info"},

@@ -8,12 +8,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/verigate/verigate/internal/testbuf"
 )
 
 // cli runs one client subcommand and returns stdout, stderr and the error.
 func cli(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testbuf.Buffer
 	err := run(context.Background(), args, &stdout, &stderr)
 	return stdout.String(), stderr.String(), err
 }

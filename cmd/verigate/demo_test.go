@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/verigate/verigate/internal/testbuf"
 )
 
 // TestDemo runs `verigate demo` as a person would on a bare machine: both
@@ -12,7 +14,7 @@ import (
 // hooks), the gateway's events (the verification's event stream) and the
 // approvals. Nothing of the gateway's log is shown without -v.
 func TestDemo(t *testing.T) {
-	var out lockedBuffer
+	var out testbuf.Buffer
 	if err := run(context.Background(), []string{"demo"}, &out, &out); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}

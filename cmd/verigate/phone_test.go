@@ -1,37 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/verigate/verigate/internal/testbuf"
 
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/sip"
 	"github.com/verigate/verigate/verify"
 )
-
-// syncBuffer is a bytes.Buffer safe for the phone's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type approvals struct{ ch chan verify.Event }
 
@@ -42,10 +24,10 @@ func (a approvals) Report(_ context.Context, _ string, ev verify.Event) error {
 
 // startPhoneCommand runs `verigate phone` with args until the test ends
 // and returns the address it listens on and what it printed.
-func startPhoneCommand(t *testing.T, args ...string) (addr string, out, errOut *syncBuffer) {
+func startPhoneCommand(t *testing.T, args ...string) (addr string, out, errOut *testbuf.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut = &syncBuffer{}, &syncBuffer{}
+	out, errOut = &testbuf.Buffer{}, &testbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- runPhone(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), out, errOut) }()
 	t.Cleanup(func() {
@@ -64,7 +46,7 @@ func startPhoneCommand(t *testing.T, args ...string) (addr string, out, errOut *
 // callUntilApproved places an approve-mode call from a gateway Caller to
 // the phone at addr through trunk (its Address is filled in) and waits for
 // call_approved.
-func callUntilApproved(t *testing.T, trunk sip.Trunk, addr, rtpPorts string, out, errOut *syncBuffer) {
+func callUntilApproved(t *testing.T, trunk sip.Trunk, addr, rtpPorts string, out, errOut *testbuf.Buffer) {
 	t.Helper()
 	cat, err := prompts.Load(prompts.Options{})
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,31 +8,14 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/verigate/verigate/internal/testbuf"
 )
 
-// lockedBuffer collects a command's output while it runs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // waitFor polls out until re matches, and returns the first submatch.
-func waitFor(t *testing.T, out *lockedBuffer, re *regexp.Regexp) string {
+func waitFor(t *testing.T, out *testbuf.Buffer, re *regexp.Regexp) string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -58,13 +40,13 @@ func freeAddr(t *testing.T) string {
 
 // startDevServe runs `verigate serve --dev` in-process on addr (a free
 // port if empty) until the test ends.
-func startDevServe(t *testing.T, addr string, args ...string) (base, key string, stdout *lockedBuffer) {
+func startDevServe(t *testing.T, addr string, args ...string) (base, key string, stdout *testbuf.Buffer) {
 	t.Helper()
 	if addr == "" {
 		addr = freeAddr(t)
 	}
-	stdout = &lockedBuffer{}
-	stderr := &lockedBuffer{}
+	stdout = &testbuf.Buffer{}
+	stderr := &testbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"serve", "--dev", "--http", addr}, args...), stdout, stderr) }()

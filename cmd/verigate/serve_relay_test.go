@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/testbuf"
+
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/config"
 	"github.com/verigate/verigate/internal/prompttest"
@@ -97,7 +99,7 @@ func idpRequests(to, text, code string) map[string]relayRequest {
 // TestServeRelaySMS: each IdP's request delivers its text through a
 // gateway built as serve builds it, caught by the console SMS provider.
 func TestServeRelaySMS(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testbuf.Buffer{}
 	g := relayGateway(t, out, nil)
 	for name, r := range idpRequests("+4915123456789", "Your code for Example is 318274", "318274") {
 		m := r.send(t, g)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/testbuf"
+
 	twilio "github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 	apiv2010 "github.com/twilio/twilio-go/rest/api/v2010"
@@ -95,7 +97,7 @@ func TestTwilioMessagesWithTwilioGo(t *testing.T) {
 	})
 }
 
-func twilioMessagesFlow(t *testing.T, base string, sms *lockedBuffer) {
+func twilioMessagesFlow(t *testing.T, base string, sms *testbuf.Buffer) {
 	recv := newStatusReceiver(t, tvKey)
 	api := twilioMessages(t, base, tvAccount, tvKey)
 

@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/testbuf"
+
 	"github.com/verigate/verigate/internal/twiliotest"
 )
 
 // startServeWithTwilio runs `serve --dev` configured, through the
 // environment, for a fake Twilio; env adds or overrides variables.
-func startServeWithTwilio(t *testing.T, env map[string]string) (fake *twiliotest.Server, base, key, addr string, stdout *lockedBuffer) {
+func startServeWithTwilio(t *testing.T, env map[string]string) (fake *twiliotest.Server, base, key, addr string, stdout *testbuf.Buffer) {
 	t.Helper()
 	const sid, token = "AC00000000000000000000000000000001", "0123456789abcdef0123456789abcdef"
 	fake = twiliotest.New(twiliotest.Config{AccountSID: sid, AuthToken: token})

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/verigate/verigate/internal/testbuf"
+
 	twilio "github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 	verifyv2 "github.com/twilio/twilio-go/rest/verify/v2"
@@ -50,7 +52,7 @@ twilio_verify:
 // startTwilioVerifyGateway builds the gateway `serve --dev` would from
 // tvConfig and serves it on loopback; the console SMS provider writes
 // into the returned buffer.
-func startTwilioVerifyGateway(t *testing.T, vars ...string) (base string, sms *lockedBuffer) {
+func startTwilioVerifyGateway(t *testing.T, vars ...string) (base string, sms *testbuf.Buffer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "verigate.yaml")
 	if err := os.WriteFile(path, []byte(tvConfig), 0o600); err != nil {
@@ -65,7 +67,7 @@ func startTwilioVerifyGateway(t *testing.T, vars ...string) (base string, sms *l
 	if err != nil {
 		t.Fatal(err)
 	}
-	sms = &lockedBuffer{}
+	sms = &testbuf.Buffer{}
 	g, err := buildGateway(context.Background(), cfg, true, sms, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +137,7 @@ func str(s *string) string {
 
 // smsCode waits for the console SMS to the number ending in tail and
 // returns its body.
-func smsBody(t *testing.T, sms *lockedBuffer, tail string) string {
+func smsBody(t *testing.T, sms *testbuf.Buffer, tail string) string {
 	t.Helper()
 	return waitFor(t, sms, regexp.MustCompile(`sms to=\+\d+\*+`+tail+` body=(.*)`))
 }
@@ -155,7 +157,7 @@ func TestTwilioVerifyWithTwilioGo(t *testing.T) {
 
 // twilioVerifyFlow runs start, checks, fetch, cancel and approve through
 // twilio-go against the gateway at base.
-func twilioVerifyFlow(t *testing.T, base string, sms *lockedBuffer) {
+func twilioVerifyFlow(t *testing.T, base string, sms *testbuf.Buffer) {
 	tv := twilioVerify(t, base, tvAccount, tvKey)
 
 	// Start: Twilio's Verification, with the service's friendly name and

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verigate/verigate/internal/testbuf"
 )
 
 // TestServeDevLongPollCall: under serve --dev (in-memory state) a long-poll
@@ -30,7 +32,7 @@ func TestServeDevLongPollCall(t *testing.T) {
 // cleanly, and serve returns nil at once.
 func TestServeShutdownEndsWaits(t *testing.T) {
 	addr := freeAddr(t)
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr := &testbuf.Buffer{}, &testbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

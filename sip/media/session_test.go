@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verigate/verigate/internal/testbuf"
+
 	"github.com/pion/rtp"
 
 	"github.com/verigate/verigate/audio"
@@ -29,26 +31,8 @@ func addrOf(c *net.UDPConn) netip.AddrPort {
 	return c.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
-// lockedBuffer is a recorder the test can read while the session writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
 // sessionPair connects two sessions over loopback, as a gateway and a phone.
-func sessionPair(t *testing.T, codec audio.Codec, rec *lockedBuffer) (gw, phone *Session) {
+func sessionPair(t *testing.T, codec audio.Codec, rec *testbuf.Buffer) (gw, phone *Session) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
@@ -72,7 +56,7 @@ func sessionPair(t *testing.T, codec audio.Codec, rec *lockedBuffer) (gw, phone 
 func TestSessionPlayAndDTMFOverLoopback(t *testing.T) {
 	for _, codec := range []audio.Codec{audio.PCMU, audio.PCMA} {
 		t.Run(codec.String(), func(t *testing.T) {
-			rec := &lockedBuffer{}
+			rec := &testbuf.Buffer{}
 			gw, phone := sessionPair(t, codec, rec)
 			ctx := t.Context()
 			played := bytes.Repeat([]byte{0x10, 0x20, 0x30, 0x40}, 5*FrameSamples/4) // 5 frames
@@ -110,7 +94,7 @@ func TestSessionPlayAndDTMFOverLoopback(t *testing.T) {
 			if got := phone.Stats().PacketsReceived; got != 5 {
 				t.Fatalf("phone received %d packets, want 5", got)
 			}
-			if !bytes.Equal(rec.b.Bytes(), played) {
+			if !bytes.Equal(rec.Bytes(), played) {
 				t.Fatalf("audio heard differs from the audio played (%d bytes, want %d)", rec.Len(), len(played))
 			}
 		})
