@@ -45,7 +45,8 @@ func writePostPage(w http.ResponseWriter, action string, fields []field) error {
 	if _, err := rand.Read(nb[:]); err != nil {
 		return err
 	}
-	nonce := base64.RawStdEncoding.EncodeToString(nb[:])
+	// base64url: html/template would escape the + of standard base64.
+	nonce := base64.RawURLEncoding.EncodeToString(nb[:])
 	var buf bytes.Buffer
 	if err := postPage.Execute(&buf, struct {
 		Action string
