@@ -250,7 +250,7 @@ func unverifiedTenant(tok *jwt.JSONWebToken) string {
 // id_token validation page say: RS256, signed by a key of the tenant's
 // JWKS, iss the tenant's, aud the app, tid/oid/sub present, iat recent.
 // exp is not checked: Entra issues the hint expired on purpose.
-func (p *Provider) validateHint(ctx context.Context, app *App, token string, now time.Time) (Hint, error) {
+func (p *Provider) validateHint(ctx context.Context, app *App, token string, now time.Time, seen *refusalLog) (Hint, error) {
 	if token == "" {
 		return Hint{}, &hintError{reason: "id_token_hint missing"}
 	}
@@ -268,6 +268,7 @@ func (p *Provider) validateHint(ctx context.Context, app *App, token string, now
 	if !IsGUID(tid) {
 		return Hint{}, &hintError{reason: "id_token_hint tid is not a tenant id"}
 	}
+	seen.tid = tid
 	if len(app.Tenants) > 0 && !containsFold(app.Tenants, tid) {
 		return Hint{}, &hintError{reason: "tenant not allowed for this client_id"}
 	}
@@ -287,6 +288,9 @@ func (p *Provider) validateHint(ctx context.Context, app *App, token string, now
 	var x hintExtra
 	if err := tok.Claims(key, &std, &x); err != nil {
 		return Hint{}, &hintError{reason: "id_token_hint signature", err: err}
+	}
+	if IsGUID(x.ObjectID) {
+		seen.oid = x.ObjectID
 	}
 	if want := p.entra.issuer(tid); std.Issuer != want {
 		return Hint{}, &hintError{reason: "id_token_hint iss"}

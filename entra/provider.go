@@ -260,18 +260,16 @@ func (p *Provider) ring(ctx context.Context) (keyRing, error) {
 // Authorize implements Authorizer. Every refusal is logged with its
 // reason, Entra's client-request-id, the tenant and the start of the oid.
 func (p *Provider) Authorize(ctx context.Context, r *http.Request) (*Request, error) {
-	req, err := p.authorize(ctx, r)
+	var seen refusalLog
+	req, err := p.authorize(ctx, r, &seen)
 	if err != nil {
 		var ae *AuthorizeError
 		if !errors.As(err, &ae) {
 			ae = &AuthorizeError{Reason: "internal error", Err: err}
 			err = ae
 		}
-		attrs := []any{"reason", ae.Reason, "redirect_trusted", ae.Request != nil}
-		if ae.Request != nil {
-			attrs = append(attrs, "client_request_id", ae.Request.ClientRequestID, "client_id", ae.Request.ClientID,
-				"tid", ae.Request.Hint.TenantID, "oid", truncOID(ae.Request.Hint.ObjectID))
-		}
+		attrs := []any{"reason", ae.Reason, "redirect_trusted", ae.Request != nil,
+			"client_request_id", seen.clientRequestID, "tid", seen.tid, "oid", truncOID(seen.oid)}
 		if ae.Err != nil {
 			attrs = append(attrs, "err", ae.Err)
 		}
@@ -280,6 +278,11 @@ func (p *Provider) Authorize(ctx context.Context, r *http.Request) (*Request, er
 	}
 	return req, nil
 }
+
+// refusalLog is what the log of a refusal may say about the request: the
+// correlation id and the tenant and object ids as far as they were read
+// (the tid of a refused hint is the one it claims, checked to be a GUID).
+type refusalLog struct{ clientRequestID, tid, oid string }
 
 func truncOID(oid string) string {
 	if len(oid) > 8 {
@@ -303,12 +306,15 @@ func (f formValues) one(name string) (string, error) {
 	return "", fmt.Errorf("%s given %d times", name, len(v))
 }
 
-func (p *Provider) authorize(ctx context.Context, r *http.Request) (*Request, error) {
+func (p *Provider) authorize(ctx context.Context, r *http.Request, seen *refusalLog) (*Request, error) {
 	now := p.now()
+	if id := r.Header.Get("client-request-id"); IsGUID(id) {
+		seen.clientRequestID = id
+	}
 	refuse := func(req *Request, reason string, err error) (*Request, error) {
 		return nil, &AuthorizeError{Reason: reason, Request: req, Err: err}
 	}
-	if r.Method != http.MethodPost {
+	if r.Method != http.MethodPost || r.Body == nil {
 		return refuse(nil, "method not allowed", nil)
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
@@ -326,6 +332,9 @@ func (p *Provider) authorize(ctx context.Context, r *http.Request) (*Request, er
 		return refuse(nil, "body malformed", err)
 	}
 	f := formValues(vals)
+	if id, _ := f.one("client-request-id"); IsGUID(id) {
+		seen.clientRequestID = id
+	}
 	clientID, err := f.one("client_id")
 	if err != nil {
 		return refuse(nil, "client_id malformed", err)
@@ -352,11 +361,7 @@ func (p *Provider) authorize(ctx context.Context, r *http.Request) (*Request, er
 		req.Nonce = ""
 		return refuse(req, "nonce malformed", err)
 	}
-	if id, _ := f.one("client-request-id"); IsGUID(id) {
-		req.ClientRequestID = id
-	} else if id := r.Header.Get("client-request-id"); IsGUID(id) {
-		req.ClientRequestID = id
-	}
+	req.ClientRequestID = seen.clientRequestID
 	if s, err := f.one("scope"); err != nil || !slices.Contains(strings.Fields(s), "openid") {
 		return refuse(req, "scope lacks openid", err)
 	}
@@ -385,7 +390,7 @@ func (p *Provider) authorize(ctx context.Context, r *http.Request) (*Request, er
 	if err != nil {
 		return refuse(req, "id_token_hint malformed", err)
 	}
-	if req.Hint, err = p.validateHint(ctx, app, hint, now); err != nil {
+	if req.Hint, err = p.validateHint(ctx, app, hint, now, seen); err != nil {
 		var he *hintError
 		if errors.As(err, &he) {
 			return refuse(req, he.reason, he.err)
@@ -396,6 +401,7 @@ func (p *Provider) authorize(ctx context.Context, r *http.Request) (*Request, er
 	if err != nil {
 		return refuse(req, "replay check unavailable", err)
 	}
+	seen.tid, seen.oid = req.Hint.TenantID, req.Hint.ObjectID
 	if !first {
 		return refuse(req, "id_token_hint replayed", nil)
 	}

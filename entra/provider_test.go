@@ -336,7 +336,10 @@ func TestHintChecks(t *testing.T) {
 	if _, err := h.authorize(h.form(entratest.AuthorizeParams{})); err != nil {
 		t.Errorf("a good hint refused: %v", err)
 	}
-	if !strings.Contains(h.log.String(), "reason=") || !strings.Contains(h.log.String(), "client_request_id=") {
+	if l := h.log.String(); !strings.Contains(l, "tid="+otherTenant) || !strings.Contains(l, "tid="+h.fake.TenantID) {
+		t.Errorf("refusals do not name the tenant:\n%s", l)
+	}
+	if !regexp.MustCompile(`reason="[^"]+" .*client_request_id=[0-9a-f-]{36}`).MatchString(h.log.String()) {
 		t.Errorf("refusals not logged with reason and client-request-id:\n%s", h.log.String())
 	}
 }
