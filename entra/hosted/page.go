@@ -108,6 +108,16 @@ func (h *Handler) render(c echo.Context, f *Flow, notice string, status int) err
 		}
 	}
 	wait := h.cooldown(f)
+	if ch == "" {
+		// Nothing went yet (a limit, or the core unavailable): the first
+		// channel the number can take is the one tried again.
+		for _, c := range h.channels {
+			if h.offers(f, c) {
+				ch = c
+				break
+			}
+		}
+	}
 	if ch != "" && h.offers(f, ch) {
 		b := &button{Action: string(ch), ID: "resend", Label: t(prompts.PageCallAgain)}
 		if ch == verify.ChannelSMS {
@@ -229,7 +239,8 @@ func (h *Handler) events(c echo.Context) error {
 		return c.NoContent(http.StatusServiceUnavailable)
 	}
 	defer release()
-	ctx, cancel := context.WithDeadline(c.Request().Context(), f.ExpiresAt.Add(flowGrace))
+	// The stream ends with the flow (on the gateway's clock).
+	ctx, cancel := context.WithTimeout(c.Request().Context(), f.ExpiresAt.Add(flowGrace).Sub(h.now()))
 	defer cancel()
 	w := c.Response()
 	rc := http.NewResponseController(w)
