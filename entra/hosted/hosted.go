@@ -515,7 +515,7 @@ func (h *Handler) reportFraud(ctx context.Context, f *Flow, log *slog.Logger) {
 	if h.fraud != nil {
 		err := h.fraud.Report(ctx, id, verify.Event{
 			Type: verify.EventFraudReported, At: h.now(), Channel: f.State.Channel,
-			Detail: "reported on the Entra verification page",
+			Detail:  "reported on the Entra verification page",
 			Outcome: &verify.Outcome{Status: verify.StatusDenied, Reason: "fraud_reported"},
 		})
 		if err != nil && !errors.Is(err, verify.ErrNotPending) {
