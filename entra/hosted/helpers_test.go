@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	"github.com/verigate/verigate/directory"
 	"github.com/verigate/verigate/entra"
 	"github.com/verigate/verigate/entra/hosted"
+	"github.com/verigate/verigate/internal/testbuf"
 	"github.com/verigate/verigate/internal/verifytest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/verify"
@@ -118,15 +120,19 @@ type env struct {
 	svc  *verifytest.Service
 	auth *fakeAuthorizer
 	srv  *httptest.Server
+	logs *testbuf.Buffer // the page's log and the core's
 }
 
 func newEnv(t *testing.T, cfg entra.Config, opts ...verifytest.Option) *env {
 	t.Helper()
+	logs := &testbuf.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts = append(opts, verifytest.WithConfig(func(c *verify.Config) { c.Logger = log }))
 	svc := verifytest.NewService(t, opts...)
 	auth := &fakeAuthorizer{}
 	h, err := hosted.New(hosted.Options{
 		Config: cfg, Authorizer: auth, Directory: people, Verifier: svc.Service, Texts: catalogue,
-		Store: hosted.NewMemoryStore(svc.Clock.Now), PublicURL: "http://127.0.0.1", Now: svc.Clock.Now,
+		Store: hosted.NewMemoryStore(svc.Clock.Now), PublicURL: "http://127.0.0.1", Now: svc.Clock.Now, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +141,7 @@ func newEnv(t *testing.T, cfg entra.Config, opts ...verifytest.Option) *env {
 	h.Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &env{t: t, svc: svc, auth: auth, srv: srv}
+	return &env{t: t, svc: svc, auth: auth, srv: srv, logs: logs}
 }
 
 // browser is one browser: its own cookies, its language.

@@ -633,10 +633,16 @@ func (h *Handler) negotiate(header string) string {
 	return h.texts.Negotiate("")
 }
 
-// clientIP is the browser's address as echo's IP extractor sees it, or ""
-// when that is not an address.
+// clientIP is the browser's address, or "" when that is not an address.
+// Forwarding headers count only through the server's IPExtractor (set
+// when the gateway runs behind a proxy it trusts): echo's RealIP without
+// one believes any X-Forwarded-For, and a person could then pick the
+// address their sends are counted under.
 func clientIP(c echo.Context) string {
-	ip := c.RealIP()
+	ip := c.Request().RemoteAddr
+	if c.Echo().IPExtractor != nil {
+		ip = c.RealIP()
+	}
 	if host, _, err := net.SplitHostPort(ip); err == nil {
 		ip = host
 	}

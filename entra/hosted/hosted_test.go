@@ -11,6 +11,7 @@ import (
 
 	"github.com/verigate/verigate/entra"
 	"github.com/verigate/verigate/entra/hosted"
+	"github.com/verigate/verigate/internal/verifytest"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -370,19 +371,15 @@ func TestLongPoll(t *testing.T) {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestSecureCookie(t *testing.T) {
-	svcEnv := newEnv(t, entra.Config{})
+	svc := verifytest.NewService(t)
 	h, err := hosted.New(hosted.Options{
-		Authorizer: svcEnv.auth, Directory: people, Verifier: svcEnv.svc.Service, Texts: catalogue,
-		PublicURL: "https://login.example.com", Now: svcEnv.svc.Clock.Now,
+		Authorizer: &fakeAuthorizer{}, Directory: people, Verifier: svc.Service, Texts: catalogue,
+		PublicURL: "https://login.example.com", Now: svc.Clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = h
-	// Drive it through the first env's server shape: a recorder is enough
-	// to read Set-Cookie.
-	rec := serveOnce(t, h, oidAlice)
-	ck := rec.Header().Get("Set-Cookie")
+	ck := serveOnce(t, h, oidAlice).Header().Get("Set-Cookie")
 	for _, want := range []string{"__Host-verigate-entra=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax"} {
 		if !strings.Contains(ck, want) {
 			t.Fatalf("Set-Cookie %q lacks %q", ck, want)
@@ -390,6 +387,108 @@ func TestSecureCookie(t *testing.T) {
 	}
 	if strings.Contains(ck, "Domain") {
 		t.Fatalf("__Host- cookie with a Domain: %q", ck)
+	}
+}
+
+func TestCodeModeCall(t *testing.T) {
+	e := newEnv(t, entra.Config{CallMode: "code"})
+	b := e.browser("en")
+	p := b.authorize(oidAlice)
+	mustContain(t, p, "We're calling +49 151 *** 789. Enter the code you hear.", `id="code"`)
+	mustNotContain(t, p, "http-equiv") // no refresh over a code being typed
+	call := e.lastCall()
+	if call.Mode != verify.CallModeCode || call.Code == "" {
+		t.Fatalf("call %+v", call)
+	}
+	mustContain(t, b.post(p, "code", "code", call.Code), "APPROVED tel")
+	e.wantResults([]entra.Method{entra.MethodTel}, 0)
+}
+
+func TestCancel(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	b := e.browser("en")
+	p := b.authorize(oidAlice)
+	mustContain(t, p, "http-equiv=\"refresh\"") // no script: the page refreshes while the call rings
+	mustContain(t, b.post(p, "cancel"), "DENIED access_denied")
+	e.wantResults(nil, 1)
+	v, err := e.svc.Get(context.Background(), hosted.DefaultTenant, e.lastCall().VerificationID)
+	if err != nil || v.Status != verify.StatusCanceled {
+		t.Fatalf("verification after cancel: %+v, %v", v, err)
+	}
+	if r := b.post(p, "notme"); r.status != http.StatusGone {
+		t.Fatalf("a second answer: %d", r.status)
+	}
+	e.wantResults(nil, 1)
+}
+
+// TestNothingSecretLogged: neither the number nor a code reaches a log
+// line or a URL, whatever the person does.
+func TestNothingSecretLogged(t *testing.T) {
+	e := newEnv(t, entra.Config{Channels: []string{"sms", "call"}})
+	b := e.browser("en")
+	p := b.authorize(oidAlice)
+	code := e.svc.Sender.LastCode(t, mobile)
+	p = b.post(p, "code", "code", "999999")
+	b.post(p, "call")
+	mustContain(t, b.post(p, "code", "code", code), "APPROVED sms")
+	logs := e.logs.String()
+	if !strings.Contains(logs, "entra: flow begun") {
+		t.Fatalf("nothing logged:\n%s", logs)
+	}
+	for _, secret := range []string{mobile, mobile[1:], code, "999999"} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("log holds %q:\n%s", secret, logs)
+		}
+	}
+}
+
+// TestForwardedForIgnored: without a trusted proxy (the server's
+// IPExtractor), the browser cannot choose the address its sends count
+// under.
+func TestForwardedForIgnored(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	b := e.browser("en")
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+entra.AuthorizePath, strings.NewReader("oid="+oidAlice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	req.Header.Set("X-Real-IP", "203.0.113.9")
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	v, err := e.svc.Get(context.Background(), hosted.DefaultTenant, e.lastCall().VerificationID)
+	if err != nil || v.ClientIP != "127.0.0.1" {
+		t.Fatalf("client IP %q, %v", v.ClientIP, err)
+	}
+}
+
+func TestAssets(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	b := e.browser("en")
+	p := b.authorize(oidAlice)
+	for _, inline := range []string{"<script>", "<style", " style=", " onclick=", " onload=", " onsubmit="} {
+		if strings.Contains(p.raw, inline) {
+			t.Fatalf("%q on the page: the CSP would block it", inline)
+		}
+	}
+	for path, ctype := range map[string]string{hosted.AssetsPath + "/page.js": "text/javascript", hosted.AssetsPath + "/page.css": "text/css"} {
+		r := b.do(http.MethodGet, path, nil)
+		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), ctype) || r.header.Get("Content-Security-Policy") != wantCSP {
+			t.Fatalf("%s: %d %s", path, r.status, r.header.Get("Content-Type"))
+		}
+	}
+	js := b.do(http.MethodGet, hosted.AssetsPath+"/page.js", nil).body
+	for _, want := range []string{"EventSource", "navigator.credentials.get", "otp", "finish-form"} {
+		if !strings.Contains(js, want) {
+			t.Fatalf("page.js lacks %q", want)
+		}
+	}
+	if r := b.do(http.MethodGet, hosted.AssetsPath+"/page.html", nil); r.status != http.StatusNotFound {
+		t.Fatalf("template served: %d", r.status)
 	}
 }
 
