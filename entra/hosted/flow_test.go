@@ -127,3 +127,18 @@ func TestRedisStore(t *testing.T) {
 	// passed on the server's clock, the flow is gone.
 	testFlowStore(t, s, func(ttl time.Duration) { time.Sleep(ttl + 100*time.Millisecond) })
 }
+
+// TestPageOnRedis: a whole flow with its state in Redis, as when several
+// gateways serve the page.
+func TestPageOnRedis(t *testing.T) {
+	e := newEnvStore(t, entra.Config{}, hosted.NewRedisStore(redistest.Client(t), redistest.Prefix(t)))
+	b := e.browser("de")
+	p := b.authorize(oidAlice)
+	mustContain(t, p, "Wir rufen +49 151 *** 789 an.")
+	e.press(e.lastCall().VerificationID, false)
+	mustContain(t, b.post(p, "finish"), "APPROVED tel state=st-1")
+	if r := b.post(p, "finish"); r.status != 410 {
+		t.Fatalf("second finish: %d", r.status)
+	}
+	e.wantResults([]entra.Method{entra.MethodTel}, 0)
+}

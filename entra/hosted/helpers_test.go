@@ -125,14 +125,24 @@ type env struct {
 
 func newEnv(t *testing.T, cfg entra.Config, opts ...verifytest.Option) *env {
 	t.Helper()
+	return newEnvStore(t, cfg, nil, opts...)
+}
+
+// newEnvStore is newEnv with the flows in store (a MemoryStore on the
+// service's clock when nil).
+func newEnvStore(t *testing.T, cfg entra.Config, store hosted.FlowStore, opts ...verifytest.Option) *env {
+	t.Helper()
 	logs := &testbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts = append(opts, verifytest.WithConfig(func(c *verify.Config) { c.Logger = log }))
 	svc := verifytest.NewService(t, opts...)
 	auth := &fakeAuthorizer{}
+	if store == nil {
+		store = hosted.NewMemoryStore(svc.Clock.Now)
+	}
 	h, err := hosted.New(hosted.Options{
 		Config: cfg, Authorizer: auth, Directory: people, Verifier: svc.Service, Texts: catalogue,
-		Store: hosted.NewMemoryStore(svc.Clock.Now), PublicURL: "http://127.0.0.1", Now: svc.Clock.Now, Logger: log,
+		Store: store, PublicURL: "http://127.0.0.1", Now: svc.Clock.Now, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
