@@ -504,3 +504,20 @@ func TestMask(t *testing.T) {
 		}
 	}
 }
+
+func TestTextLimitMessage(t *testing.T) {
+	e := newEnv(t, entra.Config{Channels: []string{"sms", "call"}})
+	for range 5 { // the default limit: 5 texts per number in 10 minutes
+		if _, err := e.svc.Start(context.Background(), verify.StartRequest{Tenant: hosted.DefaultTenant, To: mobile, Channel: verify.ChannelSMS}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := e.browser("en").authorize(oidAlice)
+	mustContain(t, p, verify.MessageSMSLimit, "Call me instead")
+	mustNotContain(t, p, `lang="en">You've`) // the page is English already
+	// The limits are the core's: sends made outside the page (here
+	// straight through the Service, as the REST API makes them) count.
+	if n := len(e.svc.Sender.Messages()); n != 5 {
+		t.Fatalf("%d texts", n)
+	}
+}
