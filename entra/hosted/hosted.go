@@ -32,6 +32,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -64,6 +65,8 @@ const (
 	maxForm = 4 << 10
 	// maxStreams bounds the status streams and long polls open at once.
 	maxStreams = 1000
+	// maxFlowStreams bounds them per flow (a page open in a few tabs).
+	maxFlowStreams = 4
 	// longPoll is how long a status long poll waits for a change.
 	longPoll = 25 * time.Second
 	// heartbeat is how often an idle status stream sends a comment.
@@ -131,6 +134,8 @@ type Handler struct {
 	channels []verify.Channel
 	callMode verify.CallMode
 	streams  chan struct{}
+	mu       sync.Mutex
+	open     map[string]int    // streams open per flow
 	locales  map[string]string // lower-case tag → catalogue tag
 }
 
@@ -154,7 +159,7 @@ func New(opts Options) (*Handler, error) {
 		cfg: opts.Config, auth: opts.Authorizer, dir: opts.Directory, ver: opts.Verifier, texts: opts.Texts,
 		store: opts.Store, log: opts.Logger, now: opts.Now, secure: u.Scheme == "https",
 		lifetime: opts.Config.FlowLifetime, tenant: opts.Config.Tenant, streams: make(chan struct{}, maxStreams),
-		locales: map[string]string{},
+		locales: map[string]string{}, open: map[string]int{},
 	}
 	if r, ok := opts.Verifier.(verify.Reporter); ok {
 		h.fraud = r

@@ -521,3 +521,58 @@ func TestTextLimitMessage(t *testing.T) {
 		t.Fatalf("%d texts", n)
 	}
 }
+
+// TestStreamsBoundedPerFlow: one browser cannot hold more than a few
+// status streams open; closing one frees its slot.
+func TestStreamsBoundedPerFlow(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	b := e.browser("en")
+	p := b.authorize(oidAlice)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	open := func() *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+p.url+"/events", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	var streams []*http.Response
+	for range 4 {
+		r := open()
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: %d", len(streams)+1, r.StatusCode)
+		}
+		// Read the first event: the stream holds its slot now.
+		if _, err := bufio.NewReader(r.Body).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, r)
+	}
+	over := open()
+	over.Body.Close()
+	if over.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a fifth stream: %d", over.StatusCode)
+	}
+	for _, r := range streams {
+		r.Body.Close()
+	}
+	// The server sees the closes when it next writes: the approval.
+	e.press(e.lastCall().VerificationID, false)
+	for i := 0; ; i++ {
+		r := open()
+		r.Body.Close()
+		if r.StatusCode == http.StatusOK {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no slot freed: %d", r.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

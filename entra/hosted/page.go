@@ -213,14 +213,32 @@ func (h *Handler) statusOf(loc string, v *verify.Verification) statusJSON {
 	return statusJSON{Status: string(v.Status), Text: h.statusText(loc, v.Status), Final: v.Status.Final(), Seq: v.Seq()}
 }
 
-// slot takes one of the stream slots, or says there is none.
-func (h *Handler) slot() (release func(), ok bool) {
+// slot takes one of the stream slots for flow id, or says there is none:
+// at most maxStreams on the gateway, and maxFlowStreams per flow, so that
+// one browser cannot hold them all.
+func (h *Handler) slot(id string) (release func(), ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.open[id] >= maxFlowStreams {
+		return nil, false
+	}
 	select {
 	case h.streams <- struct{}{}:
-		return func() { <-h.streams }, true
 	default:
 		return nil, false
 	}
+	h.open[id]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			<-h.streams
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.open[id]--; h.open[id] <= 0 {
+				delete(h.open, id)
+			}
+		})
+	}, true
 }
 
 // events streams the status of the flow's verification as Server-Sent
@@ -234,7 +252,7 @@ func (h *Handler) events(c echo.Context) error {
 	if f.State.VerificationID == "" || f.Finished {
 		return c.NoContent(http.StatusNoContent) // nothing to follow: EventSource stops
 	}
-	release, ok := h.slot()
+	release, ok := h.slot(f.ID)
 	if !ok {
 		return c.NoContent(http.StatusServiceUnavailable)
 	}
@@ -317,7 +335,7 @@ func (h *Handler) status(c echo.Context) error {
 			seen = n
 		}
 	}
-	release, ok := h.slot()
+	release, ok := h.slot(f.ID)
 	if !ok {
 		return c.NoContent(http.StatusServiceUnavailable)
 	}
