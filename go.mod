@@ -6,6 +6,7 @@ require (
 	github.com/beevik/etree v1.1.0
 	github.com/emiago/sipgo v1.7.2
 	github.com/getkin/kin-openapi v0.153.0
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/go-ldap/ldap/v3 v3.4.15
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/maxmind/mmdbwriter v1.2.0
