@@ -17,6 +17,7 @@ import (
 	"github.com/verigate/verigate/api/twiliocompat"
 	"github.com/verigate/verigate/callback"
 	"github.com/verigate/verigate/directory"
+	"github.com/verigate/verigate/entra"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/pumping"
 	"github.com/verigate/verigate/radius"
@@ -65,6 +66,10 @@ type Config struct {
 	// RADIUS is the RADIUS front end (docs/RADIUS.md), off while
 	// radius.listen is empty; it finds numbers in Directory.
 	RADIUS radius.Config `yaml:"radius"`
+	// Entra is the Microsoft Entra ID external authentication method
+	// (docs/ENTRA.md), off while entra.apps is empty; it finds numbers in
+	// Directory.
+	Entra entra.Config `yaml:"entra"`
 }
 
 // HTTP configures the REST API listener.
@@ -262,6 +267,15 @@ func (c Config) Validate() error {
 	errs = append(errs, prefixed(c.RADIUS.Validate("radius")))
 	if c.RADIUS.Enabled() && !c.Directory.Enabled() {
 		bad("radius.listen", "needs a directory (directory.static, directory.ldap or directory.graph) to find the numbers to call")
+	}
+	if c.Entra.Enabled() {
+		errs = append(errs, prefixed(c.Entra.Validate("entra")))
+		if !c.Directory.Enabled() {
+			bad("entra.apps", "needs a directory (directory.static, directory.ldap or directory.graph) to find the numbers to call")
+		}
+		if c.PublicURL == "" {
+			bad("entra.apps", "needs public_url: the issuer and the endpoints Entra is given are under it")
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sync"
 
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -19,6 +20,8 @@ import (
 	"github.com/verigate/verigate/callback"
 	"github.com/verigate/verigate/config"
 	"github.com/verigate/verigate/directory"
+	"github.com/verigate/verigate/entra"
+	"github.com/verigate/verigate/entra/hosted"
 	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/pumping"
@@ -171,21 +174,35 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	}
 	prov.watch.Start(svc)
 
+	// The front ends that call a person by name find the number in one
+	// directory.
+	var dir directory.Directory
+	if cfg.RADIUS.Enabled() || cfg.Entra.Enabled() {
+		if dir, err = g.openDirectory(cfg, log); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.RADIUS.Enabled() {
-		if g.radius, err = g.buildRADIUS(bg, cfg, svc, log); err != nil {
+		if g.radius, err = g.buildRADIUS(bg, cfg, svc, dir, log); err != nil {
 			return nil, err
 		}
 		st.collectors = append(st.collectors, g.radius)
 	}
-	if g.handler, err = buildAPI(cfg, keys, svc, st, prov, catalogue, ready, draining, log); err != nil {
+	e, err := buildAPI(cfg, keys, svc, st, prov, catalogue, ready, draining, log)
+	if err != nil {
 		return nil, err
 	}
+	if cfg.Entra.Enabled() {
+		if err := buildEntra(bg, e, cfg, svc, dir, st, catalogue, log); err != nil {
+			return nil, err
+		}
+	}
+	g.handler = e
 	return g, nil
 }
 
-// buildRADIUS opens the directory and binds the RADIUS server, which then
-// answers until the gateway closes.
-func (g *gateway) buildRADIUS(bg context.Context, cfg config.Config, svc *verify.Service, log *slog.Logger) (*radius.Server, error) {
+// openDirectory opens the user directory; the gateway closes it.
+func (g *gateway) openDirectory(cfg config.Config, log *slog.Logger) (directory.Chain, error) {
 	dir, err := directory.New(cfg.Directory, directory.Options{
 		Parser: route.NewClassifier(route.ClassifierOptions{DefaultRegion: cfg.Verify.DefaultRegion, CacheSize: -1}),
 		Logger: log,
@@ -194,6 +211,12 @@ func (g *gateway) buildRADIUS(bg context.Context, cfg config.Config, svc *verify
 		return nil, err
 	}
 	g.closers = append(g.closers, dir.Close)
+	return dir, nil
+}
+
+// buildRADIUS binds the RADIUS server, which then answers until the
+// gateway closes.
+func (g *gateway) buildRADIUS(bg context.Context, cfg config.Config, svc *verify.Service, dir directory.Directory, log *slog.Logger) (*radius.Server, error) {
 	srv, err := radius.Listen(cfg.RADIUS, radius.Options{Verifier: svc, Directory: dir, Logger: log})
 	if err != nil {
 		return nil, err
@@ -205,6 +228,32 @@ func (g *gateway) buildRADIUS(bg context.Context, cfg config.Config, svc *verify
 		}
 	})
 	return srv, nil
+}
+
+// buildEntra adds the Entra ID external authentication method to e: the
+// OpenID Connect provider (discovery, keys, authorize) and the hosted page.
+// Keys, presented hints and flows live in Redis when the state does, so
+// that every gateway signs alike and any of them can serve the page.
+func buildEntra(ctx context.Context, e *echo.Echo, cfg config.Config, svc *verify.Service, dir directory.Directory, st *state, catalogue *prompts.Catalogue, log *slog.Logger) error {
+	log = log.With("front_end", "entra")
+	prov, err := entra.New(ctx, cfg.Entra, cfg.PublicURL, entra.Options{Redis: st.redis, Logger: log})
+	if err != nil {
+		return err
+	}
+	var flows hosted.FlowStore
+	if st.redis != nil {
+		flows = hosted.NewRedisStore(st.redis, "")
+	}
+	page, err := hosted.New(hosted.Options{
+		Config: cfg.Entra, Authorizer: prov, Directory: dir, Verifier: svc, Texts: catalogue,
+		Store: flows, PublicURL: cfg.PublicURL, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	prov.Register(e)
+	page.Register(e)
+	return nil
 }
 
 // gatewayHooks tell `verigate demo` what the development providers do, so
@@ -416,7 +465,7 @@ func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool
 // buildAPI builds the REST API over svc, with Twilio's webhooks when
 // Twilio is configured.
 func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st *state, prov *providers, catalogue *prompts.Catalogue,
-	ready map[string]api.ReadyCheck, draining <-chan struct{}, log *slog.Logger) (http.Handler, error) {
+	ready map[string]api.ReadyCheck, draining <-chan struct{}, log *slog.Logger) (*echo.Echo, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(liveHeap)),
