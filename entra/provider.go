@@ -317,19 +317,9 @@ func (p *Provider) authorize(ctx context.Context, r *http.Request, seen *refusal
 	if r.Method != http.MethodPost || r.Body == nil {
 		return refuse(nil, "method not allowed", nil)
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		return refuse(nil, "body is not a form", nil)
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, maxAuthorizeBody+1))
-	if err != nil {
-		return refuse(nil, "body unreadable", err)
-	}
-	if len(raw) > maxAuthorizeBody {
-		return refuse(nil, "body too large", nil)
-	}
-	vals, err := url.ParseQuery(string(raw))
-	if err != nil {
-		return refuse(nil, "body malformed", err)
+	vals, reason, err := readForm(r)
+	if reason != "" {
+		return refuse(nil, reason, err)
 	}
 	f := formValues(vals)
 	if id, _ := f.one("client-request-id"); IsGUID(id) {
@@ -406,6 +396,31 @@ func (p *Provider) authorize(ctx context.Context, r *http.Request, seen *refusal
 		return refuse(req, "id_token_hint replayed", nil)
 	}
 	return req, nil
+}
+
+// readForm reads the POSTed form, within maxAuthorizeBody, ignoring the
+// query string (Entra sends everything in the body). A request whose form
+// the caller already parsed (r.PostForm set; the caller bounded its body)
+// is taken as parsed. A refusal returns its reason.
+func readForm(r *http.Request) (url.Values, string, error) {
+	if r.PostForm != nil {
+		return r.PostForm, "", nil
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, "body is not a form", nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxAuthorizeBody+1))
+	if err != nil {
+		return nil, "body unreadable", err
+	}
+	if len(raw) > maxAuthorizeBody {
+		return nil, "body too large", nil
+	}
+	vals, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return nil, "body malformed", err
+	}
+	return vals, "", nil
 }
 
 // IsUnavailable reports whether err (from Authorize) is a passing trouble

@@ -434,6 +434,15 @@ func TestAuthorizeUntrusted(t *testing.T) {
 			}
 		})
 	}
+	// A form the caller parsed already (within its own bound) is read as parsed.
+	pre := postRequest(good().Encode())
+	if err := pre.ParseForm(); err != nil {
+		t.Fatal(err)
+	}
+	pre.PostForm.Set("client_id", "someone-else")
+	if _, err := h.p.Authorize(context.Background(), pre); err == nil || !strings.Contains(err.Error(), "unknown client_id") {
+		t.Errorf("a parsed form: %v", err)
+	}
 	if n := h.http.discovery.Load(); n != 0 {
 		t.Errorf("untrusted requests fetched Entra's metadata %d times", n)
 	}
