@@ -342,7 +342,11 @@ func (h *Handler) status(c echo.Context) error {
 	defer release()
 	ctx, cancel := context.WithTimeout(c.Request().Context(), longPoll)
 	defer cancel()
-	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(longPoll + heartbeat))
+	// Past the server's Read and WriteTimeout: the former's expiry would
+	// cancel the request while it waits.
+	rc := http.NewResponseController(c.Response())
+	_ = rc.SetReadDeadline(time.Now().Add(longPoll + heartbeat))
+	_ = rc.SetWriteDeadline(time.Now().Add(longPoll + heartbeat))
 	var last *verify.Verification
 	err = h.ver.Follow(ctx, h.tenant, f.State.VerificationID, func(v *verify.Verification) error {
 		last = v
