@@ -17,6 +17,7 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/twilio/twilio-go v1.31.0
 	go.yaml.in/yaml/v3 v3.0.5
+	layeh.com/radius v0.0.0-20231213012653-1006025d24f8
 )
 
 require (
