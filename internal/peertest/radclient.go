@@ -47,7 +47,8 @@ type RadclientRequest struct {
 	// with the HMAC it computes).
 	NoMessageAuthenticator bool
 	// Timeout is how long radclient waits for a reply before it sends the
-	// request again (-t); 10 s if zero.
+	// request again (-t); 10 s if zero. Use whole seconds: radclient
+	// 3.2 waits in steps of about a second.
 	Timeout time.Duration
 	// Retries is how many times each request is sent at most, the first
 	// time included (-r), with the same identifier and authenticator: a
