@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -320,7 +321,13 @@ func StartFreeRADIUS(t testing.TB, cfg FreeRADIUSConfig) *FreeRADIUS {
 		t.Fatalf("peertest: freeradius: unknown mode %d", cfg.Mode)
 	}
 
-	dir := t.TempDir()
+	// Not t.TempDir(): the test's name goes into that path, and a '#' or
+	// ',' in it (a subtest "pressed #") breaks radiusd.conf's syntax.
+	dir, err := os.MkdirTemp("", "peertest-freeradius-")
+	if err != nil {
+		t.Fatalf("peertest: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	port := FreeUDPPort(t)
 	data["Dir"], data["Port"] = dir, port
 	var conf bytes.Buffer
@@ -334,7 +341,7 @@ func StartFreeRADIUS(t testing.TB, cfg FreeRADIUSConfig) *FreeRADIUS {
 	// -X: foreground, one process, full debug log on stdout. -d: this
 	// raddb and nothing from the system's.
 	f.proc = startProcess(t, "freeradius", dir, bin, "-X", "-d", dir)
-	err := f.proc.waitUntil(30*time.Second, func() error {
+	err = f.proc.waitUntil(30*time.Second, func() error {
 		if strings.Contains(f.Log(), "Ready to process requests") {
 			return nil
 		}

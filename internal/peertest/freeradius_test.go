@@ -73,6 +73,14 @@ func TestFreeRADIUSUpstream(t *testing.T) {
 		})
 	}
 
+	// The temporary directory's path must not come from the test's name.
+	t.Run("a test named #, like a key", func(t *testing.T) {
+		g := StartFreeRADIUS(t, FreeRADIUSConfig{Mode: FreeRADIUSUpstream, Users: users})
+		if res, err := Radclient(ctx, RadclientRequest{Addr: g.Addr, Attrs: login("alice", "alice-pw")}); err != nil || res.Code() != AccessAccept {
+			t.Fatalf("%v %v", res, err)
+		}
+	})
+
 	t.Run("burst", func(t *testing.T) {
 		var packets [][]RADIUSAttr
 		for i := range 200 {
