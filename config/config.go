@@ -19,6 +19,7 @@ import (
 	"github.com/verigate/verigate/directory"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/pumping"
+	"github.com/verigate/verigate/radius"
 	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/sip"
@@ -59,9 +60,11 @@ type Config struct {
 	// the tenants it lists, each with its Verify services.
 	TwilioVerify twiliocompat.Config `yaml:"twilio_verify"`
 	// Directory finds people and their numbers (a file, LDAP, Microsoft
-	// Graph) for the front ends that call someone by name; nothing in
-	// serve uses it yet.
+	// Graph) for the front ends that call someone by name (radius).
 	Directory directory.Config `yaml:"directory"`
+	// RADIUS is the RADIUS front end (docs/RADIUS.md), off while
+	// radius.listen is empty; it finds numbers in Directory.
+	RADIUS radius.Config `yaml:"radius"`
 }
 
 // HTTP configures the REST API listener.
@@ -256,6 +259,10 @@ func (c Config) Validate() error {
 	errs = append(errs, prefixed(c.Route.Validate()))
 	errs = append(errs, prefixed(c.TwilioVerify.Validate("twilio_verify")))
 	errs = append(errs, prefixed(c.Directory.Validate("directory")))
+	errs = append(errs, prefixed(c.RADIUS.Validate("radius")))
+	if c.RADIUS.Enabled() && !c.Directory.Enabled() {
+		bad("radius.listen", "needs a directory (directory.static, directory.ldap or directory.graph) to find the numbers to call")
+	}
 	return errors.Join(errs...)
 }
 

@@ -63,6 +63,7 @@ deps_free_of() { # packages, forbidden (an extended regexp), rule
 deps_free_of ./verify "^$M/" "verify imports no other Verigate package"
 deps_free_of ./ivr/... "^$M/(sip|twilio|sms)(/|\$)" "ivr imports no transport (sip, twilio, sms)"
 deps_free_of ./api/... "^$M/(store|ratelimit|route)(/|\$)|redis|phonenumbers" "api and api/... build on verify.Service only: no store, ratelimit, route, Redis or phonenumbers"
+deps_free_of ./radius/... "^$M/(store|ratelimit|route|api)(/|\$)|redis" "radius builds on verify.Service and directory only: no store, ratelimit, route, api or Redis"
 deps_free_of ./sip/media/... "sipgo|^$M/sip\$" "sip/media imports no SIP signalling (no sipgo, no sip)"
 go vet ./...
 go test -race -count=1 -timeout 15m ./... "$@"

@@ -18,9 +18,11 @@ import (
 	"github.com/verigate/verigate/api/twiliocompat"
 	"github.com/verigate/verigate/callback"
 	"github.com/verigate/verigate/config"
+	"github.com/verigate/verigate/directory"
 	"github.com/verigate/verigate/internal/siptest"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/pumping"
+	"github.com/verigate/verigate/radius"
 	"github.com/verigate/verigate/ratelimit"
 	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/sip"
@@ -34,6 +36,8 @@ import (
 type gateway struct {
 	handler http.Handler
 	service *verify.Service
+	// radius is the RADIUS front end; nil while radius.listen is empty.
+	radius *radius.Server
 	// drain ends the waiting requests (long-polls, event streams): the
 	// server calls it when it begins to shut down.
 	drain func()
@@ -167,10 +171,40 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	}
 	prov.watch.Start(svc)
 
+	if cfg.RADIUS.Enabled() {
+		if g.radius, err = g.buildRADIUS(bg, cfg, svc, log); err != nil {
+			return nil, err
+		}
+		st.collectors = append(st.collectors, g.radius)
+	}
 	if g.handler, err = buildAPI(cfg, keys, svc, st, prov, catalogue, ready, draining, log); err != nil {
 		return nil, err
 	}
 	return g, nil
+}
+
+// buildRADIUS opens the directory and binds the RADIUS server, which then
+// answers until the gateway closes.
+func (g *gateway) buildRADIUS(bg context.Context, cfg config.Config, svc *verify.Service, log *slog.Logger) (*radius.Server, error) {
+	dir, err := directory.New(cfg.Directory, directory.Options{
+		Parser: route.NewClassifier(route.ClassifierOptions{DefaultRegion: cfg.Verify.DefaultRegion, CacheSize: -1}),
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, dir.Close)
+	srv, err := radius.Listen(cfg.RADIUS, radius.Options{Verifier: svc, Directory: dir, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, srv.Close)
+	g.goBackground(bg, func(ctx context.Context) {
+		if err := srv.Serve(ctx); err != nil {
+			log.Error("radius server ended", "err", err)
+		}
+	})
+	return srv, nil
 }
 
 // gatewayHooks tell `verigate demo` what the development providers do, so
@@ -195,6 +229,8 @@ type state struct {
 	// changes tells waiting requests of status changes made through every
 	// gateway on Redis; nil in memory, whose store tells them itself.
 	changes verify.Changes
+	// collectors are the front ends' metrics, served on /metrics.
+	collectors []prometheus.Collector
 }
 
 // buildState opens the gateway's state: in memory, or in Redis when
@@ -393,6 +429,11 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	}
 	if st.callbacks != nil {
 		if err := st.callbacks.Register(reg); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range st.collectors {
+		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}

@@ -132,6 +132,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if devKey != "" {
 		fmt.Fprintf(stdout, "development API key (tenant dev): %s\n", devKey)
 	}
+	if gw.radius != nil {
+		fmt.Fprintf(stdout, "RADIUS listening on %s (udp)\n", gw.radius.Addr())
+		log.Info("radius listening", "addr", gw.radius.Addr().String(), "tenant", cfg.RADIUS.WithDefaults().Tenant)
+	}
 	log.Info("verigate serving", "addr", ln.Addr().String(), "dev", f.dev, "version", version)
 	return serveHTTP(ctx, ln, gw.handler, gw.drain, log)
 }

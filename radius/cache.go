@@ -1,0 +1,139 @@
+package radius
+
+import (
+	"crypto/subtle"
+	"encoding/hex"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// dupKey names one request as RFC 5080 §2.2.2 does: the NAS's address and
+// port, the identifier and the request authenticator.
+type dupKey struct {
+	from netip.AddrPort
+	id   byte
+	auth [16]byte
+}
+
+type dupEntry struct {
+	answer  []byte // nil while the first copy is handled
+	expires time.Time
+}
+
+// dupCache remembers requests being handled and the answers sent, for
+// DuplicateWindow, up to max entries.
+type dupCache struct {
+	mu     sync.Mutex
+	window time.Duration
+	max    int
+	m      map[dupKey]*dupEntry
+	swept  time.Time
+}
+
+func newDupCache(window time.Duration, max int) *dupCache {
+	return &dupCache{window: window, max: max, m: map[dupKey]*dupEntry{}}
+}
+
+// claim returns the answer already sent for k, or fresh true when k is
+// new (and now claimed by the caller), or neither while k is in hand.
+// A full cache claims nothing new: the request is dropped as overloaded.
+func (c *dupCache) claim(k dupKey) (answer []byte, fresh bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if e, ok := c.m[k]; ok && (e.answer == nil || now.Before(e.expires)) {
+		return e.answer, false
+	}
+	if now.Sub(c.swept) > time.Second || len(c.m) >= c.max {
+		c.swept = now
+		for k, e := range c.m {
+			if e.answer != nil && !now.Before(e.expires) {
+				delete(c.m, k)
+			}
+		}
+	}
+	if len(c.m) >= c.max {
+		return nil, false
+	}
+	c.m[k] = &dupEntry{}
+	return nil, true
+}
+
+// answer records the answer to k.
+func (c *dupCache) answer(k dupKey, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[k] = &dupEntry{answer: b, expires: time.Now().Add(c.window)}
+}
+
+// release forgets k (it was not answered).
+func (c *dupCache) release(k dupKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
+}
+
+// challenge is an Access-Challenge's pending second factor.
+type challenge struct {
+	user    string
+	client  netip.Addr
+	to      string // E.164 of the SMS, or of the number to call
+	verID   string // the SMS verification; empty before one was sent
+	expires time.Time
+}
+
+// stateTable holds the States of the challenges sent: random, bound to the
+// user and the NAS, taken once, expiring.
+type stateTable struct {
+	mu  sync.Mutex
+	ttl time.Duration
+	max int
+	m   map[string]challenge
+}
+
+func newStateTable(ttl time.Duration, max int) *stateTable {
+	return &stateTable{ttl: ttl, max: max, m: map[string]challenge{}}
+}
+
+// put stores ch under a new random State, or returns false when full.
+func (t *stateTable) put(ch challenge) ([]byte, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	if len(t.m) >= t.max {
+		for k, c := range t.m {
+			if !now.Before(c.expires) {
+				delete(t.m, k)
+			}
+		}
+		if len(t.m) >= t.max {
+			return nil, false
+		}
+	}
+	state := randomBytes(16)
+	ch.expires = now.Add(t.ttl)
+	t.m[hex.EncodeToString(state)] = ch
+	return state, true
+}
+
+// take returns and removes the challenge of state when it belongs to
+// user at client and has not expired. A State presented by another user
+// or NAS is not consumed, so it cannot be burnt by a stranger.
+func (t *stateTable) take(state []byte, user string, client netip.Addr) (challenge, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := hex.EncodeToString(state)
+	ch, ok := t.m[k]
+	if !ok {
+		return challenge{}, false
+	}
+	if subtle.ConstantTimeCompare([]byte(ch.user), []byte(user)) != 1 || ch.client != client {
+		return challenge{}, false
+	}
+	delete(t.m, k)
+	if !time.Now().Before(ch.expires) {
+		return challenge{}, false
+	}
+	return ch, true
+}
