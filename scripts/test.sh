@@ -2,8 +2,9 @@
 # Runs every test of Verigate with the real parts they need: installs the
 # Debian packages the tests talk to (redis-server, sip-tester, baresip,
 # linphone-cli, kamailio, kamailio-tls-modules, slapd, ldap-utils,
-# freeradius, freeradius-utils) where missing, starts a private redis-server on a free port unless
-# VERIGATE_TEST_REDIS_URL names one, and stops it afterwards.
+# freeradius, freeradius-utils) where missing, starts a private
+# redis-server on a free port unless VERIGATE_TEST_REDIS_URL names one, and
+# stops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
