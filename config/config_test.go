@@ -265,3 +265,37 @@ directory:
 		t.Errorf("sources not enabled: %+v", d)
 	}
 }
+
+// TestRADIUSSettings: the radius: section from YAML, its secrets and
+// timeouts from the environment, and its errors named with the rest.
+func TestRADIUSSettings(t *testing.T) {
+	path := writeFile(t, "r.yaml", `radius:
+  listen: 127.0.0.1:1812
+  clients:
+    - {address: 10.0.0.0/8, name: vpn}
+  primary:
+    mode: radius
+    radius: {address: 127.0.0.1:18120}
+directory:
+  static: {file: people.csv}
+`)
+	cfg, err := Load(path, envFrom(map[string]string{
+		"VERIGATE_RADIUS_CLIENTS_0_SECRET":      "from-the-environment",
+		"VERIGATE_RADIUS_PRIMARY_RADIUS_SECRET": "upstream-secret",
+		"VERIGATE_RADIUS_ANSWER_TIMEOUT":        "40s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.RADIUS
+	if r.Clients[0].Secret != "from-the-environment" || r.Primary.RADIUS.Secret != "upstream-secret" || r.AnswerTimeout != 40*time.Second {
+		t.Fatalf("radius settings: %+v", r)
+	}
+	// Without its secrets and without a directory: every key named at once.
+	_, err = Load(writeFile(t, "bad.yaml", "radius:\n  listen: 127.0.0.1:1812\n  clients: [{address: 127.0.0.1}]\n  second_factor: push\n"), envFrom(nil))
+	for _, key := range []string{"radius.clients[0].secret", "radius.second_factor", "radius.listen: needs a directory"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("error %v does not name %s", err, key)
+		}
+	}
+}

@@ -24,9 +24,9 @@
 // file (refused at load, with its line) and is dropped, with a warning
 // naming the user and the masked number, when it comes from LDAP or Graph.
 //
-// Nothing in `serve` uses the package yet: the front ends that will
-// (entra, radius) are still to be built. `verigate directory lookup`
-// lets an administrator try a configuration.
+// `serve` opens it for the RADIUS front end (package radius); the Entra
+// front end is still to be built. `verigate directory lookup` lets an
+// administrator try a configuration.
 package directory
 
 import (

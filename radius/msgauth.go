@@ -110,7 +110,7 @@ func encodeSigned(p *radius.Packet) ([]byte, error) {
 	}
 	const at = 22 // header, then the attribute's type and length
 	copy(b[at:], messageAuth(b, at, nil, p.Secret))
-	if p.Code == radius.CodeAccessRequest {
+	if p.Code == radius.CodeAccessRequest || p.Code == radius.CodeStatusServer {
 		return b, nil
 	}
 	// The Response Authenticator covers the Message-Authenticator.

@@ -46,7 +46,7 @@ const (
 	DropTooBig         = "too_big"
 	DropMalformed      = "malformed"
 	DropUnknownClient  = "unknown_client"
-	DropNotRequest     = "not_access_request"
+	DropNotRequest     = "not_access_request" // accounting, CoA: not served here
 	DropNoMessageAuth  = "no_message_authenticator"
 	DropBadMessageAuth = "bad_message_authenticator" // a wrong secret, or forged
 	DropInFlight       = "duplicate_in_flight"
@@ -207,7 +207,8 @@ func (s *Server) receive(ctx context.Context, b []byte, from netip.AddrPort) {
 		return
 	}
 	b = b[:n]
-	if radius.Code(b[0]) != radius.CodeAccessRequest {
+	code := radius.Code(b[0])
+	if code != radius.CodeAccessRequest && code != radius.CodeStatusServer {
 		s.drop(DropNotRequest, from, "code", b[0])
 		return
 	}
@@ -225,6 +226,14 @@ func (s *Server) receive(ctx context.Context, b []byte, from netip.AddrPort) {
 	req, err := radius.Parse(b, cl.secret)
 	if err != nil {
 		s.drop(DropMalformed, from, "client", cl.name)
+		return
+	}
+	if code == radius.CodeStatusServer {
+		// RFC 5997: a proxy in front (FreeRADIUS's status_check) asks
+		// whether this server is alive; the answer starts nothing.
+		if b, err := encodeSigned(req.Response(radius.CodeAccessAccept)); err == nil {
+			s.send(b, from)
+		}
 		return
 	}
 	key := dupKey{from: from, id: req.Identifier, auth: req.Authenticator}

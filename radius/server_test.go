@@ -389,3 +389,24 @@ func TestDisplayMask(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusServer: a signed Status-Server (RFC 5997) is answered with
+// Access-Accept and starts nothing; unsigned, it is dropped.
+func TestStatusServer(t *testing.T) {
+	svc := verifytest.NewService(t)
+	s := startServer(t, testConfig(), Options{Verifier: svc})
+	p := radius.New(radius.CodeStatusServer, []byte(testSecret))
+	resp := exchange(t, s, p, 5*time.Second)
+	if resp.Code != radius.CodeAccessAccept {
+		t.Fatalf("Status-Server answered %v", resp.Code)
+	}
+	n := newNAS(t, s)
+	unsigned, _ := radius.New(radius.CodeStatusServer, []byte(testSecret)).Encode()
+	n.send(t, unsigned)
+	if r, _ := n.read(t, unsigned, testSecret, 500*time.Millisecond); r != nil {
+		t.Fatalf("unsigned Status-Server answered %v", r.Code)
+	}
+	if dropped(s, DropNoMessageAuth) != 1 || len(svc.Caller.Calls())+len(svc.Sender.Messages()) != 0 {
+		t.Error("unsigned Status-Server not counted, or something was sent")
+	}
+}
