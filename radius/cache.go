@@ -35,15 +35,28 @@ func newDupCache(window time.Duration, max int) *dupCache {
 	return &dupCache{window: window, max: max, m: map[dupKey]*dupEntry{}}
 }
 
-// claim returns the answer already sent for k, or fresh true when k is
-// new (and now claimed by the caller), or neither while k is in hand.
-// A full cache claims nothing new: the request is dropped as overloaded.
-func (c *dupCache) claim(k dupKey) (answer []byte, fresh bool) {
+// claimed says what claim found.
+type claimed int
+
+const (
+	claimNew      claimed = iota // k is new and now the caller's to answer
+	claimAnswered                // k was answered: send the answer again
+	claimInHand                  // k is being handled
+	claimFull                    // the cache is full: drop as overloaded
+)
+
+// claim looks k up and claims it when it is new.
+func (c *dupCache) claim(k dupKey) ([]byte, claimed) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
-	if e, ok := c.m[k]; ok && (e.answer == nil || now.Before(e.expires)) {
-		return e.answer, false
+	if e, ok := c.m[k]; ok {
+		switch {
+		case e.answer == nil:
+			return nil, claimInHand
+		case now.Before(e.expires):
+			return e.answer, claimAnswered
+		}
 	}
 	if now.Sub(c.swept) > time.Second || len(c.m) >= c.max {
 		c.swept = now
@@ -54,10 +67,10 @@ func (c *dupCache) claim(k dupKey) (answer []byte, fresh bool) {
 		}
 	}
 	if len(c.m) >= c.max {
-		return nil, false
+		return nil, claimFull
 	}
 	c.m[k] = &dupEntry{}
-	return nil, true
+	return nil, claimNew
 }
 
 // answer records the answer to k.

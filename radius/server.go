@@ -237,16 +237,18 @@ func (s *Server) receive(ctx context.Context, b []byte, from netip.AddrPort) {
 		return
 	}
 	key := dupKey{from: from, id: req.Identifier, auth: req.Authenticator}
-	answer, fresh := s.dups.claim(key)
-	switch {
-	case answer != nil:
+	switch answer, c := s.dups.claim(key); c {
+	case claimAnswered:
 		s.resent.Inc()
 		s.send(answer, from)
 		return
-	case !fresh:
+	case claimInHand:
 		// The first copy is still being handled (the phone rings): its
 		// answer will go out, and the NAS retransmits again meanwhile.
 		s.drop(DropInFlight, from, "client", cl.name, "id", req.Identifier)
+		return
+	case claimFull:
+		s.drop(DropOverloaded, from, "client", cl.name)
 		return
 	}
 	select {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -35,7 +37,7 @@ func TestServeDevRADIUSExample(t *testing.T) {
 	}
 	t.Setenv("VERIGATE_RADIUS_LISTEN", "127.0.0.1:0")
 	t.Setenv("VERIGATE_DIRECTORY_STATIC_FILE", filepath.Join("..", "..", "deploy", "examples", "radius-people.csv"))
-	_, _, stdout := startDevServe(t, "", "--config", example)
+	base, _, stdout := startDevServe(t, "", "--config", example)
 	addr := waitFor(t, stdout, regexp.MustCompile(`RADIUS listening on (\S+) \(udp\)`))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -45,5 +47,14 @@ func TestServeDevRADIUSExample(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Received Access-Accept") {
 		t.Fatalf("radclient: %v\n%s", err, out)
+	}
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if want := `verigate_radius_decisions_total{code="Access-Accept",reason="approved"} 1`; !strings.Contains(string(body), want) {
+		t.Errorf("/metrics lacks %s", want)
 	}
 }
