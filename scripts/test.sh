@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of Verigate with the real parts they need: installs the
 # Debian packages the tests talk to (redis-server, sip-tester, baresip,
-# linphone-cli, kamailio, kamailio-tls-modules, slapd, ldap-utils) where
-# missing, starts a private redis-server on a free port unless
-# VERIGATE_TEST_REDIS_URL names one, and stops it afterwards.
+# linphone-cli, kamailio, kamailio-tls-modules, slapd, ldap-utils,
+# freeradius, freeradius-utils) where missing, starts a private
+# redis-server on a free port unless VERIGATE_TEST_REDIS_URL names one, and
+# stops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,11 @@ compgen -G "/usr/lib/*/kamailio/modules/tls.so" >/dev/null || need+=(kamailio-tl
 # (internal/peertest), so the one the package may start is not used.
 command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapsearch >/dev/null || need+=(ldap-utils)
+# FreeRADIUS as the proxy in front of Verigate's RADIUS server and as the
+# upstream of its radius mode, radclient as the NAS; the tests run their
+# own server (internal/peertest), not the one the package may start.
+command -v freeradius >/dev/null || [ -x /usr/sbin/freeradius ] || need+=(freeradius)
+command -v radclient >/dev/null || need+=(freeradius-utils)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

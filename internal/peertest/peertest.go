@@ -1,7 +1,8 @@
 // Package peertest starts real SIP peers from Debian packages (kamailio as a
 // registrar and proxy demanding digest auth, baresip as an auto-answering
-// softphone, sipp scenarios) and OpenLDAP's slapd with a small directory
-// (slapd.go) on loopback for tests, makes the throwaway
+// softphone, sipp scenarios), OpenLDAP's slapd with a small directory
+// (slapd.go), and FreeRADIUS with radclient as its NAS (freeradius.go,
+// radclient.go) on loopback for tests, makes the throwaway
 // certificates and WAV files they need, and plays a stranger at another
 // loopback address that forges SIP and RTP (stranger.go).
 //
