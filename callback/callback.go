@@ -55,6 +55,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/verigate/verigate/internal/httpclient"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -281,16 +282,12 @@ func New(cfg Config, client *http.Client, log *slog.Logger, opts ...Option) (*No
 func guardedClient(p policy, timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: p.control}
 	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                  nil,
-			DialContext:            dialer.DialContext,
-			ForceAttemptHTTP2:      true,
-			MaxIdleConns:           64,
-			IdleConnTimeout:        90 * time.Second,
-			TLSHandshakeTimeout:    timeout,
-			ResponseHeaderTimeout:  timeout,
-			MaxResponseHeaderBytes: 64 << 10,
-		},
+		// Idle connections kept per IdP for reuse under load; no proxy,
+		// which would hide the address the dialer checks.
+		Transport: httpclient.DrainBodies(httpclient.NewTransport(httpclient.Options{
+			DialContext: dialer.DialContext, NoProxy: true,
+			TLSHandshakeTimeout: timeout, ResponseHeaderTimeout: timeout,
+		})),
 		Timeout:       timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -371,6 +368,8 @@ func (n *Notifier) Run(ctx context.Context, workers int) {
 	}
 	wg.Go(func() { n.sampleDepth(ctx) })
 	wg.Wait()
+	// The workers are done: nothing will reuse the connections to the IdPs.
+	n.client.CloseIdleConnections()
 	if left, _ := n.memory.Len(context.Background()); left > 0 {
 		// They end with the process: say so rather than lose them quietly.
 		n.log.Warn("callback notices in memory undelivered at shutdown", "count", left)

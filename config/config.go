@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -70,6 +71,18 @@ type Config struct {
 	// (docs/ENTRA.md), off while entra.apps is empty; it finds numbers in
 	// Directory.
 	Entra entra.Config `yaml:"entra"`
+	// Admin is the operators' listener: pprof and the metrics.
+	Admin Admin `yaml:"admin"`
+}
+
+// Admin configures the admin listener, which serves net/http/pprof and
+// /metrics to whoever reaches it, without a key: off unless Addr is set,
+// and on a loopback address unless AllowRemote says otherwise.
+type Admin struct {
+	Addr string `yaml:"addr"` // host:port; empty: no admin listener
+	// AllowRemote allows an Addr that is not a loopback address: the
+	// profiles show the process's memory and code paths to the network.
+	AllowRemote bool `yaml:"allow_remote"`
 }
 
 // HTTP configures the REST API listener.
@@ -277,6 +290,9 @@ func (c Config) Validate() error {
 			bad("entra.apps", "needs public_url: the issuer and the endpoints Entra is given are under it")
 		}
 	}
+	if err := c.Admin.validate(); err != nil {
+		bad("admin.addr", "%v", err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -286,4 +302,23 @@ func prefixed(err error) error {
 		return nil
 	}
 	return fmt.Errorf("config: %w", err)
+}
+
+// validate refuses an address that is not host:port, and one that is not
+// loopback (an empty host listens on every interface) unless AllowRemote.
+func (a Admin) validate() error {
+	if a.Addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(a.Addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port such as 127.0.0.1:6060: %w", err)
+	}
+	if a.AllowRemote {
+		return nil
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("%q is not a loopback address: pprof and metrics would be open to the network (set admin.allow_remote: true to mean it)", a.Addr)
 }

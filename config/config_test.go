@@ -299,3 +299,33 @@ directory:
 		}
 	}
 }
+
+func TestAdminAddr(t *testing.T) {
+	tests := []struct {
+		addr   string
+		remote bool
+		ok     bool
+	}{
+		{"", false, true},
+		{"127.0.0.1:6060", false, true},
+		{"[::1]:6060", false, true},
+		{"localhost:6060", false, true},
+		{"0.0.0.0:6060", false, false},
+		{":6060", false, false},
+		{"10.0.0.5:6060", false, false},
+		{"example.org:6060", false, false},
+		{"0.0.0.0:6060", true, true},
+		{"127.0.0.1", false, false}, // no port
+	}
+	for _, tt := range tests {
+		cfg := Default()
+		cfg.Admin = Admin{Addr: tt.addr, AllowRemote: tt.remote}
+		err := cfg.Validate()
+		if (err == nil) != tt.ok {
+			t.Errorf("admin %q allow_remote=%v: err %v, want ok=%v", tt.addr, tt.remote, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "admin.addr") {
+			t.Errorf("admin %q: error %v does not name admin.addr", tt.addr, err)
+		}
+	}
+}

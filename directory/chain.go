@@ -99,7 +99,8 @@ type Options struct {
 	// Parser normalises numbers: the gateway's route.Classifier, whose
 	// default region (verify.default_region) reads national numbers.
 	Parser verify.NumberParser
-	// HTTPClient talks to Graph; http.DefaultClient when nil.
+	// HTTPClient talks to Graph; one of Graph's own (httpclient.NewClient)
+	// when nil.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/verigate/verigate/internal/httpclient"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -111,8 +112,8 @@ type Graph struct {
 	throttled time.Time // Graph's Retry-After: no request before then
 }
 
-// NewGraph checks cfg and prepares the source; client is
-// http.DefaultClient when nil.
+// NewGraph checks cfg and prepares the source; client is one of its own
+// (httpclient.NewClient: connections kept for reuse under load) when nil.
 func NewGraph(cfg GraphConfig, parser verify.NumberParser, client *http.Client, log *slog.Logger) (*Graph, error) {
 	if err := cfg.Validate("graph"); err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
@@ -121,7 +122,7 @@ func NewGraph(cfg GraphConfig, parser verify.NumberParser, client *http.Client, 
 		return nil, errors.New("directory: graph: no number parser")
 	}
 	if client == nil {
-		client = http.DefaultClient
+		client = httpclient.NewClient(httpclient.Options{})
 	}
 	return &Graph{cfg: cfg.WithDefaults(), client: client, now: time.Now,
 		norm: normaliser{parser: parser, log: discardIfNil(log), source: "graph"}}, nil

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/verigate/verigate/internal/httpclient"
 )
 
 // ErrLookup wraps every failed number lookup: the provider could not be
@@ -28,15 +30,15 @@ type HTTPLookup struct {
 
 var _ NumberLookup = (*HTTPLookup)(nil)
 
-// NewHTTPLookup returns the provider cfg describes; client is
-// http.DefaultClient if nil (the Engine bounds each lookup with
+// NewHTTPLookup returns the provider cfg describes; client is one of its
+// own if nil (httpclient.NewClient: connections kept for reuse under load) (the Engine bounds each lookup with
 // LookupConfig.Timeout through the context).
 func NewHTTPLookup(cfg LookupConfig, client *http.Client) (*HTTPLookup, error) {
 	if !strings.Contains(cfg.URL, "{number}") {
 		return nil, errors.New("http lookup: url needs {number}")
 	}
 	if client == nil {
-		client = http.DefaultClient
+		client = httpclient.NewClient(httpclient.Options{})
 	}
 	return &HTTPLookup{cfg: cfg, client: client}, nil
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/verigate/verigate/internal/httpclient"
 )
 
 // DefaultTwilioLookupURL is Twilio Lookup's base URL.
@@ -26,7 +28,8 @@ var _ NumberLookup = (*TwilioLookup)(nil)
 
 // NewTwilioLookup returns a Twilio Lookup client: cfg.URL is the base URL
 // (DefaultTwilioLookupURL if empty), cfg.Username and cfg.Password the
-// Account SID (or API key) and its secret. client is http.DefaultClient if nil.
+// Account SID (or API key) and its secret. client is one of its own if nil
+// (httpclient.NewClient).
 func NewTwilioLookup(cfg LookupConfig, client *http.Client) (*TwilioLookup, error) {
 	if cfg.Username == "" || cfg.Password == "" {
 		return nil, errors.New("twilio lookup: username and password are required")
@@ -36,7 +39,7 @@ func NewTwilioLookup(cfg LookupConfig, client *http.Client) (*TwilioLookup, erro
 		base = DefaultTwilioLookupURL
 	}
 	if client == nil {
-		client = http.DefaultClient
+		client = httpclient.NewClient(httpclient.Options{})
 	}
 	return &TwilioLookup{base: base, user: cfg.Username, pass: cfg.Password, client: client}, nil
 }

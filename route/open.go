@@ -17,7 +17,8 @@ type OpenOptions struct {
 	// Redis, if set, caches lookups in Redis (RedisLookupCache); otherwise
 	// in memory.
 	Redis redis.UniversalClient
-	// HTTPClient makes lookup requests; http.DefaultClient if nil.
+	// HTTPClient makes lookup requests; the lookup's own
+	// (httpclient.NewClient) if nil. The gateway passes one it closes.
 	HTTPClient *http.Client
 	// History is the delivery history; a new MemoryHistory if nil.
 	History DeliveryHistory

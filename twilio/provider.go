@@ -14,6 +14,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 	api "github.com/twilio/twilio-go/rest/api/v2010"
 
+	"github.com/verigate/verigate/internal/httpclient"
 	"github.com/verigate/verigate/verify"
 )
 
@@ -50,7 +51,9 @@ type options struct {
 }
 
 // WithTransport sets the HTTP transport REST requests go through, below
-// the base-URL rewrite (http.DefaultTransport if unset).
+// the base-URL rewrite; if unset, the Provider makes its own
+// (httpclient.NewTransport), which keeps connections to Twilio for reuse
+// under load. Provider.Close closes its idle connections either way.
 func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.transport = rt } }
 
 // WithLogger sets the logger (slog.Default if unset).
@@ -69,7 +72,7 @@ func WithTexts(t Texts) Option { return func(o *options) { o.texts = t } }
 func WithAudio(a Audio) Option { return func(o *options) { o.audio = a } }
 
 func buildOptions(opts []Option) options {
-	o := options{transport: http.DefaultTransport, log: slog.Default(), now: time.Now}
+	o := options{log: slog.Default(), now: time.Now}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -95,7 +98,13 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 	if cfg.APIKey != "" {
 		user, pass = cfg.APIKey, cfg.APISecret
 	}
-	transport := &rebase{base: base, next: o.transport}
+	next := o.transport
+	if next == nil {
+		next = httpclient.NewTransport(httpclient.Options{ResponseHeaderTimeout: cfg.RequestTimeout})
+	}
+	// twilio-go decodes an answer and closes it without reading to its end;
+	// drained, the connection goes back to the pool for the next message.
+	transport := &rebase{base: base, next: httpclient.DrainBodies(next)}
 	c := &client.Client{
 		Credentials: client.NewCredentials(user, pass),
 		// twilio-go has no base-URL setting: the API host is a constant, so

@@ -117,7 +117,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	if st.pumps != nil {
 		blocks = st.pumps
 	}
-	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: st.redis, Blocks: blocks, Logger: log})
+	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: st.redis, Blocks: blocks, Logger: log, HTTPClient: g.outboundClient()})
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +411,7 @@ func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool
 		if err := tw.Validate(); err != nil {
 			return nil, err
 		}
-		prov, err := twilio.New(*tw, twilio.WithLogger(log))
+		prov, err := twilio.New(*tw, twilio.WithLogger(log), twilio.WithTransport(g.outbound()))
 		if err != nil {
 			return nil, err
 		}

@@ -124,6 +124,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer gw.Close()
+	if cfg.Admin.Addr != "" {
+		_, stopAdmin, err := startAdmin(cfg.Admin.Addr, gw.handler, log)
+		if err != nil {
+			return err
+		}
+		defer stopAdmin()
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {

@@ -27,9 +27,12 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -39,6 +42,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,6 +58,18 @@ type Config struct {
 	// host fails the request, so a test never leaves the machine);
 	// ProxyTransport plays a reverse proxy in front of the gateway.
 	WebhookTransport http.RoundTripper
+	// TLS serves the REST API over HTTPS with a certificate of its own:
+	// clients trust it through ClientTLS, or CertPEM written where the
+	// process reads roots from. HTTP/1.1 only unless HTTP2 is set too.
+	TLS   bool
+	HTTP2 bool
+	// OnMessage, if set, is told of each message as it is accepted (a
+	// benchmark reads its codes there without a scan of Messages).
+	OnMessage func(Message)
+	// SMSStatuses, if not nil, are the status callbacks of messages to
+	// numbers with no SetSMSOutcome (sent, then delivered, if nil); an
+	// empty list posts none.
+	SMSStatuses []string
 }
 
 // Server is a running fake Twilio. Close it when done.
@@ -63,6 +79,7 @@ type Server struct {
 
 	cfg    Config
 	srv    *httptest.Server
+	conns  atomic.Int64
 	hc     *http.Client
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -174,9 +191,44 @@ func New(cfg Config) *Server {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serveAPI))
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serveAPI))
+	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	if cfg.TLS {
+		s.srv.EnableHTTP2 = cfg.HTTP2
+		s.srv.StartTLS()
+	} else {
+		s.srv.Start()
+	}
 	s.URL = s.srv.URL
 	return s
+}
+
+// Connections is how many connections the REST API has accepted.
+func (s *Server) Connections() int64 { return s.conns.Load() }
+
+// ClientTLS is a client TLS configuration that trusts the server (nil
+// without Config.TLS).
+func (s *Server) ClientTLS() *tls.Config {
+	if !s.cfg.TLS {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(s.srv.Certificate())
+	return &tls.Config{RootCAs: pool}
+}
+
+// CertPEM is the server's certificate in PEM (nil without Config.TLS): a
+// gateway in another process trusts it when it is the file SSL_CERT_FILE
+// names.
+func (s *Server) CertPEM() []byte {
+	if !s.cfg.TLS {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
 }
 
 // Close stops every call and callback in flight, then the server.
@@ -518,6 +570,12 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if !ok {
 		outcome = SMSOutcome{Statuses: []string{"sent", "delivered"}}
+		if s.cfg.SMSStatuses != nil {
+			outcome.Statuses = s.cfg.SMSStatuses
+		}
+	}
+	if s.cfg.OnMessage != nil {
+		s.cfg.OnMessage(m)
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"account_sid": s.cfg.AccountSID, "api_version": apiVersion, "body": body,
@@ -527,7 +585,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 		"status": map[bool]string{true: "accepted", false: "queued"}[msid != ""], "to": to, "uri": uri,
 		"subresource_uris": map[string]string{"media": strings.TrimSuffix(uri, ".json") + "/Media.json"},
 	})
-	if m.StatusCallback == "" {
+	if m.StatusCallback == "" || len(outcome.Statuses) == 0 {
 		return
 	}
 	s.wg.Add(1)

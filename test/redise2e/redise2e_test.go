@@ -28,6 +28,12 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// VERIGATE_E2E_BINARY runs an already built verigate instead, such as
+	// one of an earlier commit, to compare the two (docs/BENCHMARKS.md).
+	if bin := os.Getenv("VERIGATE_E2E_BINARY"); bin != "" {
+		binary = bin
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "redise2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
