@@ -193,7 +193,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		return nil, err
 	}
 	if cfg.Entra.Enabled() {
-		if err := buildEntra(bg, e, cfg, svc, dir, st, catalogue, log); err != nil {
+		if err := buildEntra(bg, e, cfg, svc, dir, st, catalogue, g.outboundClient(), log); err != nil {
 			return nil, err
 		}
 	}
@@ -204,8 +204,9 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 // openDirectory opens the user directory; the gateway closes it.
 func (g *gateway) openDirectory(cfg config.Config, log *slog.Logger) (directory.Chain, error) {
 	dir, err := directory.New(cfg.Directory, directory.Options{
-		Parser: route.NewClassifier(route.ClassifierOptions{DefaultRegion: cfg.Verify.DefaultRegion, CacheSize: -1}),
-		Logger: log,
+		Parser:     route.NewClassifier(route.ClassifierOptions{DefaultRegion: cfg.Verify.DefaultRegion, CacheSize: -1}),
+		HTTPClient: g.outboundClient(),
+		Logger:     log,
 	})
 	if err != nil {
 		return nil, err
@@ -234,9 +235,10 @@ func (g *gateway) buildRADIUS(bg context.Context, cfg config.Config, svc *verify
 // OpenID Connect provider (discovery, keys, authorize) and the hosted page.
 // Keys, presented hints and flows live in Redis when the state does, so
 // that every gateway signs alike and any of them can serve the page.
-func buildEntra(ctx context.Context, e *echo.Echo, cfg config.Config, svc *verify.Service, dir directory.Directory, st *state, catalogue *prompts.Catalogue, log *slog.Logger) error {
+func buildEntra(ctx context.Context, e *echo.Echo, cfg config.Config, svc *verify.Service, dir directory.Directory, st *state, catalogue *prompts.Catalogue,
+	client *http.Client, log *slog.Logger) error {
 	log = log.With("front_end", "entra")
-	prov, err := entra.New(ctx, cfg.Entra, cfg.PublicURL, entra.Options{Redis: st.redis, Logger: log})
+	prov, err := entra.New(ctx, cfg.Entra, cfg.PublicURL, entra.Options{HTTPClient: client, Redis: st.redis, Logger: log})
 	if err != nil {
 		return err
 	}
