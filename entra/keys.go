@@ -2,6 +2,9 @@ package entra
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -284,10 +287,32 @@ func (m *memoryKeys) ring(_ context.Context, now time.Time) (keyRing, error) {
 // redisKeys keeps generated keys in one Redis key (a JSON document) that
 // every gateway reads; changes are made under WATCH, so of two gateways
 // advancing at once one wins and the other takes its keys.
+//
+// The private keys are sealed (AES-256-GCM, the certificate as associated
+// data) under a key derived from the gateway's secret when seal is set, so
+// that a Redis dump or a replica does not hand out the keys that sign for
+// every person: whoever holds them passes Entra's MFA for anyone.
 type redisKeys struct {
 	sched schedule
 	c     redis.UniversalClient
 	key   string
+	seal  cipher.AEAD // nil: stored in clear (tests of the schedule only)
+}
+
+// sealKeys is the AEAD that seals stored private keys, from the gateway's
+// secret; its own key is an HMAC of a fixed label under the secret, so the
+// secret itself is never an encryption key.
+func sealKeys(secret []byte) (cipher.AEAD, error) {
+	if len(secret) < 16 {
+		return nil, errors.New("the secret that seals the signing keys is shorter than 16 bytes")
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("verigate entra signing keys v1"))
+	block, err := aes.NewCipher(m.Sum(nil))
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }
 
 // RedisKeysKey is the Redis key of the generated signing keys under the
@@ -295,8 +320,9 @@ type redisKeys struct {
 const RedisKeysKey = "entra:keys"
 
 type storedKey struct {
-	Key       []byte `json:"key"`  // PKCS #8 DER
-	Cert      []byte `json:"cert"` // DER
+	Key       []byte `json:"key,omitempty"`    // PKCS #8 DER, in clear
+	Sealed    []byte `json:"sealed,omitempty"` // PKCS #8 DER sealed: nonce then ciphertext
+	Cert      []byte `json:"cert"`             // DER
 	SignsFrom int64  `json:"signs_from"`
 	Retired   int64  `json:"retired,omitempty"`
 }
@@ -307,7 +333,7 @@ type storedState struct {
 	Next     *storedKey `json:"next,omitempty"`
 }
 
-func encodeKey(k *signingKey) (*storedKey, error) {
+func encodeKey(k *signingKey, seal cipher.AEAD) (*storedKey, error) {
 	if k == nil {
 		return nil, nil
 	}
@@ -316,17 +342,40 @@ func encodeKey(k *signingKey) (*storedKey, error) {
 		return nil, err
 	}
 	s := &storedKey{Key: der, Cert: k.Cert.Raw, SignsFrom: k.SignsFrom.UnixMilli()}
+	if seal != nil {
+		nonce := make([]byte, seal.NonceSize())
+		if _, err := rand.Read(nonce); err != nil {
+			return nil, err
+		}
+		s.Key, s.Sealed = nil, seal.Seal(nonce, nonce, der, k.Cert.Raw)
+	}
 	if !k.Retired.IsZero() {
 		s.Retired = k.Retired.UnixMilli()
 	}
 	return s, nil
 }
 
-func decodeKey(s *storedKey) (*signingKey, error) {
+func decodeKey(s *storedKey, seal cipher.AEAD) (*signingKey, error) {
 	if s == nil {
 		return nil, nil
 	}
-	k, err := x509.ParsePKCS8PrivateKey(s.Key)
+	der := s.Key
+	switch {
+	case seal != nil && s.Sealed == nil:
+		return nil, errors.New("stored key is not sealed")
+	case seal != nil:
+		n := seal.NonceSize()
+		if len(s.Sealed) < n {
+			return nil, errors.New("sealed key too short")
+		}
+		var err error
+		if der, err = seal.Open(nil, s.Sealed[:n], s.Sealed[n:], s.Cert); err != nil {
+			return nil, errors.New("sealed key does not open under this gateway's secret (is the secret the same on every gateway?)")
+		}
+	case s.Sealed != nil:
+		return nil, errors.New("stored key is sealed, and no secret was given to open it")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, err
 	}
@@ -345,21 +394,21 @@ func decodeKey(s *storedKey) (*signingKey, error) {
 	return sk, nil
 }
 
-func encodeState(st keyState) ([]byte, error) {
+func encodeState(st keyState, seal cipher.AEAD) ([]byte, error) {
 	var s storedState
 	var err error
 	for _, p := range []struct {
 		dst **storedKey
 		k   *signingKey
 	}{{&s.Previous, st.previous}, {&s.Current, st.current}, {&s.Next, st.next}} {
-		if *p.dst, err = encodeKey(p.k); err != nil {
+		if *p.dst, err = encodeKey(p.k, seal); err != nil {
 			return nil, err
 		}
 	}
 	return json.Marshal(s)
 }
 
-func decodeState(raw []byte) (keyState, error) {
+func decodeState(raw []byte, seal cipher.AEAD) (keyState, error) {
 	var s storedState
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return keyState{}, err
@@ -370,7 +419,7 @@ func decodeState(raw []byte) (keyState, error) {
 		dst **signingKey
 		s   *storedKey
 	}{{&st.previous, s.Previous}, {&st.current, s.Current}, {&st.next, s.Next}} {
-		if *p.dst, err = decodeKey(p.s); err != nil {
+		if *p.dst, err = decodeKey(p.s, seal); err != nil {
 			return keyState{}, err
 		}
 	}
@@ -391,7 +440,7 @@ func (r *redisKeys) ring(ctx context.Context, now time.Time) (keyRing, error) {
 			case err != nil:
 				return err
 			default:
-				if st, err = decodeState(raw); err != nil {
+				if st, err = decodeState(raw, r.seal); err != nil {
 					return fmt.Errorf("%s: %w", r.key, err)
 				}
 			}
@@ -403,7 +452,7 @@ func (r *redisKeys) ring(ctx context.Context, now time.Time) (keyRing, error) {
 				out = st
 				return nil
 			}
-			enc, err := encodeState(next)
+			enc, err := encodeState(next, r.seal)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package entra
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -69,7 +70,7 @@ func TestKeyStores(t *testing.T) {
 	stores := map[string]func(t *testing.T) keyStore{
 		"memory": func(t *testing.T) keyStore { return &memoryKeys{sched: testSchedule(t)} },
 		"redis": func(t *testing.T) keyStore {
-			return &redisKeys{sched: testSchedule(t), c: redistest.Client(t), key: redistest.Prefix(t) + RedisKeysKey}
+			return &redisKeys{sched: testSchedule(t), c: redistest.Client(t), key: redistest.Prefix(t) + RedisKeysKey, seal: testSeal(t)}
 		},
 	}
 	day := 24 * time.Hour
@@ -146,7 +147,7 @@ func TestRedisKeysOneCreation(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := &redisKeys{sched: schedule{rotateEvery: 90 * 24 * time.Hour, publishAhead: 72 * time.Hour, generate: gen}, c: c, key: key}
+			s := &redisKeys{sched: schedule{rotateEvery: 90 * 24 * time.Hour, publishAhead: 72 * time.Hour, generate: gen}, c: c, key: key, seal: testSeal(t)}
 			r, err := s.ring(context.Background(), now)
 			errs[i] = err
 			if err == nil {
@@ -240,4 +241,14 @@ func TestLoadKeyFile(t *testing.T) {
 			t.Errorf("%s: loaded", name)
 		}
 	}
+}
+
+// testSeal seals stored keys as serve does, under a fixed test secret.
+func testSeal(t testing.TB) cipher.AEAD {
+	t.Helper()
+	a, err := sealKeys([]byte("a test secret of thirty-two bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

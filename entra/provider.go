@@ -45,6 +45,9 @@ type Options struct {
 	// Redis keeps generated signing keys and presented hints for every
 	// gateway; nil keeps them in memory (one gateway, --dev).
 	Redis redis.UniversalClient
+	// Secret seals the generated private keys kept in Redis (the
+	// gateway's secret, the same on every gateway); required with Redis.
+	Secret []byte
 	// RedisPrefix starts the provider's Redis keys: "vg:" when empty.
 	RedisPrefix string
 	Logger      *slog.Logger
@@ -127,7 +130,11 @@ func New(ctx context.Context, cfg Config, publicURL string, opts Options) (*Prov
 		}
 		p.keys = ks
 	case opts.Redis != nil:
-		p.keys = &redisKeys{sched: newSchedule(cfg.Keys), c: opts.Redis, key: prefix + RedisKeysKey}
+		seal, err := sealKeys(opts.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("entra: keys in redis: %w", err)
+		}
+		p.keys = &redisKeys{sched: newSchedule(cfg.Keys), c: opts.Redis, key: prefix + RedisKeysKey, seal: seal}
 	default:
 		p.keys = &memoryKeys{sched: newSchedule(cfg.Keys)}
 	}

@@ -522,11 +522,27 @@ func TestReplay(t *testing.T) {
 func TestTwoGatewaysOnRedis(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t)
-	h := newHarness(t, nil, Options{Redis: c, RedisPrefix: prefix})
+	secret := []byte("the gateways' shared secret, 32b")
+	h := newHarness(t, nil, Options{Redis: c, RedisPrefix: prefix, Secret: secret})
 	cfg := h.p.cfg
-	second, err := New(context.Background(), cfg, h.srv.URL, Options{Redis: c, RedisPrefix: prefix, HTTPClient: &http.Client{Transport: h.http}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	second, err := New(context.Background(), cfg, h.srv.URL, Options{Redis: c, RedisPrefix: prefix, Secret: secret, HTTPClient: &http.Client{Transport: h.http}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The private keys are sealed in Redis: no PKCS #8 in clear, and a
+	// gateway with another secret cannot sign with them.
+	raw, err := c.Get(context.Background(), prefix+RedisKeysKey).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), `"key"`) || !strings.Contains(string(raw), `"sealed"`) {
+		t.Errorf("signing keys stored in clear: %.80s…", raw)
+	}
+	stranger, err := New(context.Background(), cfg, h.srv.URL, Options{Redis: c, RedisPrefix: prefix, Secret: []byte("another secret of 32 bytes, too."), HTTPClient: &http.Client{Transport: h.http}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil {
+		if _, err = stranger.JWKS(context.Background()); err == nil {
+			t.Error("a gateway with another secret read the sealed keys")
+		}
 	}
 	j1, _ := h.p.JWKS(context.Background())
 	j2, _ := second.JWKS(context.Background())

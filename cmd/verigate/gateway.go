@@ -238,7 +238,7 @@ func (g *gateway) buildRADIUS(bg context.Context, cfg config.Config, svc *verify
 func buildEntra(ctx context.Context, e *echo.Echo, cfg config.Config, svc *verify.Service, dir directory.Directory, st *state, catalogue *prompts.Catalogue,
 	client *http.Client, log *slog.Logger) error {
 	log = log.With("front_end", "entra")
-	prov, err := entra.New(ctx, cfg.Entra, cfg.PublicURL, entra.Options{HTTPClient: client, Redis: st.redis, Logger: log})
+	prov, err := entra.New(ctx, cfg.Entra, cfg.PublicURL, entra.Options{HTTPClient: client, Redis: st.redis, Secret: []byte(cfg.Secret), Logger: log})
 	if err != nil {
 		return err
 	}
