@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Verigate with the real parts they need: installs the
 # Debian packages the tests talk to (redis-server, sip-tester, baresip,
-# linphone-cli, kamailio, kamailio-tls-modules, slapd, ldap-utils) where
+# linphone-cli, kamailio, kamailio-tls-modules, slapd, ldap-utils, chromium) where
 # missing, starts a private redis-server on a free port unless
 # VERIGATE_TEST_REDIS_URL names one, and stops it afterwards.
 set -euo pipefail
@@ -19,6 +19,8 @@ compgen -G "/usr/lib/*/kamailio/modules/tls.so" >/dev/null || need+=(kamailio-tl
 # (internal/peertest), so the one the package may start is not used.
 command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapsearch >/dev/null || need+=(ldap-utils)
+# Headless Chromium drives the Entra pages (internal/browsertest).
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
