@@ -262,7 +262,7 @@ func (b *Browser) Eval(expr string) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[string]("String(" + expr + ")"))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string]("String("+expr+")"))
 	if err != nil {
 		b.fail("eval "+expr, err)
 	}
