@@ -242,12 +242,19 @@ func (c *Catalogue) merge(tag string, l catalog.Locale) error {
 }
 
 // checkText allows {app} everywhere, requires {code} once in the SMS
-// body, and refuses other placeholders, which would reach people verbatim.
+// body and each of a page text's placeholders (pagePlaceholders) once in
+// it, and refuses other placeholders, which would reach people verbatim.
 func checkText(id ID, v string) error {
 	if strings.TrimSpace(v) == "" {
 		return errors.New("empty text")
 	}
 	rest := strings.ReplaceAll(v, "{app}", "")
+	for _, ph := range pagePlaceholders[id] {
+		if strings.Count(rest, ph) != 1 {
+			return fmt.Errorf("the text must hold %s exactly once", ph)
+		}
+		rest = strings.ReplaceAll(rest, ph, "")
+	}
 	if id == SMSBody {
 		if strings.Count(rest, "{code}") != 1 {
 			return errors.New("the SMS body must hold {code} exactly once")
@@ -255,7 +262,7 @@ func checkText(id ID, v string) error {
 		rest = strings.ReplaceAll(rest, "{code}", "")
 	}
 	if strings.ContainsAny(rest, "{}") {
-		return fmt.Errorf("unknown placeholder in %q: only {app} (and {code} in sms_body) are replaced", v)
+		return fmt.Errorf("unknown placeholder in %q: only {app} (and {code} in sms_body, {number} and {seconds} in some page texts) are replaced", v)
 	}
 	return nil
 }

@@ -32,7 +32,53 @@ const (
 	// messages are not prompts: the REST API gives them in English, and
 	// verify/errors.go holds them (MessageSMSLimit, MessageCallLimit).
 	SMSBody ID = "sms_body"
+
+	// Texts of the hosted verification page of the Entra ID external
+	// authentication method (entra/hosted). {number} is the masked number
+	// the page calls or texts, {seconds} the resend cool-down.
+	PageTitle       ID = "page_title"        // "Verify it's you"
+	PageCalling     ID = "page_calling"      // "We're calling {number}. Answer and press # to finish."
+	PageCallingCode ID = "page_calling_code" // "We're calling {number}. Enter the code you hear."
+	PageTexted      ID = "page_texted"       // "We've sent a code to {number}. Enter it below."
+	PageCodeLabel   ID = "page_code_label"   // "Verification code"
+	PageSubmitCode  ID = "page_submit_code"  // "Verify"
+	PageTextInstead ID = "page_text_instead" // "Text me a code instead"
+	PageCallInstead ID = "page_call_instead" // "Call me instead"
+	PageCallAgain   ID = "page_call_again"   // "Call me again"
+	PageTextAgain   ID = "page_text_again"   // "Text me the code again"
+	PageCooldown    ID = "page_cooldown"     // "You can ask again in {seconds} seconds."
+	PageNotMe       ID = "page_not_me"       // "This wasn't me"
+	PageCancel      ID = "page_cancel"       // "Cancel"
+	PageContinue    ID = "page_continue"     // "Continue"
+	PageWrongCode   ID = "page_wrong_code"   // "That code is not right. Please try again."
+	PagePending     ID = "page_pending"      // "Waiting for your answer…"
+	PageApproved    ID = "page_approved"     // "Verified. Signing you in…"
+	PageDenied      ID = "page_denied"       // "The verification was refused."
+	PageExpired     ID = "page_expired"      // "The time to verify has run out."
+	PageFailed      ID = "page_failed"       // "We couldn't reach your phone."
+	PageEnded       ID = "page_ended"        // "The verification has ended."
+	PageUnavailable ID = "page_unavailable"  // "Verification is not available right now. Please try again later."
+	PageErrorTitle  ID = "page_error_title"  // "Sign-in could not continue"
+	PageErrorBody   ID = "page_error_body"   // "Go back to the sign-in page and try again."
 )
+
+// pagePlaceholders are the placeholders a page text may hold besides {app}.
+var pagePlaceholders = map[ID][]string{
+	PageCalling:     {"{number}"},
+	PageCallingCode: {"{number}"},
+	PageTexted:      {"{number}"},
+	PageCooldown:    {"{seconds}"},
+}
+
+// Placeholders returns the placeholders besides {app} that the text of id
+// must hold, each once: {code} in the SMS body, {number} or {seconds} in
+// some page texts.
+func (id ID) Placeholders() []string {
+	if id == SMSBody {
+		return []string{"{code}"}
+	}
+	return append([]string(nil), pagePlaceholders[id]...)
+}
 
 // spoken lists, in catalogue order, the IDs that have audio.
 var spoken = [...]ID{
@@ -42,7 +88,14 @@ var spoken = [...]ID{
 }
 
 // written lists the IDs that are texts only.
-var written = [...]ID{SMSBody}
+var written = [...]ID{
+	SMSBody,
+	PageTitle, PageCalling, PageCallingCode, PageTexted, PageCodeLabel, PageSubmitCode,
+	PageTextInstead, PageCallInstead, PageCallAgain, PageTextAgain, PageCooldown,
+	PageNotMe, PageCancel, PageContinue, PageWrongCode,
+	PagePending, PageApproved, PageDenied, PageExpired, PageFailed, PageEnded,
+	PageUnavailable, PageErrorTitle, PageErrorBody,
+}
 
 // Digit returns the ID that speaks the decimal digit d ('0'..'9').
 func Digit(d byte) ID { return ID("digit_" + string(d)) }

@@ -206,6 +206,9 @@ func TestNewLocaleNeedsEverything(t *testing.T) {
 	b.WriteString("fi:\n  name: Suomi\n  say: fi-FI\n  texts:\n")
 	for _, id := range prompts.IDs() {
 		text := "Suomeksi " + string(id)
+		for _, ph := range id.Placeholders() {
+			text += " " + ph
+		}
 		if id == prompts.SMSBody {
 			text = "{app}-vahvistuskoodisi on {code}."
 		}
