@@ -3,8 +3,11 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -162,10 +165,116 @@ func TestSMSCode(t *testing.T) {
 	b.Click("#continue")
 	waitFor(t, "the text", func() bool { return len(g.svc.Sender.Messages()) == 1 })
 	b.WaitVisible("#code")
+	b.WaitText("main", "+49 151 *** 789")
+	b.WaitText("#title", "Bestätigen Sie") // the page speaks the browser's German
 	b.Screenshot("code form")
 	b.Type("#code", g.svc.Sender.LastCode(t, mobile))
 	b.Click("#code-submit")
 	b.WaitText("#outcome", "MFA accepted")
 	b.Screenshot("entra accepted")
 	g.accepted(t, "sms")
+}
+
+// TestNotMe: "This wasn't me" answers Entra with access_denied and no
+// token.
+func TestNotMe(t *testing.T) {
+	g := newGateway(t, []string{"call"})
+	b := browsertest.New(t, browsertest.Options{AcceptLanguage: "en-GB,en"})
+	b.Navigate(g.fake.URL + "/")
+	b.Click("#continue")
+	waitFor(t, "the call", func() bool { return len(g.svc.Caller.Calls()) == 1 })
+	b.Click("#not-me")
+	b.WaitText("#outcome", "MFA refused")
+	b.Screenshot("entra refused")
+	r := g.result(t)
+	if r.Accepted || r.Error != "access_denied" || r.IDToken != nil {
+		t.Fatalf("fake Entra saw %+v", r)
+	}
+}
+
+// result waits for the fake Entra's next verdict.
+func (g *gateway) result(t *testing.T) entratest.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := g.fake.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// postPage serves a page that posts form to action when its button is
+// pressed: Entra's side of a request the fake's start page would not make.
+func postPage(t *testing.T, action string, form url.Values) string {
+	t.Helper()
+	page := template.Must(template.New("").Parse(`<!doctype html><html><body>
+<form method="post" action="{{.Action}}">{{range $k, $v := .Form}}<input type="hidden" name="{{$k}}" value="{{index $v 0}}">{{end}}
+<button type="submit" id="continue">Continue</button></form></body></html>`))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = page.Execute(w, map[string]any{"Action": action, "Form": form})
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestRefusedRequests: a hint Entra did not sign is answered to Entra
+// (the redirect is trusted) with access_denied; a redirect_uri that is not
+// Entra's ends on Verigate's error page. Neither calls nor texts anyone,
+// and no token reaches Entra.
+func TestRefusedRequests(t *testing.T) {
+	g := newGateway(t, []string{"call", "sms"})
+	other, err := entratest.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	person := entratest.HintOptions{ObjectID: oidAlice, PreferredUsername: "alice@contoso.example"}
+	forged := person
+	forged.SignWith = other
+	for _, tc := range []struct {
+		name    string
+		hint    entratest.HintOptions
+		params  entratest.AuthorizeParams
+		toEntra bool // the refusal is posted back to Entra
+	}{
+		{"hint signed by another key", forged, entratest.AuthorizeParams{}, true},
+		{"redirect_uri not Entra's", person, entratest.AuthorizeParams{RedirectURI: "http://127.0.0.1:1/common/federation/externalauthprovider"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hint, err := g.fake.IssueHint(tc.hint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.params.Hint = hint
+			form, err := g.fake.AuthorizeForm(tc.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := browsertest.New(t, browsertest.Options{AcceptLanguage: "en-GB,en"})
+			b.Navigate(postPage(t, g.url+entra.AuthorizePath, form))
+			b.Click("#continue")
+			if tc.toEntra {
+				b.WaitText("#outcome", "MFA refused")
+				b.Screenshot("refused")
+				if r := g.result(t); r.State != form.Get("state") || r.Error != "access_denied" || r.Accepted {
+					t.Fatalf("fake Entra saw %+v", r)
+				}
+			} else {
+				b.WaitText("h1", "Sign-in could not continue")
+				b.Screenshot("refused")
+				if loc := b.Location(); !strings.HasPrefix(loc, g.url) {
+					t.Fatalf("the browser left Verigate for %s", loc)
+				}
+			}
+			for _, r := range g.fake.Results() {
+				if r.State == form.Get("state") && r.IDToken != nil {
+					t.Fatalf("a token reached Entra: %+v", r)
+				}
+			}
+			if n, m := len(g.svc.Caller.Calls()), len(g.svc.Sender.Messages()); n+m != 0 {
+				t.Fatalf("%d calls and %d texts for a refused request", n, m)
+			}
+		})
+	}
 }
