@@ -183,6 +183,7 @@ func TestNotMe(t *testing.T) {
 	b.Navigate(g.fake.URL + "/")
 	b.Click("#continue")
 	waitFor(t, "the call", func() bool { return len(g.svc.Caller.Calls()) == 1 })
+	b.WaitText("main", "789")
 	b.Click("#not-me")
 	b.WaitText("#outcome", "MFA refused")
 	b.Screenshot("entra refused")

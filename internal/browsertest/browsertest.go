@@ -184,22 +184,51 @@ func (b *Browser) Navigate(u string) {
 }
 
 // Click clicks the first element matching the CSS selector, once visible.
+// A node that went stale between finding and clicking it (the page was
+// still loading or was replaced) is looked up again.
 func (b *Browser) Click(sel string) {
 	b.t.Helper()
-	b.do("click "+sel, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+	b.retry("click "+sel, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
+// staleNode matches DevTools' errors for a node or document that a page
+// load replaced under a running action.
+var staleNode = regexp.MustCompile(`(?i)could not find node|no node with given id|node is detached|cannot find context with specified id|execution context was destroyed`)
+
+// retry is do for actions a concurrent page load can break: they are
+// tried again, within the step timeout, while the error says the node went
+// stale.
+func (b *Browser) retry(what string, step chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
+	defer cancel()
+	for {
+		err := chromedp.Do(ctx, step)
+		if err == nil {
+			return
+		}
+		if !staleNode.MatchString(err.Error()) || ctx.Err() != nil {
+			b.fail(what, err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // SetValue sets the value of an input (no key events: scripts that listen
 // to keys see nothing; use Type for them).
 func (b *Browser) SetValue(sel, value string) {
 	b.t.Helper()
-	b.do("set value of "+sel, chromedp.SetValue(chromedp.CSS(sel), value, chromedp.NodeVisible))
+	b.retry("set value of "+sel, chromedp.SetValue(chromedp.CSS(sel), value, chromedp.NodeVisible))
 }
 
 // Type types text into an element, key by key.
 func (b *Browser) Type(sel, text string) {
 	b.t.Helper()
-	b.do("type into "+sel, chromedp.SendKeys(chromedp.CSS(sel), text, chromedp.NodeVisible))
+	b.retry("type into "+sel, chromedp.SendKeys(chromedp.CSS(sel), text, chromedp.NodeVisible))
 }
 
 // WaitVisible waits until an element matching the selector is visible.
