@@ -2,8 +2,8 @@
 # Runs every test of Verigate with the real parts they need: installs the
 # Debian packages the tests talk to (redis-server, sip-tester, baresip,
 # linphone-cli, kamailio, kamailio-tls-modules, slapd, ldap-utils,
-# freeradius, freeradius-utils, docker-compose for deploy/'s compose test)
-# where missing, starts a private redis-server on a free port unless
+# freeradius, freeradius-utils, docker-compose for deploy/'s compose test,
+# chromium) where missing, starts a private redis-server on a free port unless
 # VERIGATE_TEST_REDIS_URL names one, and stops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,8 @@ command -v freeradius >/dev/null || [ -x /usr/sbin/freeradius ] || need+=(freera
 command -v radclient >/dev/null || need+=(freeradius-utils)
 # docker-compose renders deploy/docker-compose.yml in deploy/'s test.
 command -v docker-compose >/dev/null || need+=(docker-compose)
+# Headless Chromium drives the Entra pages (internal/browsertest).
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -33,6 +33,7 @@ var commands = []command{
 	{"check", "check a code on a running gateway: check ID --code CODE, or check --to NUMBER --code CODE", runCheck},
 	{"get", "read a verification on a running gateway, or wait for its outcome: get ID [--wait 30s]", runGet},
 	{"send", "relay a message through a running gateway: send --to NUMBER --body TEXT [--channel call]", runSend},
+	{"entra-fake", "a fake Microsoft Entra ID to walk the external authentication method flow by hand", runEntraFake},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -71,7 +72,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "verigate: a self-hosted telephony verification gateway")
 	fmt.Fprintln(w, "\nUsage: verigate <subcommand> [flags]\n\nSubcommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'verigate <subcommand> --help' for its flags.")
 }

@@ -28,6 +28,7 @@ package entratest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -157,10 +158,10 @@ func Start(opts Options) (*Fake, error) {
 		changed:      make(chan struct{}),
 	}
 	if f.TenantID == "" {
-		f.TenantID = newGUID()
+		f.TenantID = NewGUID()
 	}
 	if f.ClientID == "" {
-		f.ClientID = newGUID()
+		f.ClientID = NewGUID()
 	}
 	if f.client == nil {
 		f.client = &http.Client{Timeout: 10 * time.Second}
@@ -276,7 +277,7 @@ func (f *Fake) AuthorizeForm(p AuthorizeParams) (url.Values, error) {
 		p.Claims = DefaultClaims
 	}
 	if p.ClientRequestID == "" {
-		p.ClientRequestID = newGUID()
+		p.ClientRequestID = NewGUID()
 	}
 	if p.Hint == "" {
 		f.mu.Lock()
@@ -363,7 +364,9 @@ func (f *Fake) record(r Result) {
 	f.mu.Unlock()
 }
 
-func newGUID() string {
+// NewGUID is a fresh random GUID, the shape of Entra's tenant, object and
+// client ids.
+func NewGUID() string {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand never fails on supported systems
@@ -372,6 +375,14 @@ func newGUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// PairwiseSubject is the sub Entra gives a person for an app: stable for
+// one oid and client id, different across apps (derived here by hashing;
+// Entra's derivation is its own).
+func PairwiseSubject(oid, clientID string) string {
+	sum := sha256.Sum256([]byte("entratest-pairwise\x00" + oid + "\x00" + clientID))
+	return base64.RawURLEncoding.EncodeToString(sum[:32])[:43]
 }
 
 func randomString(n int) string {

@@ -3,15 +3,12 @@ package entratest
 import (
 	"context"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -193,69 +190,13 @@ func TestAuthorizeForm(t *testing.T) {
 	}
 }
 
-// provider is a minimal EAM provider for the receiver's tests: discovery,
-// a JWKS with x5c, and a token signer.
-type provider struct {
-	url  string
-	key  *rsa.PrivateKey
-	kid  string
-	mu   sync.Mutex
-	jwks func() any // what /jwks serves; the right set by default
-}
-
-func newProvider(t *testing.T) *provider {
-	key, err := NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &provider{key: key, kid: "provider-key-1"}
-	cert, err := SelfSigned(key, "provider")
-	if err != nil {
-		t.Fatal(err)
-	}
-	right := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: p.kid, Use: "sig", Algorithm: "RS256"}}}
-	right.Keys[0].Certificates = mustParse(t, cert)
-	p.jwks = func() any { return right }
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	p.url = srv.URL + "/entra"
-	mux.HandleFunc("GET /entra/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"issuer": p.url, "authorization_endpoint": p.url + "/authorize", "jwks_uri": p.url + "/jwks",
-			"response_types_supported": []string{"id_token"}, "response_modes_supported": []string{"form_post"},
-			"scopes_supported": []string{"openid"}, "subject_types_supported": []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"RS256"}, "claim_types_supported": []string{"normal"},
-		})
-	})
-	mux.HandleFunc("GET /entra/jwks", func(w http.ResponseWriter, _ *http.Request) {
-		p.mu.Lock()
-		v := p.jwks()
-		p.mu.Unlock()
-		_ = json.NewEncoder(w).Encode(v)
-	})
-	return p
-}
-
-func (p *provider) sign(t *testing.T, claims map[string]any, key *rsa.PrivateKey, kid string) string {
+func sign(t *testing.T, p *Provider, claims map[string]any, key *rsa.PrivateKey, kid string) string {
 	t.Helper()
-	if key == nil {
-		key = p.key
-	}
-	if kid == "" {
-		kid = p.kid
-	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+	tok, err := p.Sign(claims, key, kid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(claims)
-	jws, err := s.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := jws.CompactSerialize()
-	return out
+	return tok
 }
 
 // post sends a provider's answer to the fake's redirect_uri and returns
@@ -282,8 +223,8 @@ func post(t *testing.T, f *Fake, form url.Values) Result {
 
 func TestReceiver(t *testing.T) {
 	f := New(t, Options{})
-	p := newProvider(t)
-	f.SetProviderDiscoveryURL(p.url + "/.well-known/openid-configuration")
+	p := NewProvider(t)
+	f.SetProviderDiscoveryURL(p.DiscoveryURL)
 	other, err := NewKey()
 	if err != nil {
 		t.Fatal(err)
@@ -310,7 +251,7 @@ func TestReceiver(t *testing.T) {
 		}
 		now := time.Now().Unix()
 		return request{form: form, sub: sub, claims: map[string]any{
-			"iss": p.url, "aud": form.Get("client_id"), "sub": sub, "nonce": form.Get("nonce"),
+			"iss": p.Issuer, "aud": form.Get("client_id"), "sub": sub, "nonce": form.Get("nonce"),
 			"acr": "possessionorinherence", "amr": []string{"tel"}, "iat": now, "exp": now + 300,
 		}}
 	}
@@ -325,7 +266,7 @@ func TestReceiver(t *testing.T) {
 		{name: "right", reason: ""},
 		{name: "aud as one-element array", change: func(r *request) { r.claims["aud"] = []string{r.form.Get("client_id")} }},
 		{name: "sms", change: func(r *request) { r.claims["amr"] = []string{"sms"} }},
-		{name: "wrong iss", change: func(r *request) { r.claims["iss"] = p.url + "/" }, reason: "iss"},
+		{name: "wrong iss", change: func(r *request) { r.claims["iss"] = p.Issuer + "/" }, reason: "iss"},
 		{name: "wrong aud", change: func(r *request) { r.claims["aud"] = "someone-else" }, reason: "aud"},
 		{name: "two auds", change: func(r *request) { r.claims["aud"] = []string{r.form.Get("client_id"), "x"} }, reason: "aud"},
 		{name: "no aud", change: func(r *request) { delete(r.claims, "aud") }, reason: "aud"},
@@ -349,10 +290,10 @@ func TestReceiver(t *testing.T) {
 		{name: "iat old", change: func(r *request) { r.claims["iat"] = time.Now().Add(-3 * time.Hour).Unix() }, reason: "iat"},
 		{name: "no iat", change: func(r *request) { delete(r.claims, "iat") }, reason: "iat"},
 		{name: "nbf future", change: func(r *request) { r.claims["nbf"] = time.Now().Add(time.Hour).Unix() }, reason: "nbf"},
-		{name: "foreign key", sign: func(t *testing.T, r request) string { return p.sign(t, r.claims, other, "") }, reason: "signature"},
-		{name: "unknown kid", sign: func(t *testing.T, r request) string { return p.sign(t, r.claims, nil, "nope") }, reason: "kid"},
+		{name: "foreign key", sign: func(t *testing.T, r request) string { return sign(t, p, r.claims, other, "") }, reason: "signature"},
+		{name: "unknown kid", sign: func(t *testing.T, r request) string { return sign(t, p, r.claims, nil, "nope") }, reason: "kid"},
 		{name: "HS256", sign: func(t *testing.T, r request) string {
-			s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")}, (&jose.SignerOptions{}).WithHeader("kid", p.kid))
+			s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")}, (&jose.SignerOptions{}).WithHeader("kid", p.KeyID))
 			b, _ := json.Marshal(r.claims)
 			jws, _ := s.Sign(b)
 			out, _ := jws.CompactSerialize()
@@ -360,12 +301,12 @@ func TestReceiver(t *testing.T) {
 		}, reason: "id_token"},
 		{name: "not a JWS", sign: func(*testing.T, request) string { return "abc" }, reason: "id_token"},
 		{name: "no x5c", jwks: func() any {
-			return map[string]any{"keys": []map[string]any{{"kty": "RSA", "use": "sig", "kid": p.kid,
-				"n": base64.RawURLEncoding.EncodeToString(p.key.N.Bytes()), "e": "AQAB"}}}
+			return map[string]any{"keys": []map[string]any{{"kty": "RSA", "use": "sig", "kid": p.KeyID,
+				"n": base64.RawURLEncoding.EncodeToString(p.Key.N.Bytes()), "e": "AQAB"}}}
 		}, reason: "x5c missing"},
 		{name: "x5c of another key", jwks: func() any {
-			return map[string]any{"keys": []map[string]any{{"kty": "RSA", "use": "sig", "kid": p.kid,
-				"n": base64.RawURLEncoding.EncodeToString(p.key.N.Bytes()), "e": "AQAB",
+			return map[string]any{"keys": []map[string]any{{"kty": "RSA", "use": "sig", "kid": p.KeyID,
+				"n": base64.RawURLEncoding.EncodeToString(p.Key.N.Bytes()), "e": "AQAB",
 				"x5c": []string{base64.StdEncoding.EncodeToString(otherCert)}}}}
 		}, reason: "x5c certificate"},
 	} {
@@ -375,17 +316,13 @@ func TestReceiver(t *testing.T) {
 				tc.change(&r)
 			}
 			if tc.jwks != nil {
-				p.mu.Lock()
-				saved := p.jwks
-				p.jwks = tc.jwks
-				p.mu.Unlock()
-				defer func() { p.mu.Lock(); p.jwks = saved; p.mu.Unlock() }()
+				defer p.SetJWKS(tc.jwks())()
 			}
 			var token string
 			if tc.sign != nil {
 				token = tc.sign(t, r)
 			} else {
-				token = p.sign(t, r.claims, nil, "")
+				token = sign(t, p, r.claims, nil, "")
 			}
 			res := post(t, f, url.Values{"id_token": {token}, "state": {r.form.Get("state")}})
 			if res.State != r.form.Get("state") {
@@ -408,7 +345,7 @@ func TestReceiver(t *testing.T) {
 
 	t.Run("replayed state", func(t *testing.T) {
 		r := start(t)
-		form := url.Values{"id_token": {p.sign(t, r.claims, nil, "")}, "state": {r.form.Get("state")}}
+		form := url.Values{"id_token": {sign(t, p, r.claims, nil, "")}, "state": {r.form.Get("state")}}
 		if res := post(t, f, form); !res.Accepted {
 			t.Fatalf("first post refused: %s", res.Reason)
 		}
@@ -418,7 +355,7 @@ func TestReceiver(t *testing.T) {
 	})
 	t.Run("unknown state", func(t *testing.T) {
 		r := start(t)
-		res := post(t, f, url.Values{"id_token": {p.sign(t, r.claims, nil, "")}, "state": {"forged"}})
+		res := post(t, f, url.Values{"id_token": {sign(t, p, r.claims, nil, "")}, "state": {"forged"}})
 		if res.Accepted || res.Reason != "unknown state" {
 			t.Fatalf("%+v", res)
 		}
@@ -444,9 +381,9 @@ func TestReceiver(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Now().Unix()
-		c := map[string]any{"iss": p.url, "aud": f.ClientID, "sub": "s1", "nonce": form.Get("nonce"),
+		c := map[string]any{"iss": p.Issuer, "aud": f.ClientID, "sub": "s1", "nonce": form.Get("nonce"),
 			"acr": "possession", "amr": []string{"tel"}, "iat": now, "exp": now + 300}
-		if res := post(t, f, url.Values{"id_token": {p.sign(t, c, nil, "")}, "state": {form.Get("state")}}); res.Accepted || !strings.Contains(res.Reason, "amr") {
+		if res := post(t, f, url.Values{"id_token": {sign(t, p, c, nil, "")}, "state": {form.Get("state")}}); res.Accepted || !strings.Contains(res.Reason, "amr") {
 			t.Fatalf("%+v", res)
 		}
 	})
@@ -468,13 +405,4 @@ func TestStartPage(t *testing.T) {
 			t.Errorf("start page lacks %s:\n%s", want, body)
 		}
 	}
-}
-
-func mustParse(t *testing.T, der []byte) []*x509.Certificate {
-	t.Helper()
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []*x509.Certificate{c}
 }

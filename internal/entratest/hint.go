@@ -102,7 +102,7 @@ func (k *signingKey) jwk(issuer string) jwk {
 type HintOptions struct {
 	TenantID          string // tid, and the issuer's tenant (the fake's TenantID when empty)
 	ObjectID          string // oid (a fresh GUID when empty)
-	Subject           string // sub (fresh, 43 characters as Entra's pairwise subs, when empty)
+	Subject           string // sub (PairwiseSubject(oid, aud) when empty)
 	PreferredUsername string // preferred_username ("user@contoso.example" when empty)
 	Name              string // name ("Test User" when empty)
 	Audience          string // aud (the fake's ClientID when empty)
@@ -134,10 +134,7 @@ func (f *Fake) IssueHint(o HintOptions) (string, error) {
 		o.TenantID = f.TenantID
 	}
 	if o.ObjectID == "" {
-		o.ObjectID = newGUID()
-	}
-	if o.Subject == "" {
-		o.Subject = randomString(32)
+		o.ObjectID = NewGUID()
 	}
 	if o.PreferredUsername == "" {
 		o.PreferredUsername = "user@contoso.example"
@@ -147,6 +144,9 @@ func (f *Fake) IssueHint(o HintOptions) (string, error) {
 	}
 	if o.Audience == "" {
 		o.Audience = f.ClientID
+	}
+	if o.Subject == "" {
+		o.Subject = PairwiseSubject(o.ObjectID, o.Audience)
 	}
 	if o.Issuer == "" {
 		o.Issuer = f.Issuer(o.TenantID)

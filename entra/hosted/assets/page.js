@@ -37,6 +37,16 @@
     xhr.send();
   }
 
+  // A form the person submitted (a code, another channel, "this wasn't
+  // me") answers by itself: the status it causes must not post the finish
+  // too, which would cancel that navigation and meet a flow already
+  // answered.
+  Array.prototype.forEach.call(document.forms, function (f) {
+    if (f !== finishForm) {
+      f.addEventListener("submit", function () { finishing = true; });
+    }
+  });
+
   if (flow.getAttribute("data-status") === "pending") {
     if (window.EventSource) {
       var es = new EventSource(flow.getAttribute("data-events"));
