@@ -148,6 +148,7 @@ func (s *Server) call(ctx context.Context, l *login) *radius.Packet {
 	v, err := s.opts.Verifier.Start(ctx, verify.StartRequest{
 		Tenant: s.cfg.Tenant, To: l.to, Channel: verify.ChannelCall, CallMode: verify.CallModeApprove,
 		Locale: s.cfg.Locale, UserID: l.user,
+		Own: true, // never another login's verification: one # would approve both
 	})
 	if err != nil {
 		return s.startFailed(l, err)
@@ -183,6 +184,7 @@ func (s *Server) sendSMS(ctx context.Context, l *login, num directory.Number) *r
 	}
 	v, err := s.opts.Verifier.Start(ctx, verify.StartRequest{
 		Tenant: s.cfg.Tenant, To: l.to, Channel: verify.ChannelSMS, Locale: s.cfg.Locale, UserID: l.user,
+		Own: true,
 	})
 	if err != nil {
 		return s.startFailed(l, err)

@@ -141,6 +141,18 @@ type StartRequest struct {
 	// gets instead of Config.CodeLength; a resend sends the code the
 	// verification already has.
 	CodeLength int
+	// Own makes the verification this caller's alone. A front end that
+	// starts verifications for sign-ins it tells apart (Entra flows,
+	// RADIUS logins) must never adopt the pending verification another
+	// sign-in started for the same number: one # or one code would then
+	// approve both, the attacker's too. With Own, a pending verification
+	// of the number other than ResendID is canceled (superseded: it can no
+	// longer be approved) and a new one started; the superseded start's
+	// consumption of the limits is refunded, so the person pays one send.
+	Own bool
+	// ResendID, with Own, is the verification this caller started and may
+	// resend.
+	ResendID string
 }
 
 // Start begins a verification, or resends the tenant's pending one for the
@@ -273,6 +285,16 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		code = msg.code
 	}
 	v, resent, err := s.cfg.Store.Start(ctx, subject, fresh, hash, now)
+	if err == nil && resent && req.Own && v.ID != req.ResendID {
+		// Another sign-in's verification: end it, then start this one's.
+		if err = s.supersede(ctx, subject, v); err == nil {
+			v, resent, err = s.cfg.Store.Start(ctx, subject, fresh, hash, now)
+			if err == nil && resent && v.ID != req.ResendID {
+				// A third start took the number in between.
+				err = errors.New("another sign-in started a verification for the number at the same time")
+			}
+		}
+	}
 	if errors.Is(err, ErrRateLimited) {
 		return nil, err
 	}
@@ -344,6 +366,26 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 		logger().Debug("delivered", "ref", ref)
 	}
 	return v, nil
+}
+
+// supersede cancels v, the pending verification that another caller's
+// start of the number would have resent (StartRequest.Own), and refunds
+// the send that start counted for it.
+func (s *Service) supersede(ctx context.Context, subject SendSubject, v *Verification) error {
+	if err := s.cfg.Limiter.Refund(ctx, subject); err != nil {
+		return fmt.Errorf("refund the superseded send: %w", err)
+	}
+	ended, err := s.cfg.Store.Transition(ctx, "", v.ID, StatusCanceled, "superseded",
+		Event{Type: EventCanceled, At: s.cfg.Now(), Detail: "superseded by another sign-in for the number"})
+	if errors.Is(err, ErrNotPending) {
+		return nil // it ended meanwhile: the next start is a fresh one
+	}
+	if err != nil {
+		return fmt.Errorf("cancel the superseded verification: %w", err)
+	}
+	s.log.Info("verification superseded by another sign-in", "verification", ended.ID, "tenant", ended.Tenant, "to", MaskNumber(ended.To))
+	s.notify(ended)
+	return nil
 }
 
 // provide checks that a provider exists for route before anything is consumed.

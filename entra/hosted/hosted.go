@@ -347,6 +347,8 @@ func (h *Handler) send(ctx context.Context, f *Flow, ch verify.Channel, log *slo
 	v, err := h.ver.Start(ctx, verify.StartRequest{
 		Tenant: h.tenant, To: f.Number, Channel: ch, CallMode: h.callMode, Locale: f.Locale,
 		UserID: f.Request.Hint.ObjectID, ClientIP: f.ClientIP,
+		// Never another flow's verification: one # would approve both.
+		Own: true, ResendID: f.State.VerificationID,
 	})
 	st := f.State
 	st.Notice, st.NoticeLang = "", ""
