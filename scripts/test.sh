@@ -70,6 +70,9 @@ deps_free_of ./ivr/... "^$M/(sip|twilio|sms)(/|\$)" "ivr imports no transport (s
 deps_free_of ./api/... "^$M/(store|ratelimit|route)(/|\$)|redis|phonenumbers" "api and api/... build on verify.Service only: no store, ratelimit, route, Redis or phonenumbers"
 deps_free_of ./radius/... "^$M/(store|ratelimit|route|api)(/|\$)|redis" "radius builds on verify.Service and directory only: no store, ratelimit, route, api or Redis"
 deps_free_of ./sip/media/... "sipgo|^$M/sip\$" "sip/media imports no SIP signalling (no sipgo, no sip)"
+# Screenshots of the browser tests (each state of the Entra pages), kept
+# after the run for a person to look at.
+export VERIGATE_TEST_ARTEFACTS="${VERIGATE_TEST_ARTEFACTS:-$PWD/test-artefacts}"
 go vet ./...
 go test -race -count=1 -timeout 15m ./... "$@"
 
