@@ -13,8 +13,9 @@ import (
 )
 
 // startServeWithTwilio runs `serve --dev` configured, through the
-// environment, for a fake Twilio; env adds or overrides variables.
-func startServeWithTwilio(t *testing.T, env map[string]string) (fake *twiliotest.Server, base, key, addr string, stdout *testbuf.Buffer) {
+// environment, for a fake Twilio; env adds or overrides variables, args
+// are serve's further arguments.
+func startServeWithTwilio(t *testing.T, env map[string]string, args ...string) (fake *twiliotest.Server, base, key, addr string, stdout *testbuf.Buffer) {
 	t.Helper()
 	const sid, token = "AC00000000000000000000000000000001", "0123456789abcdef0123456789abcdef"
 	fake = twiliotest.New(twiliotest.Config{AccountSID: sid, AuthToken: token})
@@ -33,7 +34,7 @@ func startServeWithTwilio(t *testing.T, env map[string]string) (fake *twiliotest
 	for k, v := range vars {
 		t.Setenv(k, v)
 	}
-	base, key, stdout = startDevServe(t, addr)
+	base, key, stdout = startDevServe(t, addr, args...)
 	return fake, base, key, addr, stdout
 }
 
