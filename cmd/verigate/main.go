@@ -33,6 +33,7 @@ var commands = []command{
 	{"check", "check a code on a running gateway: check ID --code CODE, or check --to NUMBER --code CODE", runCheck},
 	{"get", "read a verification on a running gateway, or wait for its outcome: get ID [--wait 30s]", runGet},
 	{"send", "relay a message through a running gateway: send --to NUMBER --body TEXT [--channel call]", runSend},
+	{"bench", "load a running gateway: bench api (REST start+check) or bench sip (concurrent calls)", runBench},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
