@@ -247,6 +247,10 @@ func runBenchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	rep.JitterP99 = float64(lat.Quantile(0.99).Microseconds()) / 1000
 	rep.JitterMax = float64(lat.Max().Microseconds()) / 1000
 	rep.Packets = st.Media.PacketsSent
+	if lat.Quantile(0.99) > latenessHistogramSpan {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("RTP send lateness p99 is past the histogram's last bucket (%s): the figure shown is the maximum; %d of %d packets were later than 5 ms",
+			latenessHistogramSpan, lat.Above(5*time.Millisecond), lat.Count()))
+	}
 	if *target == "" {
 		rep.Pressed = pressed.Load()
 		rep.LostDTMF = rep.Pressed - int64(rep.Approved)
@@ -270,6 +274,10 @@ func runBenchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	printSIPReport(stdout, rep)
 	return nil
 }
+
+// latenessHistogramSpan is how far media.LatenessHistogram resolves;
+// its quantiles past that are its maximum.
+const latenessHistogramSpan = 50 * time.Millisecond
 
 // heapAndStacks is the heap in use plus goroutine stacks (runtime/metrics).
 func heapAndStacks() uint64 {
