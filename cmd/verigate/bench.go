@@ -267,7 +267,7 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := flag.NewFlagSet("bench api", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	rawURL := fs.String("url", "http://127.0.0.1:8080", "the gateway's REST API (a loopback IP: the tool measures this machine)")
-	key := fs.String("key", "", "an API key (required)")
+	key := fs.String("key", "", "an API key (default $"+apiKeyEnv+")")
 	duration := fs.Duration("duration", 30*time.Second, "how long to send load")
 	rate := fs.Float64("rate", 0, "open loop: sequences (a start and its check/get) per second, each scheduled at its time")
 	concurrency := fs.Int("concurrency", 0, "closed loop: this many sequences in flight, each worker sending the next when the last ends (default 64 without --rate)")
@@ -283,7 +283,10 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if *key == "" {
-		return errors.New("bench api: --key is required")
+		*key = os.Getenv(apiKeyEnv)
+	}
+	if *key == "" {
+		return errors.New("bench api: --key or " + apiKeyEnv + " is required")
 	}
 	if *rate > 0 && *concurrency > 0 {
 		return errors.New("bench api: --rate (open loop) and --concurrency (closed loop) exclude each other")

@@ -151,6 +151,7 @@ func TestBenchAPI(t *testing.T) {
 }
 
 func TestBenchAPIFlags(t *testing.T) {
+	t.Setenv(apiKeyEnv, "") // the case without --key must find none
 	for _, args := range [][]string{
 		{"--key", "k", "--rate", "10", "--concurrency", "2"},
 		{"--key", "k", "--mix", "start=0,check=1"},
