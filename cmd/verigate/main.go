@@ -34,6 +34,7 @@ var commands = []command{
 	{"get", "read a verification on a running gateway, or wait for its outcome: get ID [--wait 30s]", runGet},
 	{"send", "relay a message through a running gateway: send --to NUMBER --body TEXT [--channel call]", runSend},
 	{"entra-fake", "a fake Microsoft Entra ID to walk the external authentication method flow by hand", runEntraFake},
+	{"bench", "load a running gateway: bench api (REST start+check) or bench sip (concurrent calls)", runBench},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -98,15 +98,25 @@ type Conn struct {
 // Post sends a POST of body to path and returns the status and the
 // response body, which stays valid until the next Post on cn.
 func (cn *Conn) Post(path, body string) (int, []byte, error) {
-	status, resp, err := cn.post(path, body)
+	return cn.do("POST ", path, body)
+}
+
+// Get sends a GET of path (with an empty body) and reads the answer, as
+// Post does.
+func (cn *Conn) Get(path string) (int, []byte, error) {
+	return cn.do("GET ", path, "")
+}
+
+func (cn *Conn) do(method, path, body string) (int, []byte, error) {
+	status, resp, err := cn.send(method, path, body)
 	if err != nil {
 		cn.close()
-		return 0, nil, fmt.Errorf("loadtest: POST %s: %w", path, err)
+		return 0, nil, fmt.Errorf("loadtest: %s%s: %w", method, path, err)
 	}
 	return status, resp, nil
 }
 
-func (cn *Conn) post(path, body string) (int, []byte, error) {
+func (cn *Conn) send(method, path, body string) (int, []byte, error) {
 	if cn.nc == nil {
 		nc, err := net.DialTimeout("tcp", cn.c.addr, Timeout)
 		if err != nil {
@@ -122,7 +132,7 @@ func (cn *Conn) post(path, body string) (int, []byte, error) {
 	if err := cn.nc.SetDeadline(time.Now().Add(Timeout)); err != nil {
 		return 0, nil, err
 	}
-	b := append(cn.req[:0], "POST "...)
+	b := append(cn.req[:0], method...)
 	b = append(b, path...)
 	b = append(b, cn.c.header...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)

@@ -245,3 +245,23 @@ func TestNewClientLoopbackOnly(t *testing.T) {
 		t.Error("a header line with CRLF: nil error")
 	}
 }
+
+func TestClientGet(t *testing.T) {
+	ts, conns := server(t, echo)
+	c := client(t, ts, 1)
+	for range 2 { // a GET and a POST share the connection
+		cn := c.Conn()
+		s, b, err := cn.Get("/v1/x/1")
+		want := `{"method":"GET","path":"/v1/x/1","auth":"Bearer k","type":"application/json","length":0,"body":""}`
+		if err != nil || s != http.StatusCreated || string(b) != want {
+			t.Errorf("get: %d %s %v, want 201 %s", s, b, err, want)
+		}
+		c.Release(cn)
+		if s, b, err := post(c, "/p", "{}"); err != nil || s != http.StatusCreated || !strings.Contains(b, `"method":"POST"`) {
+			t.Errorf("post after get: %d %s %v", s, b, err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("GET and POST opened %d connections, want 1", n)
+	}
+}
