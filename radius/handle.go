@@ -1,6 +1,7 @@
 package radius
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -57,8 +58,19 @@ func (s *Server) handle(ctx context.Context, req *radius.Packet, cl client, from
 	return resp
 }
 
+// reply is the one place every answer is made (Accept, Reject, Challenge,
+// and Status-Server's Accept): encodeSigned then adds the
+// Message-Authenticator over the finished packet.
 func reply(req *radius.Packet, code radius.Code, msg string) *radius.Packet {
 	r := req.Response(code)
+	// RFC 2865 §5.33: every Proxy-State goes back unchanged and in order,
+	// or a proxy in front cannot match the answer to its request
+	// (layeh's Response copies none).
+	for _, a := range req.Attributes {
+		if a.Type == rfc2865.ProxyState_Type {
+			r.Attributes = append(r.Attributes, &radius.AVP{Type: a.Type, Attribute: bytes.Clone(a.Attribute)})
+		}
+	}
 	if msg != "" {
 		_ = rfc2865.ReplyMessage_SetString(r, msg)
 	}

@@ -410,3 +410,55 @@ func TestStatusServer(t *testing.T) {
 		t.Error("unsigned Status-Server not counted, or something was sent")
 	}
 }
+
+// TestProxyStateCopied: every answer (Accept, Reject, Challenge and
+// Status-Server's Accept) carries the request's Proxy-States unchanged
+// and in order (RFC 2865 §5.33), and is still signed over the whole
+// packet (exchange checks both authenticators).
+func TestProxyStateCopied(t *testing.T) {
+	states := [][]byte{[]byte("proxy-one"), {0x00, 0xff, 0x02}}
+	withProxyState := func(p *radius.Packet) *radius.Packet {
+		for _, st := range states {
+			if err := rfc2865.ProxyState_Add(p, st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	tests := []struct {
+		name   string
+		second string
+		req    func() *radius.Packet
+		want   radius.Code
+	}{
+		{"accept", "call", func() *radius.Packet { return accessRequest(t, testSecret, "alice", "pw", nil) }, radius.CodeAccessAccept},
+		{"reject", "call", func() *radius.Packet { return accessRequest(t, testSecret, "alice", "wrong", nil) }, radius.CodeAccessReject},
+		{"challenge", "sms", func() *radius.Packet { return accessRequest(t, testSecret, "alice", "pw", nil) }, radius.CodeAccessChallenge},
+		{"status-server", "call", func() *radius.Packet { return radius.New(radius.CodeStatusServer, []byte(testSecret)) }, radius.CodeAccessAccept},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := verifytest.NewService(t)
+			cfg := testConfig()
+			cfg.SecondFactor = tt.second
+			s := startServer(t, cfg, Options{Verifier: svc, Primary: &recordingChecker{password: "pw"}})
+			approveCalls(t, svc)
+			resp := exchange(t, s, withProxyState(tt.req()), 15*time.Second)
+			if resp.Code != tt.want {
+				t.Fatalf("answer %v, want %v", resp.Code, tt.want)
+			}
+			got, err := rfc2865.ProxyState_Gets(resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(states) {
+				t.Fatalf("Proxy-States %q, want %q", got, states)
+			}
+			for i := range states {
+				if !bytes.Equal(got[i], states[i]) {
+					t.Errorf("Proxy-State %d is %q, want %q", i, got[i], states[i])
+				}
+			}
+		})
+	}
+}
