@@ -3,6 +3,7 @@ package radius
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -457,6 +458,38 @@ func TestProxyStateCopied(t *testing.T) {
 			for i := range states {
 				if !bytes.Equal(got[i], states[i]) {
 					t.Errorf("Proxy-State %d is %q, want %q", i, got[i], states[i])
+				}
+			}
+		})
+	}
+}
+
+// TestPasswordEndingInDigits: a real password ending in "," and digits
+// logs in (it is not taken for password and code), with at most two
+// primary checks; behind primary none, digits with nothing pending to
+// check go on to the call.
+func TestPasswordEndingInDigits(t *testing.T) {
+	tests := []struct {
+		name    string
+		primary PasswordChecker // nil: primary none
+		wantPC  []string
+	}{
+		{"checked password", &recordingChecker{password: "secret,1234"}, []string{"secret", "secret,1234"}},
+		{"primary none", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := verifytest.NewService(t)
+			s := startServer(t, testConfig(), Options{Verifier: svc, Primary: tt.primary})
+			approveCalls(t, svc)
+			resp := exchange(t, s, accessRequest(t, testSecret, "alice", "secret,1234", nil), 15*time.Second)
+			if resp.Code != radius.CodeAccessAccept || len(svc.Caller.Calls()) != 1 {
+				t.Fatalf("answer %v %q after %d calls, want Access-Accept after one", resp.Code,
+					rfc2865.ReplyMessage_GetString(resp), len(svc.Caller.Calls()))
+			}
+			if pc, ok := tt.primary.(*recordingChecker); ok {
+				if got := pc.seen(); !slices.Equal(got, tt.wantPC) {
+					t.Errorf("primary saw %q, want %q", got, tt.wantPC)
 				}
 			}
 		})
