@@ -293,7 +293,7 @@ directory:
 	}
 	// Without its secrets and without a directory: every key named at once.
 	_, err = Load(writeFile(t, "bad.yaml", "radius:\n  listen: 127.0.0.1:1812\n  clients: [{address: 127.0.0.1}]\n  second_factor: push\n"), envFrom(nil))
-	for _, key := range []string{"radius.clients[0].secret", "radius.second_factor", "radius.listen: needs a directory"} {
+	for _, key := range []string{"radius.clients[0].secret", "radius.second_factor", "radius.primary.mode: must be set", "radius.listen: needs a directory"} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("error %v does not name %s", err, key)
 		}

@@ -21,14 +21,24 @@ type dupEntry struct {
 	expires time.Time
 }
 
+// dupAnswered is one answered entry in the order its window began.
+type dupAnswered struct {
+	k dupKey
+	e *dupEntry
+}
+
 // dupCache remembers requests being handled and the answers sent, for
-// DuplicateWindow, up to max entries.
+// DuplicateWindow, up to max entries. Every answer is kept for the same
+// window, so the answers in the order they were recorded are also in the
+// order they expire: expired ones are dropped from the front of a queue,
+// and a claim never scans the cache, full or not.
 type dupCache struct {
 	mu     sync.Mutex
 	window time.Duration
 	max    int
 	m      map[dupKey]*dupEntry
-	swept  time.Time
+	queue  []dupAnswered // answered entries, oldest first, from head
+	head   int
 }
 
 func newDupCache(window time.Duration, max int) *dupCache {
@@ -58,14 +68,7 @@ func (c *dupCache) claim(k dupKey) ([]byte, claimed) {
 			return e.answer, claimAnswered
 		}
 	}
-	if now.Sub(c.swept) > time.Second || len(c.m) >= c.max {
-		c.swept = now
-		for k, e := range c.m {
-			if e.answer != nil && !now.Before(e.expires) {
-				delete(c.m, k)
-			}
-		}
-	}
+	c.expire(now)
 	if len(c.m) >= c.max {
 		return nil, claimFull
 	}
@@ -73,11 +76,35 @@ func (c *dupCache) claim(k dupKey) ([]byte, claimed) {
 	return nil, claimNew
 }
 
+// expire drops the answers whose window ended, from the queue's front.
+func (c *dupCache) expire(now time.Time) {
+	for c.head < len(c.queue) {
+		a := c.queue[c.head]
+		if now.Before(a.e.expires) {
+			break
+		}
+		// The key may have been claimed again since: only this entry goes.
+		if c.m[a.k] == a.e {
+			delete(c.m, a.k)
+		}
+		c.queue[c.head] = dupAnswered{}
+		c.head++
+	}
+	// Reuse the slice once the dropped front is half of it.
+	if c.head > 0 && c.head >= len(c.queue)/2 {
+		n := copy(c.queue, c.queue[c.head:])
+		clear(c.queue[n:])
+		c.queue, c.head = c.queue[:n], 0
+	}
+}
+
 // answer records the answer to k.
 func (c *dupCache) answer(k dupKey, b []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m[k] = &dupEntry{answer: b, expires: time.Now().Add(c.window)}
+	e := &dupEntry{answer: b, expires: time.Now().Add(c.window)}
+	c.m[k] = e
+	c.queue = append(c.queue, dupAnswered{k: k, e: e})
 }
 
 // release forgets k (it was not answered).

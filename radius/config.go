@@ -82,7 +82,7 @@ type Client struct {
 
 // Primary selects the password check.
 type Primary struct {
-	// Mode is none, ldap or radius.
+	// Mode is none, ldap or radius; required, so that none is a choice.
 	Mode   string      `yaml:"mode"`
 	LDAP   LDAPAuth    `yaml:"ldap"`
 	RADIUS UpstreamRAD `yaml:"radius"`
@@ -122,9 +122,6 @@ func (c Config) Enabled() bool { return c.Listen != "" }
 func (c Config) WithDefaults() Config {
 	if c.Tenant == "" {
 		c.Tenant = DefaultTenant
-	}
-	if c.Primary.Mode == "" {
-		c.Primary.Mode = "none"
 	}
 	if c.SecondFactor == "" {
 		c.SecondFactor = "call"
@@ -200,6 +197,10 @@ func (c Config) Validate(prefix string) error {
 		bad("max_in_flight", "must be between 1 and 100000, not %d", c.MaxInFlight)
 	}
 	switch c.Primary.Mode {
+	case "":
+		// No default: none without saying so would make a login a phone
+		// approval alone, whatever the password.
+		bad("primary.mode", "must be set: ldap, radius, or none when the NAS or a proxy in front checks the password")
 	case "none":
 	case "ldap":
 		l := c.Primary.LDAP

@@ -25,6 +25,7 @@ func TestConfigValidate(t *testing.T) {
 		}, []string{"radius.listen", "radius.clients[0].address", "radius.clients[0].secret", "radius.second_factor",
 			"radius.answer_timeout", "radius.primary.mode"}},
 		{"no clients", func(c *Config) { c.Clients = nil }, []string{"radius.clients"}},
+		{"no primary mode", func(c *Config) { c.Primary = Primary{} }, []string{"radius.primary.mode"}},
 		{"ldap in clear over a network", func(c *Config) {
 			c.Primary = Primary{Mode: "ldap", LDAP: LDAPAuth{URL: "ldap://dc1.example.com", UserDN: "uid={username},dc=example"}}
 		}, []string{"radius.primary.ldap.start_tls"}},

@@ -1,6 +1,7 @@
 package radius
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -57,8 +58,19 @@ func (s *Server) handle(ctx context.Context, req *radius.Packet, cl client, from
 	return resp
 }
 
+// reply is the one place every answer is made (Accept, Reject, Challenge,
+// and Status-Server's Accept): encodeSigned then adds the
+// Message-Authenticator over the finished packet.
 func reply(req *radius.Packet, code radius.Code, msg string) *radius.Packet {
 	r := req.Response(code)
+	// RFC 2865 §5.33: every Proxy-State goes back unchanged and in order,
+	// or a proxy in front cannot match the answer to its request
+	// (layeh's Response copies none).
+	for _, a := range req.Attributes {
+		if a.Type == rfc2865.ProxyState_Type {
+			r.Attributes = append(r.Attributes, &radius.AVP{Type: a.Type, Attribute: bytes.Clone(a.Attribute)})
+		}
+	}
 	if msg != "" {
 		_ = rfc2865.ReplyMessage_SetString(r, msg)
 	}
@@ -91,12 +103,22 @@ func (s *Server) decide(ctx context.Context, l *login) *radius.Packet {
 		return s.answerChallenge(ctx, l, ch, strings.TrimSpace(password))
 	}
 	// The NPS extension's convention: "password,123456" is the password
-	// and the code of an SMS sent before.
+	// and the code of an SMS sent before. A real password of that shape
+	// must still log in, so the split is a guess checked twice: the part
+	// before the comma first (the usual NPS login costs one bind, not a
+	// failed one that counts towards a directory's lockout), then the
+	// whole; never more than two checks.
 	code := ""
+	err = ErrWrongPassword
 	if i := strings.LastIndexByte(password, ','); i >= 0 && isCode(password[i+1:]) {
-		password, code = password[:i], password[i+1:]
+		if err = s.primary.CheckPassword(ctx, l.user, password[:i]); err == nil {
+			code = password[i+1:]
+		}
 	}
-	if err := s.primary.CheckPassword(ctx, l.user, password); err != nil {
+	if errors.Is(err, ErrWrongPassword) {
+		err = s.primary.CheckPassword(ctx, l.user, password)
+	}
+	if err != nil {
 		if errors.Is(err, ErrWrongPassword) {
 			return s.reject(l, "wrong_password", msgWrongPassword)
 		}
@@ -110,7 +132,13 @@ func (s *Server) decide(ctx context.Context, l *login) *radius.Packet {
 	l.to = num.E164
 	if code != "" {
 		v, err := s.opts.Verifier.CheckByNumber(ctx, s.cfg.Tenant, num.E164, code)
-		return s.checked(l, v, err, nil)
+		// Nothing pending to check: the digits were the password's own
+		// (primary none checks nothing, so the first guess always
+		// passes there), and the second factor runs as for any login.
+		if !errors.Is(err, verify.ErrNotFound) {
+			return s.checked(l, v, err, nil)
+		}
+		l.log = append(l.log, "comma_code", "nothing_pending")
 	}
 	if s.cfg.SecondFactor == "sms" {
 		return s.sendSMS(ctx, l, num)

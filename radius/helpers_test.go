@@ -57,6 +57,7 @@ func testConfig() Config {
 		Listen:        "127.0.0.1:0",
 		Clients:       []Client{{Address: "127.0.0.1", Secret: testSecret, Name: "test-nas"}},
 		AnswerTimeout: 10 * time.Second,
+		Primary:       Primary{Mode: "none"},
 	}
 }
 

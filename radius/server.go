@@ -231,7 +231,7 @@ func (s *Server) receive(ctx context.Context, b []byte, from netip.AddrPort) {
 	if code == radius.CodeStatusServer {
 		// RFC 5997: a proxy in front (FreeRADIUS's status_check) asks
 		// whether this server is alive; the answer starts nothing.
-		if b, err := encodeSigned(req.Response(radius.CodeAccessAccept)); err == nil {
+		if b, err := encodeSigned(reply(req, radius.CodeAccessAccept, "")); err == nil {
 			s.send(b, from)
 		}
 		return

@@ -3,6 +3,7 @@ package radius
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -408,5 +409,89 @@ func TestStatusServer(t *testing.T) {
 	}
 	if dropped(s, DropNoMessageAuth) != 1 || len(svc.Caller.Calls())+len(svc.Sender.Messages()) != 0 {
 		t.Error("unsigned Status-Server not counted, or something was sent")
+	}
+}
+
+// TestProxyStateCopied: every answer (Accept, Reject, Challenge and
+// Status-Server's Accept) carries the request's Proxy-States unchanged
+// and in order (RFC 2865 §5.33), and is still signed over the whole
+// packet (exchange checks both authenticators).
+func TestProxyStateCopied(t *testing.T) {
+	states := [][]byte{[]byte("proxy-one"), {0x00, 0xff, 0x02}}
+	withProxyState := func(p *radius.Packet) *radius.Packet {
+		for _, st := range states {
+			if err := rfc2865.ProxyState_Add(p, st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	tests := []struct {
+		name   string
+		second string
+		req    func() *radius.Packet
+		want   radius.Code
+	}{
+		{"accept", "call", func() *radius.Packet { return accessRequest(t, testSecret, "alice", "pw", nil) }, radius.CodeAccessAccept},
+		{"reject", "call", func() *radius.Packet { return accessRequest(t, testSecret, "alice", "wrong", nil) }, radius.CodeAccessReject},
+		{"challenge", "sms", func() *radius.Packet { return accessRequest(t, testSecret, "alice", "pw", nil) }, radius.CodeAccessChallenge},
+		{"status-server", "call", func() *radius.Packet { return radius.New(radius.CodeStatusServer, []byte(testSecret)) }, radius.CodeAccessAccept},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := verifytest.NewService(t)
+			cfg := testConfig()
+			cfg.SecondFactor = tt.second
+			s := startServer(t, cfg, Options{Verifier: svc, Primary: &recordingChecker{password: "pw"}})
+			approveCalls(t, svc)
+			resp := exchange(t, s, withProxyState(tt.req()), 15*time.Second)
+			if resp.Code != tt.want {
+				t.Fatalf("answer %v, want %v", resp.Code, tt.want)
+			}
+			got, err := rfc2865.ProxyState_Gets(resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(states) {
+				t.Fatalf("Proxy-States %q, want %q", got, states)
+			}
+			for i := range states {
+				if !bytes.Equal(got[i], states[i]) {
+					t.Errorf("Proxy-State %d is %q, want %q", i, got[i], states[i])
+				}
+			}
+		})
+	}
+}
+
+// TestPasswordEndingInDigits: a real password ending in "," and digits
+// logs in (it is not taken for password and code), with at most two
+// primary checks; behind primary none, digits with nothing pending to
+// check go on to the call.
+func TestPasswordEndingInDigits(t *testing.T) {
+	tests := []struct {
+		name    string
+		primary PasswordChecker // nil: primary none
+		wantPC  []string
+	}{
+		{"checked password", &recordingChecker{password: "secret,1234"}, []string{"secret", "secret,1234"}},
+		{"primary none", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := verifytest.NewService(t)
+			s := startServer(t, testConfig(), Options{Verifier: svc, Primary: tt.primary})
+			approveCalls(t, svc)
+			resp := exchange(t, s, accessRequest(t, testSecret, "alice", "secret,1234", nil), 15*time.Second)
+			if resp.Code != radius.CodeAccessAccept || len(svc.Caller.Calls()) != 1 {
+				t.Fatalf("answer %v %q after %d calls, want Access-Accept after one", resp.Code,
+					rfc2865.ReplyMessage_GetString(resp), len(svc.Caller.Calls()))
+			}
+			if pc, ok := tt.primary.(*recordingChecker); ok {
+				if got := pc.seen(); !slices.Equal(got, tt.wantPC) {
+					t.Errorf("primary saw %q, want %q", got, tt.wantPC)
+				}
+			}
+		})
 	}
 }
