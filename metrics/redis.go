@@ -77,6 +77,9 @@ func (h *RedisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		begin := time.Now()
 		err := next(ctx, cmd)
+		if handshake(cmd.Name()) {
+			err = nil
+		}
 		h.done(commandLabel(cmd.Name()), begin, err)
 		return err
 	}
@@ -89,6 +92,9 @@ func (h *RedisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 		err := next(ctx, cmds)
 		if err == nil {
 			for _, c := range cmds {
+				if handshake(c.Name()) {
+					continue
+				}
 				if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) {
 					err = e
 					break
@@ -114,4 +120,16 @@ func commandLabel(name string) string {
 		return name
 	}
 	return "other"
+}
+
+// handshake reports whether a command is one go-redis sends to set up a
+// connection (HELLO, CLIENT SETINFO), whose refusal by an older server it
+// ignores: counting those would raise the error alert against a healthy
+// Redis.
+func handshake(name string) bool {
+	switch strings.ToLower(name) {
+	case "hello", "client":
+		return true
+	}
+	return false
 }

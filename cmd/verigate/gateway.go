@@ -23,6 +23,7 @@ import (
 	"github.com/verigate/verigate/entra"
 	"github.com/verigate/verigate/entra/hosted"
 	"github.com/verigate/verigate/internal/siptest"
+	"github.com/verigate/verigate/metrics"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/pumping"
 	"github.com/verigate/verigate/radius"
@@ -152,6 +153,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		}),
 		Router:    engine,
 		Observer:  observer(engine.Observer(), st.pumps),
+		Lifecycle: st.lifecycle,
 		Formatter: catalogue,
 		Senders:   prov.senders, DefaultSender: prov.choice.sms,
 		Callers: prov.callers, DefaultCaller: prov.choice.call,
@@ -282,6 +284,8 @@ type state struct {
 	changes verify.Changes
 	// collectors are the front ends' metrics, served on /metrics.
 	collectors []prometheus.Collector
+	// lifecycle counts the verifications' sends, reports and ends.
+	lifecycle *metrics.Verifications
 }
 
 // buildState opens the gateway's state: in memory, or in Redis when
@@ -293,6 +297,8 @@ func (g *gateway) buildState(bg context.Context, cfg config.Config, ready map[st
 	}
 	// Starts consume the limits first (store.Limited), as the Redis store does in its start script.
 	st := &state{store: store.Limited{Memory: store.NewMemory(), Limits: memLimiter}, limiter: memLimiter, idem: store.NewIdempotencyMemory(nil)}
+	st.lifecycle = metrics.NewVerifications()
+	st.collectors = append(st.collectors, st.lifecycle)
 	// The SMS-pumping watch's counts and blocks: in Redis when the state is
 	// there, so that every gateway judges the same prefixes.
 	var pumpStore pumping.Store = pumping.NewMemory()
@@ -305,6 +311,10 @@ func (g *gateway) buildState(bg context.Context, cfg config.Config, ready map[st
 			return nil, fmt.Errorf("VERIGATE_REDIS_URL: %w", err)
 		}
 		g.closers = append(g.closers, rc.Close)
+		// Every command's latency and failure, the health check's included.
+		hook := metrics.NewRedisHook()
+		rc.AddHook(hook)
+		st.collectors = append(st.collectors, hook)
 		cluster, cmds := store.IsCluster(rc), rc
 		if cfg.Redis.AutoPipeline {
 			if cmds, err = store.AutoPipeline(rc); err != nil {
@@ -449,7 +459,8 @@ func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool
 		}
 		g.closers = append(g.closers, caller.Close)
 		p.callers[sip.Provider], p.sip = caller, caller
-		if err := watchTrunks(bg, g, caller, sipCfg, ready, log); err != nil {
+		st.collectors = append(st.collectors, caller)
+		if err := watchTrunks(bg, g, caller, sipCfg, ready, st, log); err != nil {
 			return nil, err
 		}
 	}
@@ -472,6 +483,7 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	reg.MustRegister(
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(liveHeap)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.BuildInfo(version),
 	)
 	if st.pumps != nil {
 		if err := st.pumps.Register(reg); err != nil {
@@ -512,6 +524,9 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	if prov.twilio.Configured() {
 		wh, err := twilio.NewWebhooks(prov.twilio, svc, twilio.WithTexts(catalogue), twilio.WithLogger(log))
 		if err != nil {
+			return nil, err
+		}
+		if err := reg.Register(wh); err != nil {
 			return nil, err
 		}
 		// Twilio authenticates with its signature, not a bearer key.
