@@ -90,20 +90,29 @@ func (h *RedisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		begin := time.Now()
 		err := next(ctx, cmds)
-		if err == nil {
-			for _, c := range cmds {
-				if handshake(c.Name()) {
-					continue
-				}
-				if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) {
-					err = e
-					break
-				}
-			}
-		}
-		h.done("pipeline", begin, err)
+		h.done("pipeline", begin, pipelineErr(cmds, err))
 		return err
 	}
+}
+
+// pipelineErr is the first failure among cmds other than the connection
+// handshake, or err when no command carries one (the pipeline never ran).
+func pipelineErr(cmds []redis.Cmder, err error) error {
+	failed := false
+	for _, c := range cmds {
+		e := c.Err()
+		if e == nil || errors.Is(e, redis.Nil) {
+			continue
+		}
+		failed = true
+		if !handshake(c.Name()) {
+			return e
+		}
+	}
+	if failed {
+		return nil // only the handshake failed, which go-redis ignores
+	}
+	return err
 }
 
 func (h *RedisHook) done(command string, begin time.Time, err error) {
