@@ -29,7 +29,7 @@ func watchTrunks(bg context.Context, g *gateway, caller *sip.Caller, cfg sip.Con
 				sip.KeepAliveOptions{Interval: t.KeepAlive, Logger: log})
 			g.goBackground(bg, func(ctx context.Context) { _ = ka.Run(ctx) })
 			checks = append(checks, ka.Ready)
-			st.collectors = append(st.collectors, trunkGauge("verigate_sip_trunk_up",
+			st.collectors = append(st.collectors, trunkGauge(metricTrunkUp,
 				"1 while the trunk answers its OPTIONS keep-alive, else 0 (trunks with keepalive set).", t.Name, ka.Ready))
 		}
 		if t.Register {
@@ -49,7 +49,7 @@ func watchTrunks(bg context.Context, g *gateway, caller *sip.Caller, cfg sip.Con
 				return nil
 			}
 			checks = append(checks, registered)
-			st.collectors = append(st.collectors, trunkGauge("verigate_sip_trunk_registered",
+			st.collectors = append(st.collectors, trunkGauge(metricTrunkRegistered,
 				"1 while the trunk's registration holds, else 0 (trunks with register: true).", t.Name, registered))
 		}
 		if cfg.RequireTrunk && len(checks) > 0 {
@@ -65,6 +65,12 @@ func watchTrunks(bg context.Context, g *gateway, caller *sip.Caller, cfg sip.Con
 	}
 	return nil
 }
+
+// The trunks' gauges.
+const (
+	metricTrunkUp         = "verigate_sip_trunk_up"
+	metricTrunkRegistered = "verigate_sip_trunk_registered"
+)
 
 // trunkGauge is a gauge named name for trunk: 1 while ok returns nil.
 func trunkGauge(name, help, trunk string, ok func() error) prometheus.Collector {
