@@ -2,7 +2,8 @@
 # Runs every test of Verigate with the real parts they need: installs the
 # Debian packages the tests talk to (redis-server, sip-tester, baresip,
 # linphone-cli, kamailio, kamailio-tls-modules, slapd, ldap-utils,
-# freeradius, freeradius-utils, docker-compose for deploy/'s compose test)
+# freeradius, freeradius-utils, docker-compose for deploy/'s compose test,
+# prometheus for promtool, which checks and tests deploy/'s alert rules)
 # where missing, starts a private redis-server on a free port unless
 # VERIGATE_TEST_REDIS_URL names one, and stops it afterwards.
 set -euo pipefail
@@ -27,6 +28,8 @@ command -v freeradius >/dev/null || [ -x /usr/sbin/freeradius ] || need+=(freera
 command -v radclient >/dev/null || need+=(freeradius-utils)
 # docker-compose renders deploy/docker-compose.yml in deploy/'s test.
 command -v docker-compose >/dev/null || need+=(docker-compose)
+# promtool checks deploy/prometheus/alerts.yml and runs its rule tests.
+command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,8 @@ import (
 type gateway struct {
 	handler http.Handler
 	service *verify.Service
+	// registered are the metrics' collectors besides the API's own.
+	registered []prometheus.Collector
 	// radius is the RADIUS front end; nil while radius.listen is empty.
 	radius *radius.Server
 	// drain ends the waiting requests (long-polls, event streams): the
@@ -199,7 +202,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			return nil, err
 		}
 	}
-	g.handler = e
+	g.handler, g.registered = e, st.registered
 	return g, nil
 }
 
@@ -286,6 +289,9 @@ type state struct {
 	collectors []prometheus.Collector
 	// lifecycle counts the verifications' sends, reports and ends.
 	lifecycle *metrics.Verifications
+	// registered are the collectors buildAPI registered besides the
+	// API's own (a test describes them).
+	registered []prometheus.Collector
 }
 
 // buildState opens the gateway's state: in memory, or in Redis when
@@ -479,11 +485,13 @@ func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool
 // Twilio is configured.
 func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st *state, prov *providers, catalogue *prompts.Catalogue,
 	ready map[string]api.ReadyCheck, draining <-chan struct{}, log *slog.Logger) (*echo.Echo, error) {
-	reg := prometheus.NewRegistry()
+	registry := prometheus.NewRegistry()
+	reg := recordingRegisterer{Registry: registry, collectors: &st.registered}
 	reg.MustRegister(
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(liveHeap)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.BuildInfo(version),
+		readyGauge(ready, draining),
 	)
 	if st.pumps != nil {
 		if err := st.pumps.Register(reg); err != nil {
@@ -502,7 +510,7 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	}
 	e, err := api.New(api.Config{
 		Service: svc, APIKeys: keys, Idempotency: st.idem, Ready: ready,
-		Registry: reg, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
+		Registry: registry, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
 		Waits: api.WaitConfig{Max: cfg.HTTP.MaxWait, Gateway: cfg.HTTP.MaxWaiters, Tenant: cfg.HTTP.MaxWaitersPerTenant, Draining: draining},
 	})
 	if err != nil {
@@ -533,6 +541,56 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 		wh.Register(e.Group(twilio.PathPrefix))
 	}
 	return e, nil
+}
+
+// recordingRegisterer registers on its Registry and keeps what it
+// registered, so that a test can hold the dashboard's and the alerts'
+// queries to every series the gateway may serve, also those no event has
+// created yet.
+type recordingRegisterer struct {
+	*prometheus.Registry
+	collectors *[]prometheus.Collector
+}
+
+func (r recordingRegisterer) Register(c prometheus.Collector) error {
+	if err := r.Registry.Register(c); err != nil {
+		return err
+	}
+	*r.collectors = append(*r.collectors, c)
+	return nil
+}
+
+func (r recordingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// readyGauge is verigate_ready: 1 while every readiness check passes and
+// the gateway is not draining, as /readyz answers, so that an alert sees
+// what the orchestrator's probe sees. The checks are read only (buildAPI
+// comes after the last is added) and each scrape runs them once.
+func readyGauge(ready map[string]api.ReadyCheck, draining <-chan struct{}) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "verigate_ready",
+		Help: "1 while the gateway is ready (every /readyz check passes and it is not draining), else 0.",
+	}, func() float64 {
+		select {
+		case <-draining:
+			return 0
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for _, check := range ready {
+			if check(ctx) != nil {
+				return 0
+			}
+		}
+		return 1
+	})
 }
 
 // observer is the Service's Observer: routing's delivery history hears of
