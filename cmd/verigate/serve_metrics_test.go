@@ -171,6 +171,7 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 
 	want := []moved{
 		{"verigate_build_info", nil},
+		{"verigate_ready", nil},
 		{"verigate_verification_sends_total", []string{`channel="sms"`, `country="DE"`, `send="first"`}},
 		{"verigate_verification_sends_total", []string{`channel="sms"`, `send="resend"`}},
 		{"verigate_verification_sends_total", []string{`channel="call"`, `provider="sip"`}},
