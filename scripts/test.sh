@@ -3,7 +3,8 @@
 # Debian packages the tests talk to (redis-server, sip-tester, baresip,
 # linphone-cli, kamailio, kamailio-tls-modules, slapd, ldap-utils,
 # freeradius, freeradius-utils, docker-compose for deploy/'s compose test,
-# chromium) where missing, starts a private redis-server on a free port unless
+# chromium, prometheus for promtool, which checks and tests deploy/'s alert
+# rules) where missing, starts a private redis-server on a free port unless
 # VERIGATE_TEST_REDIS_URL names one, and stops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,8 @@ command -v radclient >/dev/null || need+=(freeradius-utils)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 # Headless Chromium drives the Entra pages (internal/browsertest).
 command -v chromium >/dev/null || need+=(chromium)
+# promtool checks deploy/prometheus/alerts.yml and runs its rule tests.
+command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -80,6 +80,7 @@ type Caller struct {
 
 	statsMu sync.Mutex
 	stats   CallerStats
+	metrics *callMetrics
 }
 
 // CallerStats counts what a Caller's calls did, for metrics and benchmarks.
@@ -135,7 +136,7 @@ func NewCaller(cfg Config, o Options) (*Caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Caller{cfg: cfg, opt: o, log: log, ep: ep, ports: ports, calls: map[string]*call{}}
+	c := &Caller{cfg: cfg, opt: o, log: log, ep: ep, ports: ports, calls: map[string]*call{}, metrics: newCallMetrics()}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.dialogs = map[string]*sipgo.DialogClientCache{
 		"udp":    sipgo.NewDialogClientCache(ep.udp, ep.contact("verigate", "udp", netip.Addr{})),
@@ -413,6 +414,7 @@ func (cl *call) run() {
 		} else {
 			cl.log.Info("call not answered", "event", out.event, "status", out.code, "detail", out.detail)
 		}
+		c.metrics.unanswered(cl.trunk.Name, out.event)
 		cl.ended(out.event, out.code, out.detail)
 		return
 	}
@@ -420,8 +422,10 @@ func (cl *call) run() {
 		cl.log.Warn("call ack not sent", "error", err)
 	}
 	cl.peers.add(answerPeers(cl.dialog.InviteResponse)...)
+	setup := time.Since(cl.started)
 	c.count(func(s *CallerStats) { s.Answered++ })
-	cl.log.Info("call answered", "after", time.Since(cl.started).Round(time.Millisecond))
+	c.metrics.answered(cl.trunk.Name, setup)
+	cl.log.Info("call answered", "after", setup.Round(time.Millisecond))
 	cl.report(verify.EventAnswered, 0, "")
 
 	ans, err := media.ParseAnswer(cl.dialog.InviteResponse.Body())
@@ -461,16 +465,7 @@ func (cl *call) run() {
 	defer func() {
 		ms.Close()
 		st := ms.Stats()
-		c.count(func(s *CallerStats) {
-			m := &s.Media
-			m.PacketsSent += st.PacketsSent
-			m.SendErrors += st.SendErrors
-			m.PacketsReceived += st.PacketsReceived
-			m.PacketsDropped += st.PacketsDropped
-			m.DigitsReceived += st.DigitsReceived
-			m.DigitsDropped += st.DigitsDropped
-			m.SendLateness.Merge(&st.SendLateness)
-		})
+		c.count(func(s *CallerStats) { s.Media.Add(&st) })
 	}()
 	cl.log.Info("call media started", "codec", ans.Codec, "remote", ans.Addr.String(), "dtmf_pt", ans.DTMFPayloadType, "dtmf", cl.trunk.DTMF,
 		"ptime", ans.SendPtime(), "direction", ans.Direction)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verigate/verigate/internal/logbound"
 	"github.com/verigate/verigate/ivr"
@@ -37,6 +38,8 @@ type Webhooks struct {
 	// requests): shortened, and at most a few lines a minute per message.
 	strangers *slog.Logger
 	now       func() time.Time
+	// refused counts requests refused by signed, by reason.
+	refused *prometheus.CounterVec
 }
 
 // NewWebhooks returns the webhooks for cfg (which must pass Validate),
@@ -73,6 +76,13 @@ func NewWebhooks(cfg Config, rep verify.Reporter, opts ...Option) (*Webhooks, er
 		signer: signer{key: []byte(cfg.AuthToken)},
 		texts:  o.texts, log: o.log, now: o.now,
 		strangers: slog.New(logbound.New(o.log.Handler(), logbound.Options{})),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verigate_twilio_webhook_signature_failures_total",
+			Help: "Twilio webhook requests refused before they changed anything, by reason: missing, malformed, invalid (a bad signature), too_large.",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{"missing", "malformed", "invalid", "too_large"} {
+		w.refused.WithLabelValues(r) // every reason reads 0 before the first refusal, so rate() sees the first
 	}
 	if audio != nil {
 		w.clips = newClips(audio, w.urls.base)
@@ -97,6 +107,12 @@ func (w *Webhooks) Register(g *echo.Group) {
 	}
 }
 
+// Describe implements prometheus.Collector.
+func (w *Webhooks) Describe(ch chan<- *prometheus.Desc) { w.refused.Describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (w *Webhooks) Collect(ch chan<- prometheus.Metric) { w.refused.Collect(ch) }
+
 // signed refuses a request without a valid X-Twilio-Signature. Twilio
 // signs the URL it requested, which is the public one (PublicURL plus the
 // path and query), with the POST parameters; behind a reverse proxy the
@@ -111,16 +127,19 @@ func (w *Webhooks) signed(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		sig := r.Header.Get(SignatureHeader)
 		if sig == "" {
+			w.refused.WithLabelValues("missing").Inc()
 			w.strangers.Warn("twilio webhook without signature", "path", r.URL.Path)
 			return echo.NewHTTPError(http.StatusForbidden, "missing "+SignatureHeader)
 		}
 		if len(sig) != signatureLen {
+			w.refused.WithLabelValues("malformed").Inc()
 			w.strangers.Warn("twilio webhook with a malformed signature", "path", r.URL.Path)
 			return echo.NewHTTPError(http.StatusForbidden, "invalid "+SignatureHeader)
 		}
 		form, err := readForm(c.Response(), r)
 		switch {
 		case errors.Is(err, errTooLarge):
+			w.refused.WithLabelValues("too_large").Inc()
 			w.strangers.Warn("twilio webhook over the size bounds", "path", r.URL.Path, "content_length", r.ContentLength)
 			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "webhook request too large")
 		case err != nil:
@@ -133,6 +152,7 @@ func (w *Webhooks) signed(next echo.HandlerFunc) echo.HandlerFunc {
 		// The path and query as routed (a proxy may have stripped the
 		// public URL's path prefix), after the public base.
 		if !w.signer.valid(w.cfg.PublicURL+r.URL.RequestURI(), form, sig) {
+			w.refused.WithLabelValues("invalid").Inc()
 			w.strangers.Warn("twilio webhook with a bad signature", "path", r.URL.Path)
 			return echo.NewHTTPError(http.StatusForbidden, "invalid "+SignatureHeader)
 		}

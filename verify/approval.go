@@ -49,6 +49,10 @@ func (o observers) Approved(ctx context.Context, v *Verification) {
 	}
 }
 
+// DetailApprovedByClient is the Detail of the EventApproved that Approve
+// records: it tells an approval without a code from one by a check.
+const DetailApprovedByClient = "approved by the client without a code"
+
 // Approve ends the tenant's pending verification id as approved without a
 // code: the client proved the person some other way (Twilio Verify's
 // update to status approved). It is not an approval by a check, so the
@@ -58,12 +62,13 @@ func (o observers) Approved(ctx context.Context, v *Verification) {
 // Errors: ErrNotFound; *NotPendingError; ErrUnavailable when the store fails.
 func (s *Service) Approve(ctx context.Context, tenant, id string) (*Verification, error) {
 	v, err := s.cfg.Store.Transition(ctx, tenant, id, StatusApproved, "", Event{
-		Type: EventApproved, At: s.cfg.Now(), Detail: "approved by the client without a code",
+		Type: EventApproved, At: s.cfg.Now(), Detail: DetailApprovedByClient,
 	})
 	if err != nil {
 		return nil, unavailableUnless(err, ErrNotFound, ErrNotPending)
 	}
 	s.log.Info("verification approved by the client", "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To))
 	s.notify(v)
+	s.ended(v, lastEvent(v))
 	return v, nil
 }

@@ -52,6 +52,9 @@ type Config struct {
 	// (delivered, undelivered, no answer, busy, failed...), and of every
 	// approval by a code check when it is an ApprovalObserver.
 	Observer EventObserver
+	// Lifecycle, if set, is told of every send, delivery outcome, end and
+	// limit refusal (the gateway's metrics).
+	Lifecycle LifecycleObserver
 
 	// Changes tells Follow and Wait of changes to a verification; the
 	// Store, when it implements Changes, if nil. Without either they read
@@ -166,7 +169,11 @@ type StartRequest struct {
 // when the store, limiter or provider fails. Nothing is sent unless the
 // limits were consumed and the verification stored.
 func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, error) {
-	return s.begin(ctx, req, nil)
+	v, err := s.begin(ctx, req, nil)
+	if err != nil {
+		s.limited(err)
+	}
+	return v, err
 }
 
 // begin is Start, and Relay when msg is not nil: the request checked, the
@@ -304,6 +311,7 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 	if resent && msg != nil {
 		return nil, fmt.Errorf("store start: a relayed message was taken as a resend: %w", ErrUnavailable)
 	}
+	s.sent(v, route, resent)
 	if resent && v.SealedCode != "" {
 		// A resend sends the verification's own code again: one code is
 		// valid per verification, however often it is resent. (One stored
@@ -359,6 +367,7 @@ func (s *Service) send(ctx context.Context, req StartRequest, num Number, route 
 			logger().Error("record send failure", "err", terr)
 		} else {
 			s.notify(failed)
+			s.ended(failed, ev)
 		}
 		return nil, fmt.Errorf("deliver: %w: %w", ErrUnavailable, err)
 	}
@@ -474,6 +483,7 @@ func (s *Service) check(ctx context.Context, q CheckQuery, code string) (*Verifi
 	q.Lock = s.cfg.CheckLock
 	v, err := s.cfg.Store.Check(ctx, q)
 	if err != nil {
+		s.limited(err)
 		return nil, unavailableUnless(err, ErrNotFound, ErrNotPending, ErrRateLimited)
 	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) { // every check passes here: skip the masking when off
@@ -481,6 +491,7 @@ func (s *Service) check(ctx context.Context, q CheckQuery, code string) (*Verifi
 	}
 	if v.Status != StatusPending {
 		s.notify(v)
+		s.ended(v, lastEvent(v))
 		s.approved(ctx, v)
 	}
 	return v, nil
@@ -515,6 +526,7 @@ func (s *Service) Cancel(ctx context.Context, tenant, id string) (*Verification,
 	}
 	s.log.Info("verification canceled", "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To))
 	s.notify(v)
+	s.ended(v, lastEvent(v))
 	return v, nil
 }
 
@@ -549,7 +561,8 @@ func (s *Service) Report(ctx context.Context, id string, ev Event) error {
 	if o := ev.Outcome; o != nil && o.Status != StatusFailed {
 		return s.decide(ctx, id, *o, ev)
 	}
-	if ev.Outcome == nil && !ev.Type.fallsBack() && messageOutcome(ev.Type) == "" && (s.cfg.Observer == nil || !ev.Type.deliveryOutcome()) {
+	observed := s.cfg.Observer != nil || s.cfg.Lifecycle != nil
+	if ev.Outcome == nil && !ev.Type.fallsBack() && messageOutcome(ev.Type) == "" && (!observed || !ev.Type.deliveryOutcome()) {
 		if _, err := s.cfg.Store.AddEvent(ctx, id, ev); err != nil {
 			return unavailableUnless(err, ErrNotFound)
 		}
@@ -591,6 +604,7 @@ func (s *Service) decide(ctx context.Context, id string, o Outcome, ev Event) er
 		return s.recordInstead(ctx, id, ev, err)
 	}
 	s.notify(v)
+	s.ended(v, ev)
 	if o.Status != StatusDenied {
 		s.log.Info("verification "+string(o.Status), "verification", v.ID, "tenant", v.Tenant, "to", MaskNumber(v.To), "event", ev.Type, "reason", o.Reason)
 		return nil
@@ -702,6 +716,7 @@ func (s *Service) fallback(ctx context.Context, v *Verification, ev Event) error
 		}
 		if terr == nil {
 			s.notify(ended)
+			s.ended(ended, failed)
 		}
 		return nil
 	}
@@ -724,6 +739,7 @@ func (s *Service) hasProvider(route Route) bool {
 }
 
 func (s *Service) observe(ctx context.Context, v *Verification, ev Event) {
+	s.reported(v, ev)
 	if s.cfg.Observer != nil && ev.Type.deliveryOutcome() {
 		s.cfg.Observer.Observe(ctx, v, ev)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"github.com/verigate/verigate/entra"
 	"github.com/verigate/verigate/entra/hosted"
 	"github.com/verigate/verigate/internal/siptest"
+	"github.com/verigate/verigate/metrics"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/pumping"
 	"github.com/verigate/verigate/radius"
@@ -39,6 +41,8 @@ import (
 type gateway struct {
 	handler http.Handler
 	service *verify.Service
+	// registered are the metrics' collectors besides the API's own.
+	registered []prometheus.Collector
 	// radius is the RADIUS front end; nil while radius.listen is empty.
 	radius *radius.Server
 	// drain ends the waiting requests (long-polls, event streams): the
@@ -152,6 +156,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		}),
 		Router:    engine,
 		Observer:  observer(engine.Observer(), st.pumps),
+		Lifecycle: st.lifecycle,
 		Formatter: catalogue,
 		Senders:   prov.senders, DefaultSender: prov.choice.sms,
 		Callers: prov.callers, DefaultCaller: prov.choice.call,
@@ -197,7 +202,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			return nil, err
 		}
 	}
-	g.handler = e
+	g.handler, g.registered = e, st.registered
 	return g, nil
 }
 
@@ -282,6 +287,11 @@ type state struct {
 	changes verify.Changes
 	// collectors are the front ends' metrics, served on /metrics.
 	collectors []prometheus.Collector
+	// lifecycle counts the verifications' sends, reports and ends.
+	lifecycle *metrics.Verifications
+	// registered are the collectors buildAPI registered besides the
+	// API's own (a test describes them).
+	registered []prometheus.Collector
 }
 
 // buildState opens the gateway's state: in memory, or in Redis when
@@ -293,6 +303,8 @@ func (g *gateway) buildState(bg context.Context, cfg config.Config, ready map[st
 	}
 	// Starts consume the limits first (store.Limited), as the Redis store does in its start script.
 	st := &state{store: store.Limited{Memory: store.NewMemory(), Limits: memLimiter}, limiter: memLimiter, idem: store.NewIdempotencyMemory(nil)}
+	st.lifecycle = metrics.NewVerifications()
+	st.collectors = append(st.collectors, st.lifecycle)
 	// The SMS-pumping watch's counts and blocks: in Redis when the state is
 	// there, so that every gateway judges the same prefixes.
 	var pumpStore pumping.Store = pumping.NewMemory()
@@ -305,6 +317,10 @@ func (g *gateway) buildState(bg context.Context, cfg config.Config, ready map[st
 			return nil, fmt.Errorf("VERIGATE_REDIS_URL: %w", err)
 		}
 		g.closers = append(g.closers, rc.Close)
+		// Every command's latency and failure, the health check's included.
+		hook := metrics.NewRedisHook()
+		rc.AddHook(hook)
+		st.collectors = append(st.collectors, hook)
 		cluster, cmds := store.IsCluster(rc), rc
 		if cfg.Redis.AutoPipeline {
 			if cmds, err = store.AutoPipeline(rc); err != nil {
@@ -449,7 +465,8 @@ func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool
 		}
 		g.closers = append(g.closers, caller.Close)
 		p.callers[sip.Provider], p.sip = caller, caller
-		if err := watchTrunks(bg, g, caller, sipCfg, ready, log); err != nil {
+		st.collectors = append(st.collectors, caller)
+		if err := watchTrunks(bg, g, caller, sipCfg, ready, st, log); err != nil {
 			return nil, err
 		}
 	}
@@ -468,10 +485,13 @@ func (g *gateway) buildProviders(bg context.Context, cfg config.Config, dev bool
 // Twilio is configured.
 func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st *state, prov *providers, catalogue *prompts.Catalogue,
 	ready map[string]api.ReadyCheck, draining <-chan struct{}, log *slog.Logger) (*echo.Echo, error) {
-	reg := prometheus.NewRegistry()
+	registry := prometheus.NewRegistry()
+	reg := recordingRegisterer{Registry: registry, collectors: &st.registered}
 	reg.MustRegister(
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(liveHeap)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.BuildInfo(version),
+		readyGauge(ready, draining),
 	)
 	if st.pumps != nil {
 		if err := st.pumps.Register(reg); err != nil {
@@ -490,7 +510,7 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 	}
 	e, err := api.New(api.Config{
 		Service: svc, APIKeys: keys, Idempotency: st.idem, Ready: ready,
-		Registry: reg, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
+		Registry: registry, BodyLimit: cfg.HTTP.BodyLimit, Logger: log,
 		Waits: api.WaitConfig{Max: cfg.HTTP.MaxWait, Gateway: cfg.HTTP.MaxWaiters, Tenant: cfg.HTTP.MaxWaitersPerTenant, Draining: draining},
 	})
 	if err != nil {
@@ -514,10 +534,63 @@ func buildAPI(cfg config.Config, keys map[string]string, svc *verify.Service, st
 		if err != nil {
 			return nil, err
 		}
+		if err := reg.Register(wh); err != nil {
+			return nil, err
+		}
 		// Twilio authenticates with its signature, not a bearer key.
 		wh.Register(e.Group(twilio.PathPrefix))
 	}
 	return e, nil
+}
+
+// recordingRegisterer registers on its Registry and keeps what it
+// registered, so that a test can hold the dashboard's and the alerts'
+// queries to every series the gateway may serve, also those no event has
+// created yet.
+type recordingRegisterer struct {
+	*prometheus.Registry
+	collectors *[]prometheus.Collector
+}
+
+func (r recordingRegisterer) Register(c prometheus.Collector) error {
+	if err := r.Registry.Register(c); err != nil {
+		return err
+	}
+	*r.collectors = append(*r.collectors, c)
+	return nil
+}
+
+func (r recordingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// readyGauge is verigate_ready: 1 while every readiness check passes and
+// the gateway is not draining, as /readyz answers, so that an alert sees
+// what the orchestrator's probe sees. The checks are read only (buildAPI
+// comes after the last is added) and each scrape runs them once.
+func readyGauge(ready map[string]api.ReadyCheck, draining <-chan struct{}) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "verigate_ready",
+		Help: "1 while the gateway is ready (every /readyz check passes and it is not draining), else 0.",
+	}, func() float64 {
+		select {
+		case <-draining:
+			return 0
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for _, check := range ready {
+			if check(ctx) != nil {
+				return 0
+			}
+		}
+		return 1
+	})
 }
 
 // observer is the Service's Observer: routing's delivery history hears of

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/verigate/verigate/api"
 	"github.com/verigate/verigate/sip"
 )
@@ -15,7 +17,11 @@ import (
 // leaves the gateway ready (SMS still works) unless `sip.require_trunk` is
 // set: then each such trunk adds a /readyz check "sip_trunk_<name>" that
 // fails while it is not answering or not registered.
-func watchTrunks(bg context.Context, g *gateway, caller *sip.Caller, cfg sip.Config, ready map[string]api.ReadyCheck, log *slog.Logger) error {
+//
+// Each watched trunk also has a gauge on st's collectors:
+// verigate_sip_trunk_up (keep-alive answering) and
+// verigate_sip_trunk_registered, labelled with the trunk's name.
+func watchTrunks(bg context.Context, g *gateway, caller *sip.Caller, cfg sip.Config, ready map[string]api.ReadyCheck, st *state, log *slog.Logger) error {
 	for _, t := range cfg.Trunks {
 		var checks []func() error
 		if t.KeepAlive > 0 {
@@ -23,6 +29,8 @@ func watchTrunks(bg context.Context, g *gateway, caller *sip.Caller, cfg sip.Con
 				sip.KeepAliveOptions{Interval: t.KeepAlive, Logger: log})
 			g.goBackground(bg, func(ctx context.Context) { _ = ka.Run(ctx) })
 			checks = append(checks, ka.Ready)
+			st.collectors = append(st.collectors, trunkGauge(metricTrunkUp,
+				"1 while the trunk answers its OPTIONS keep-alive, else 0 (trunks with keepalive set).", t.Name, ka.Ready))
 		}
 		if t.Register {
 			reg, err := caller.Registration(bg, t.Name, sip.RegisterOptions{Logger: log})
@@ -30,7 +38,7 @@ func watchTrunks(bg context.Context, g *gateway, caller *sip.Caller, cfg sip.Con
 				return fmt.Errorf("sip trunk %s: register: %w", t.Name, err)
 			}
 			g.goBackground(bg, func(ctx context.Context) { _ = reg.Run(ctx) })
-			checks = append(checks, func() error {
+			registered := func() error {
 				if st := reg.State(); !st.Registered {
 					reason := st.Error
 					if reason == "" {
@@ -39,7 +47,10 @@ func watchTrunks(bg context.Context, g *gateway, caller *sip.Caller, cfg sip.Con
 					return fmt.Errorf("sip trunk %s not registered: %s", t.Name, reason)
 				}
 				return nil
-			})
+			}
+			checks = append(checks, registered)
+			st.collectors = append(st.collectors, trunkGauge(metricTrunkRegistered,
+				"1 while the trunk's registration holds, else 0 (trunks with register: true).", t.Name, registered))
 		}
 		if cfg.RequireTrunk && len(checks) > 0 {
 			ready["sip_trunk_"+t.Name] = func(context.Context) error {
@@ -53,4 +64,22 @@ func watchTrunks(bg context.Context, g *gateway, caller *sip.Caller, cfg sip.Con
 		}
 	}
 	return nil
+}
+
+// The trunks' gauges.
+const (
+	metricTrunkUp         = "verigate_sip_trunk_up"
+	metricTrunkRegistered = "verigate_sip_trunk_registered"
+)
+
+// trunkGauge is a gauge named name for trunk: 1 while ok returns nil.
+func trunkGauge(name, help, trunk string, ok func() error) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: name, Help: help, ConstLabels: prometheus.Labels{"trunk": trunk},
+	}, func() float64 {
+		if ok() != nil {
+			return 0
+		}
+		return 1
+	})
 }

@@ -91,4 +91,26 @@ func TestRequireTrunk(t *testing.T) {
 	if code != http.StatusServiceUnavailable || checks["sip_trunk_dead"] != "failed" {
 		t.Fatalf("/readyz %d %v: want 503 with the dead trunk failed", code, checks)
 	}
+	// The trunks' gauges and verigate_ready say the same on /metrics.
+	samples := scrape(t, g)
+	for _, w := range []struct {
+		name, trunk string
+		want        float64
+	}{
+		{metricTrunkUp, "phone", 1},
+		{metricTrunkUp, "dead", 0},
+		{metricTrunkRegistered, "dead", 0},
+		{"verigate_ready", "", 0},
+	} {
+		var labels []string
+		if w.trunk != "" {
+			labels = append(labels, `trunk="`+w.trunk+`"`)
+		}
+		if got, ok := sum(samples, w.name, labels...); !ok || got != w.want {
+			t.Errorf("%s{%v} = %v (served %v), want %v", w.name, labels, got, ok, w.want)
+		}
+	}
+	if _, ok := sum(samples, metricTrunkRegistered, `trunk="phone"`); ok {
+		t.Error("a trunk without register: true has a registered gauge")
+	}
 }

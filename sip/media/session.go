@@ -164,6 +164,10 @@ type Session struct {
 	early RFC4733Reader
 
 	sent, sendErrors, received, dropped, digitsIn, digitsLost atomic.Uint64
+	// lost counts the sequence numbers skipped by the accepted packets.
+	lost atomic.Uint64
+	// bySource counts the keys taken, by dtmfSource.
+	bySource [4]atomic.Uint64
 }
 
 // NewSession starts the media of a call on cfg.Conn. The session ends
@@ -313,6 +317,10 @@ func (s *Session) Stats() Stats {
 		PacketsDropped:  s.dropped.Load(),
 		DigitsReceived:  s.digitsIn.Load(),
 		DigitsDropped:   s.digitsLost.Load(),
+		PacketsLost:     s.lost.Load(),
+		DigitsRFC4733:   s.bySource[srcRFC4733].Load(),
+		DigitsInfo:      s.bySource[srcInfo].Load(),
+		DigitsInband:    s.bySource[srcInband].Load(),
 	}
 	s.sendMu.Lock()
 	st.SendLateness = s.lateness
@@ -586,6 +594,7 @@ func (s *Session) receive() {
 	var inband *InbandDetector
 	var lin []int16
 	var keys []rune
+	var seq lossCounter
 	if s.cfg.DTMF == DTMFInband || s.cfg.DTMF == DTMFAuto && dtmfPT == 0 {
 		inband = &InbandDetector{}
 	}
@@ -612,6 +621,9 @@ func (s *Session) receive() {
 			continue
 		}
 		s.received.Add(1)
+		if n := seq.next(pkt.SequenceNumber); n > 0 {
+			s.lost.Add(n)
+		}
 		s.lastRx.Store(now.UnixNano())
 		if isDTMF {
 			d, ok, err := dtmf.Read(pkt.Timestamp, pkt.Payload)
@@ -701,6 +713,7 @@ func (s *Session) deliver(src dtmfSource, d rune) {
 	if !ok {
 		return
 	}
+	s.bySource[src].Add(1)
 	select {
 	case s.digits <- d:
 		s.digitsIn.Add(1)

@@ -17,6 +17,7 @@ type LatenessHistogram struct {
 	buckets  [latenessBuckets]uint32
 	overflow uint32
 	count    uint64
+	sum      time.Duration
 	max      time.Duration
 }
 
@@ -27,6 +28,7 @@ func (h *LatenessHistogram) Add(d time.Duration) {
 		d = 0
 	}
 	h.count++
+	h.sum += d
 	if d > h.max {
 		h.max = d
 	}
@@ -45,6 +47,7 @@ func (h *LatenessHistogram) Merge(o *LatenessHistogram) {
 	}
 	h.overflow += o.overflow
 	h.count += o.count
+	h.sum += o.sum
 	if o.max > h.max {
 		h.max = o.max
 	}
@@ -65,6 +68,9 @@ func (h *LatenessHistogram) Above(d time.Duration) uint64 {
 	}
 	return h.count - below
 }
+
+// Sum returns the total lateness of the packets recorded.
+func (h *LatenessHistogram) Sum() time.Duration { return h.sum }
 
 // Max returns the largest lateness recorded.
 func (h *LatenessHistogram) Max() time.Duration { return h.max }
@@ -97,5 +103,56 @@ type Stats struct {
 	PacketsDropped  uint64 // malformed, unexpected payload type or source
 	DigitsReceived  uint64
 	DigitsDropped   uint64 // Digits() buffer full: nobody was reading
-	SendLateness    LatenessHistogram
+	// PacketsLost counts the sequence numbers the accepted packets skipped
+	// (a jump of more than maxSeqGap is a new stream, not loss).
+	PacketsLost uint64
+	// Keys taken by source (the DTMF mode decides which sources count).
+	DigitsRFC4733, DigitsInfo, DigitsInband uint64
+	SendLateness                            LatenessHistogram
+}
+
+// maxSeqGap is the largest forward jump of RTP sequence numbers counted as
+// loss: a bigger one is another stream (a sender whose telephone-events
+// carry their own sequence) or a restart, and loss there is not known.
+const maxSeqGap = 100
+
+// lossCounter counts the sequence numbers skipped in one received RTP
+// stream. Late, duplicate and repeated packets (RFC 4733 end packets share
+// a number) count nothing.
+type lossCounter struct {
+	last uint16
+	seen bool
+}
+
+// next takes the sequence number of an accepted packet and returns how many
+// numbers it skipped.
+func (l *lossCounter) next(seq uint16) uint64 {
+	if !l.seen {
+		l.last, l.seen = seq, true
+		return 0
+	}
+	gap := seq - l.last // modulo 2^16
+	if gap == 0 || gap > 0x8000 {
+		return 0 // duplicate or late
+	}
+	l.last = seq
+	if gap > maxSeqGap {
+		return 0
+	}
+	return uint64(gap - 1)
+}
+
+// Add adds the counters of o to s (the Caller sums its calls' sessions).
+func (s *Stats) Add(o *Stats) {
+	s.PacketsSent += o.PacketsSent
+	s.SendErrors += o.SendErrors
+	s.PacketsReceived += o.PacketsReceived
+	s.PacketsDropped += o.PacketsDropped
+	s.PacketsLost += o.PacketsLost
+	s.DigitsReceived += o.DigitsReceived
+	s.DigitsDropped += o.DigitsDropped
+	s.DigitsRFC4733 += o.DigitsRFC4733
+	s.DigitsInfo += o.DigitsInfo
+	s.DigitsInband += o.DigitsInband
+	s.SendLateness.Merge(&o.SendLateness)
 }
