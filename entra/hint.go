@@ -257,6 +257,9 @@ func (p *Provider) validateHint(ctx context.Context, app *App, token string, now
 	if len(token) > maxHint {
 		return Hint{}, &hintError{reason: "id_token_hint too large"}
 	}
+	if !canonicalHint(token) {
+		return Hint{}, &hintError{reason: "id_token_hint malformed (not canonical base64url)"}
+	}
 	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return Hint{}, &hintError{reason: "id_token_hint malformed or not RS256", err: err}
