@@ -101,9 +101,10 @@ type Options struct {
 	Config     entra.Config
 	Authorizer entra.Authorizer
 	Directory  directory.Directory
-	// Verifier, when it also has Report (as *verify.Service does), takes
-	// "This wasn't me" as a fraud report (the number is blocked as after
-	// 0# on a call); otherwise the verification is cancelled.
+	// Verifier starts, checks and cancels the verifications. "This
+	// wasn't me" cancels (never reports fraud: the browser is whoever
+	// typed the password, an attacker's in the attack this guards
+	// against, so a report there would block the victim's number).
 	Verifier Verifier
 	Texts    Texts
 	// Store keeps the flows: a RedisStore when several gateways serve
@@ -122,7 +123,6 @@ type Handler struct {
 	auth     entra.Authorizer
 	dir      directory.Directory
 	ver      Verifier
-	fraud    verify.Reporter
 	texts    Texts
 	store    FlowStore
 	log      *slog.Logger
@@ -160,9 +160,6 @@ func New(opts Options) (*Handler, error) {
 		store: opts.Store, log: opts.Logger, now: opts.Now, secure: u.Scheme == "https",
 		lifetime: opts.Config.FlowLifetime, tenant: opts.Config.Tenant, streams: make(chan struct{}, maxStreams),
 		locales: map[string]string{}, open: map[string]int{},
-	}
-	if r, ok := opts.Verifier.(verify.Reporter); ok {
-		h.fraud = r
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -264,7 +261,7 @@ func (h *Handler) authorize(c echo.Context) error {
 		h.log.Info("entra: authorize refused", "err", err)
 		return h.errorPage(c, http.StatusBadRequest, locale)
 	}
-	log := h.log.With("client_request_id", req.ClientRequestID, "oid", req.Hint.ObjectID)
+	log := h.log.With("client_request_id", req.ClientRequestID, "oid", entra.TruncOID(req.Hint.ObjectID))
 	user, err := h.dir.Lookup(ctx, directory.Query{OID: req.Hint.ObjectID, UPN: req.Hint.PreferredUsername})
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
@@ -471,14 +468,15 @@ func (h *Handler) action(c echo.Context) error {
 	case "code":
 		return h.check(c, f, log, r.PostForm.Get("code"))
 	case "notme":
-		h.reportFraud(ctx, f, log)
+		// A fraud signal, not a fraud report: the browser belongs to
+		// whoever typed the password, so blocking the number here would
+		// let an attacker block the victim with one click. 0# on the
+		// phone (the phone's holder) still reports and blocks.
+		log.Warn("entra: fraud signal: the browser said this sign-in was not theirs", "oid", entra.TruncOID(f.Request.Hint.ObjectID))
+		h.cancel(ctx, f, log)
 		return h.finish(c, f, log, entra.ErrorAccessDenied, "the person said this sign-in was not theirs")
 	case "cancel":
-		if f.State.VerificationID != "" {
-			if _, err := h.ver.Cancel(ctx, h.tenant, f.State.VerificationID); err != nil && !errors.Is(err, verify.ErrNotPending) {
-				log.Warn("entra: cancel verification", "err", err)
-			}
-		}
+		h.cancel(ctx, f, log)
 		return h.finish(c, f, log, entra.ErrorAccessDenied, "the person cancelled")
 	case "finish":
 		return h.finishByStatus(c, f, log)
@@ -512,25 +510,12 @@ func (h *Handler) check(c echo.Context, f *Flow, log *slog.Logger, code string) 
 	}
 }
 
-// reportFraud ends the verification as a fraud report when the Verifier
-// takes reports, else cancels it.
-func (h *Handler) reportFraud(ctx context.Context, f *Flow, log *slog.Logger) {
-	id := f.State.VerificationID
-	if id == "" {
+// cancel ends the flow's verification, if one was started.
+func (h *Handler) cancel(ctx context.Context, f *Flow, log *slog.Logger) {
+	if f.State.VerificationID == "" {
 		return
 	}
-	if h.fraud != nil {
-		err := h.fraud.Report(ctx, id, verify.Event{
-			Type: verify.EventFraudReported, At: h.now(), Channel: f.State.Channel,
-			Detail:  "reported on the Entra verification page",
-			Outcome: &verify.Outcome{Status: verify.StatusDenied, Reason: "fraud_reported"},
-		})
-		if err != nil && !errors.Is(err, verify.ErrNotPending) {
-			log.Warn("entra: fraud report", "err", err)
-		}
-		return
-	}
-	if _, err := h.ver.Cancel(ctx, h.tenant, id); err != nil && !errors.Is(err, verify.ErrNotPending) {
+	if _, err := h.ver.Cancel(ctx, h.tenant, f.State.VerificationID); err != nil && !errors.Is(err, verify.ErrNotPending) {
 		log.Warn("entra: cancel verification", "err", err)
 	}
 }
