@@ -254,9 +254,17 @@ func (h *Handler) authorize(c echo.Context) error {
 	if err != nil {
 		var ae *entra.AuthorizeError
 		if errors.As(err, &ae) && ae.Request != nil {
-			h.log.Info("entra: authorize refused, answered to Entra", "reason", ae.Reason, "client_request_id", ae.Request.ClientRequestID, "err", err)
+			// An outage (Entra's metadata, Redis) is not the person's
+			// fault: Entra may let them try again.
+			code := entra.ErrorAccessDenied
+			if entra.IsUnavailable(err) {
+				code = entra.ErrorTemporarilyUnavailable
+				h.log.Warn("entra: authorize unavailable, answered to Entra", "reason", ae.Reason, "client_request_id", ae.Request.ClientRequestID, "err", err)
+			} else {
+				h.log.Info("entra: authorize refused, answered to Entra", "reason", ae.Reason, "client_request_id", ae.Request.ClientRequestID, "err", err)
+			}
 			postBackHeaders(w)
-			return h.auth.Deny(ctx, w, ae.Request, entra.ErrorAccessDenied, ae.Reason)
+			return h.auth.Deny(ctx, w, ae.Request, code, ae.Reason)
 		}
 		h.log.Info("entra: authorize refused", "err", err)
 		return h.errorPage(c, http.StatusBadRequest, locale)
@@ -297,6 +305,10 @@ func (h *Handler) authorize(c echo.Context) error {
 		ID: id, SecretHash: sum[:], CSRF: csrf, Request: req, Number: num.E164, Kind: num.Kind,
 		Locale: locale, ClientIP: clientIP(c), CreatedAt: now, ExpiresAt: now.Add(h.lifetime),
 	}
+	if !slices.ContainsFunc(h.channels, func(ch verify.Channel) bool { return h.offers(f, ch) }) {
+		log.Info("entra: no channel reaches the number with an amr Entra accepts", "amr", req.AMR, "kind", num.Kind)
+		return h.deny(c, req, entra.ErrorAccessDenied, "no channel reaches the person's number with an amr Entra accepts")
+	}
 	if err := h.store.Create(ctx, f, h.lifetime+flowGrace); err != nil {
 		log.Error("entra: store flow", "err", err)
 		return h.deny(c, req, entra.ErrorTemporarilyUnavailable, "the flow could not be stored")
@@ -306,7 +318,7 @@ func (h *Handler) authorize(c echo.Context) error {
 	// The first send: the first channel the number can take.
 	var notice string
 	for _, ch := range h.channels {
-		if ch == verify.ChannelSMS && num.Kind != directory.KindMobile {
+		if !h.offers(f, ch) {
 			continue
 		}
 		notice = h.send(ctx, f, ch, log)
@@ -543,7 +555,14 @@ func (h *Handler) finishByStatus(c echo.Context, f *Flow, log *slog.Logger) erro
 		m := method(v)
 		log.Info("entra: verified, answering Entra", "verification", v.ID, "amr", m)
 		postBackHeaders(c.Response())
-		return h.auth.Approve(c.Request().Context(), c.Response(), done.Request, m)
+		err = h.auth.Approve(c.Request().Context(), c.Response(), done.Request, m)
+		if err != nil && !c.Response().Committed {
+			// The flow is finished: Entra must still hear an answer, not
+			// wait out its ten minutes behind a 500.
+			log.Error("entra: approval could not be answered", "verification", v.ID, "amr", m, "err", err)
+			return h.deny(c, done.Request, entra.ErrorTemporarilyUnavailable, "the approval could not be signed")
+		}
+		return err
 	default:
 		return h.finish(c, f, log, entra.ErrorAccessDenied, "the verification ended "+string(v.Status))
 	}
@@ -588,11 +607,22 @@ func method(v *verify.Verification) entra.Method {
 	return entra.MethodTel
 }
 
+// amrAllows reports whether Entra's request accepts the amr an approval on
+// ch would carry (call → tel, sms → sms; no amr asked for → any): a
+// channel whose approval could not be signed is never offered.
+func amrAllows(req *entra.Request, ch verify.Channel) bool {
+	m := entra.MethodTel
+	if ch == verify.ChannelSMS {
+		m = entra.MethodSMS
+	}
+	return req == nil || len(req.AMR) == 0 || slices.Contains(req.AMR, string(m))
+}
+
 // offers reports whether the page may send on ch for f: the configured
-// channels, and no text to a number that is not a mobile or that the
+// channels the request's amr allows, and no text to a number that is not a mobile or that the
 // router refused a text.
 func (h *Handler) offers(f *Flow, ch verify.Channel) bool {
-	if !slices.Contains(h.channels, ch) {
+	if !slices.Contains(h.channels, ch) || !amrAllows(f.Request, ch) {
 		return false
 	}
 	return ch != verify.ChannelSMS || (f.Kind == directory.KindMobile && !f.State.NoSMS)

@@ -586,3 +586,66 @@ func TestStreamsBoundedPerFlow(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestAMRLimitsChannels: only channels whose approval Entra's amr
+// accepts are sent on or offered (call → tel, sms → sms), from the first
+// send on; a number no such channel reaches is refused at once.
+func TestAMRLimitsChannels(t *testing.T) {
+	e := newEnv(t, entra.Config{Channels: []string{"call", "sms"}})
+	b := e.browser("en")
+	p := b.authorize(oidAlice, "amr", "sms")
+	if n := len(e.svc.Caller.Calls()); n != 0 {
+		t.Fatalf("%d calls though Entra accepts only amr sms", n)
+	}
+	if n := len(e.svc.Sender.Messages()); n != 1 {
+		t.Fatalf("%d texts, want the first send by text", n)
+	}
+	mustNotContain(t, p, "Call me")
+	if r := b.post(p, "call"); r.status != http.StatusBadRequest {
+		t.Fatalf("asked for a call anyway: %d", r.status)
+	}
+	d := b.post(p, "code", "code", e.svc.Sender.LastCode(t, mobile))
+	mustContain(t, d, "APPROVED sms state=st-1")
+
+	e2 := newEnv(t, entra.Config{Channels: []string{"sms", "call"}})
+	b2 := e2.browser("en")
+	b2.authorize(oidAlice, "amr", "tel")
+	if n := len(e2.svc.Sender.Messages()); n != 0 {
+		t.Fatalf("%d texts though Entra accepts only amr tel", n)
+	}
+	if n := len(e2.svc.Caller.Calls()); n != 1 {
+		t.Fatalf("%d calls, want the first send by call", n)
+	}
+
+	// A landline takes no text, and Entra accepts only sms: nothing to offer.
+	r := e2.browser("en").authorize(oidBob, "amr", "sms")
+	mustContain(t, r, "DENIED access_denied")
+	e2.wantResults(nil, 1)
+}
+
+// TestApproveFailureAnswersEntra: when the approval cannot be signed
+// after the flow finished, Entra still gets an answer
+// (temporarily_unavailable), never a 500 and ten minutes of waiting.
+func TestApproveFailureAnswersEntra(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	b := e.browser("en")
+	p := b.authorize(oidAlice)
+	e.auth.setFailApprove(true)
+	e.press(e.lastCall().VerificationID, false)
+	d := b.post(p, "finish")
+	if d.status != http.StatusOK {
+		t.Fatalf("status %d:\n%s", d.status, d.body)
+	}
+	mustContain(t, d, "DENIED temporarily_unavailable state=st-1")
+	e.wantResults(nil, 1)
+}
+
+// TestAuthorizeUnavailable: an outage behind Authorize (Entra's
+// metadata, Redis) is answered temporarily_unavailable, not access_denied.
+func TestAuthorizeUnavailable(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	r := e.browser("en").authorize(oidAlice, "refuse", "unavailable")
+	mustContain(t, r, "DENIED temporarily_unavailable state=st-1")
+	r = e.browser("en").authorize(oidAlice, "refuse", "trusted")
+	mustContain(t, r, "DENIED access_denied state=st-1")
+}
