@@ -176,10 +176,12 @@ func New(opts Options) (*Handler, error) {
 	if h.tenant == "" {
 		h.tenant = DefaultTenant
 	}
-	h.cookie = "verigate-entra"
+	// The cookie's name prefix; each flow's cookie adds the flow id, so a
+	// second sign-in in another tab does not replace the first's session.
+	h.cookie = "verigate-entra-"
 	if h.secure {
 		// __Host-: Secure, Path=/, no Domain; a sibling host cannot set it.
-		h.cookie = "__Host-verigate-entra"
+		h.cookie = "__Host-verigate-entra-"
 	}
 	chans := opts.Config.Channels
 	if len(chans) == 0 {
@@ -335,10 +337,12 @@ func (h *Handler) authorize(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, FlowsPath+"/"+id)
 }
 
-// sessionCookie binds the flow to this browser.
+// sessionCookie binds the flow to this browser: one cookie per flow,
+// named by its id, gone after the flow's lifetime (Max-Age), so the
+// cookies of a browser's flows stay few.
 func (h *Handler) sessionCookie(id, secret string) *http.Cookie {
 	return &http.Cookie{
-		Name: h.cookie, Value: id + "." + secret, Path: "/", MaxAge: int((h.lifetime + flowGrace) / time.Second),
+		Name: h.cookie + id, Value: id + "." + secret, Path: "/", MaxAge: int((h.lifetime + flowGrace) / time.Second),
 		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
 	}
 }
@@ -395,8 +399,11 @@ func (h *Handler) send(ctx context.Context, f *Flow, ch verify.Channel, log *slo
 // browser to it. It never says which check failed.
 func (h *Handler) session(c echo.Context) (*Flow, error) {
 	id := c.Param("id")
-	ck, err := c.Cookie(h.cookie)
-	if err != nil || len(id) > 64 || len(ck.Value) > 256 {
+	if len(id) > 64 || !validFlowID(id) {
+		return nil, errNoSession
+	}
+	ck, err := c.Cookie(h.cookie + id)
+	if err != nil || len(ck.Value) > 256 {
 		return nil, errNoSession
 	}
 	cid, secret, ok := strings.Cut(ck.Value, ".")
@@ -418,6 +425,18 @@ func (h *Handler) session(c echo.Context) (*Flow, error) {
 }
 
 var errNoSession = errors.New("hosted: no session for this flow")
+
+// validFlowID reports whether id is spelled as randomToken writes ids
+// (base64url), so it can be part of a cookie name.
+func validFlowID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return id != ""
+}
 
 // page shows the flow.
 func (h *Handler) page(c echo.Context) error {

@@ -390,7 +390,10 @@ func TestSecureCookie(t *testing.T) {
 		t.Fatal(err)
 	}
 	ck := serveOnce(t, h, oidAlice).Header().Get("Set-Cookie")
-	for _, want := range []string{"__Host-verigate-entra=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax"} {
+	if !regexp.MustCompile(`^__Host-verigate-entra-[A-Za-z0-9_-]{22}=`).MatchString(ck) {
+		t.Fatalf("Set-Cookie %q is not named by the flow", ck)
+	}
+	for _, want := range []string{"Path=/", "Max-Age=", "HttpOnly", "Secure", "SameSite=Lax"} {
 		if !strings.Contains(ck, want) {
 			t.Fatalf("Set-Cookie %q lacks %q", ck, want)
 		}
@@ -648,4 +651,24 @@ func TestAuthorizeUnavailable(t *testing.T) {
 	mustContain(t, r, "DENIED temporarily_unavailable state=st-1")
 	r = e.browser("en").authorize(oidAlice, "refuse", "trusted")
 	mustContain(t, r, "DENIED access_denied state=st-1")
+}
+
+// TestTwoFlowsOneBrowser: a second sign-in in another tab of the same
+// browser keeps the first's session; both finish. (Two people: a second
+// sign-in to the same number supersedes the first's verification.)
+func TestTwoFlowsOneBrowser(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	b := e.browser("en")
+	p1 := b.authorize(oidAlice)
+	id1 := e.lastCall().VerificationID
+	p2 := b.authorize(oidBob)
+	id2 := e.lastCall().VerificationID
+	if p1.url == p2.url || id1 == id2 {
+		t.Fatalf("one flow for two sign-ins: %s %s", p1.url, p2.url)
+	}
+	e.press(id1, false)
+	e.press(id2, false)
+	mustContain(t, b.post(p1, "finish"), "APPROVED tel state=st-1")
+	mustContain(t, b.post(p2, "finish"), "APPROVED tel state=st-1")
+	e.wantResults([]entra.Method{entra.MethodTel, entra.MethodTel}, 0)
 }
