@@ -110,6 +110,10 @@ func New(ctx context.Context, cfg Config, publicURL string, opts Options) (*Prov
 	}
 	for i := range cfg.Apps {
 		p.apps[cfg.Apps[i].ClientID] = &cfg.Apps[i]
+		if len(cfg.Apps[i].Tenants) == 0 {
+			p.log.Warn("entra: app lists no tenants: hints of any tenant that consented are taken, and strangers may make the gateway fetch any tenant's metadata (rate-limited)",
+				"client_id", cfg.Apps[i].ClientID)
+		}
 	}
 	for _, r := range append(slices.Clone(EntraRedirectURIs), cfg.RedirectURIs...) {
 		p.redirects[r] = true

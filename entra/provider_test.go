@@ -36,6 +36,7 @@ type countingTransport struct {
 	discovery, jwks atomic.Int64
 	mu              sync.Mutex
 	tenants         map[string]bool // tenants whose metadata was asked for
+	missing         atomic.Value    // string: tenants with this prefix are answered 404 (not Entra's)
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -50,6 +51,9 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.discovery.Add(1)
 	} else {
 		c.jwks.Add(1)
+	}
+	if p, _ := c.missing.Load().(string); p != "" && strings.HasPrefix(parts[0], p) {
+		return &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 	}
 	return http.DefaultTransport.RoundTrip(r)
 }
