@@ -171,13 +171,6 @@ func TestNotMe(t *testing.T) {
 	}
 }
 
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
-
 func TestEndedVerificationsDeny(t *testing.T) {
 	for _, tc := range []struct {
 		name string
