@@ -20,6 +20,12 @@ const (
 	DefaultCallMode     = "approve"
 	DefaultRotateEvery  = 90 * 24 * time.Hour
 	DefaultPublishAhead = 72 * time.Hour
+	// MaxHintMaxAge bounds hint_max_age: an older hint is one copied out
+	// of a browser, not a sign-in under way.
+	MaxHintMaxAge = 15 * time.Minute
+	// MaxFlowLifetime bounds flow_lifetime: Entra abandons the sign-in at
+	// about 10 minutes, so a longer flow only approves into the void.
+	MaxFlowLifetime = 10 * time.Minute
 	// MinRSABits is the smallest signing key accepted from a file.
 	MinRSABits = 2048
 )
@@ -137,6 +143,12 @@ func (c Config) Validate(prefix string) error {
 		if d.v < 0 {
 			bad(d.key, "must not be negative, not %s", d.v)
 		}
+	}
+	if c.HintMaxAge > MaxHintMaxAge {
+		bad("hint_max_age", "must be at most %s, not %s", MaxHintMaxAge, c.HintMaxAge)
+	}
+	if c.FlowLifetime > MaxFlowLifetime {
+		bad("flow_lifetime", "must be at most %s (Entra abandons the sign-in then), not %s", MaxFlowLifetime, c.FlowLifetime)
 	}
 	// The next key must be published before it signs, and the current key
 	// must sign for a while before its successor is announced.

@@ -21,6 +21,11 @@ func TestConfigValidate(t *testing.T) {
 	if err := valid.Validate("entra"); err != nil {
 		t.Fatalf("valid config refused: %v", err)
 	}
+	atBounds := valid
+	atBounds.HintMaxAge, atBounds.FlowLifetime = MaxHintMaxAge, MaxFlowLifetime
+	if err := atBounds.Validate("entra"); err != nil {
+		t.Fatalf("bounds refused: %v", err)
+	}
 	if err := (Config{Authority: "ftp://x"}).Validate("entra"); err != nil {
 		t.Errorf("a config without apps is off, yet refused: %v", err)
 	}
@@ -39,6 +44,8 @@ func TestConfigValidate(t *testing.T) {
 		{"channel twice", func(c *Config) { c.Channels = []string{"call", "call"} }, []string{"entra.channels[1]"}},
 		{"call mode", func(c *Config) { c.CallMode = "press" }, []string{"entra.call_mode"}},
 		{"negative duration", func(c *Config) { c.HintMaxAge = -time.Second }, []string{"entra.hint_max_age"}},
+		{"hint max age too long", func(c *Config) { c.HintMaxAge = 16 * time.Minute }, []string{"entra.hint_max_age"}},
+		{"flow lifetime too long", func(c *Config) { c.FlowLifetime = 11 * time.Minute }, []string{"entra.flow_lifetime"}},
 		{"negative rotation", func(c *Config) { c.Keys.RotateEvery = -time.Hour }, []string{"entra.keys.rotate_every"}},
 		{"publish ahead too long", func(c *Config) { c.Keys.RotateEvery, c.Keys.PublishAhead = time.Hour, 2*time.Hour }, []string{"entra.keys.publish_ahead"}},
 		{"key file missing", func(c *Config) { c.Keys.Files = append(c.Keys.Files, "/nonexistent/key.pem") }, []string{"entra.keys.files[1]"}},

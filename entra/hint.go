@@ -28,7 +28,13 @@ const (
 	metadataTTL      = 24 * time.Hour // as Entra caches ours
 	metadataStaleMax = 7 * 24 * time.Hour
 	refreshEvery     = time.Minute // an unknown kid refetches at most this often per tenant
-	clockSkew        = 2 * time.Minute
+	// A tenant never fetched is whatever GUID a stranger wrote in a hint
+	// (when an app lists no tenants): its fetches share one bucket, and a
+	// failed one is not retried for a while.
+	newTenantRate  = 1.0 // fetches of uncached tenants per second
+	newTenantBurst = 10.0
+	negativeTTL    = 5 * time.Minute
+	clockSkew      = 2 * time.Minute
 )
 
 // errUnknownKey: the hint names a key the tenant's JWKS does not hold.
@@ -64,7 +70,40 @@ type entraMetadata struct {
 
 	mu      sync.Mutex
 	tenants map[string]*tenantKeys
+	newFill bucket // fetches of tenants not cached yet
 }
+
+// bucket is a token bucket: take spends one token, refilled at rate per
+// second up to burst. Its owner's mutex guards it.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (b *bucket) take(now time.Time, rate, burst float64) bool {
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(burst, b.tokens+d.Seconds()*rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// allowNewTenant takes a token for fetching a tenant not cached yet.
+func (m *entraMetadata) allowNewTenant(now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.newFill.take(now, newTenantRate, newTenantBurst)
+}
+
+// errTooManyTenants: the fetch of an uncached tenant was refused by the
+// global bucket.
+var errTooManyTenants = errors.New("too many fetches of uncached tenants; not fetched")
 
 func newEntraMetadata(authority string, client *http.Client, now func() time.Time, log *slog.Logger) (*entraMetadata, error) {
 	u, err := url.Parse(authority)
@@ -91,11 +130,15 @@ func (m *entraMetadata) tenant(tid string, now time.Time) *tenantKeys {
 	t := m.tenants[tid]
 	if t == nil {
 		if len(m.tenants) >= maxTenants {
+			// Evict the least recently used tenant never fetched (a
+			// stranger's GUID) before any tenant whose keys are known.
 			var oldest string
 			var at time.Time
+			var known bool
 			for k, v := range m.tenants {
-				if oldest == "" || v.used.Before(at) {
-					oldest, at = k, v.used
+				k0 := !v.fetched.IsZero()
+				if oldest == "" || (known && !k0) || (known == k0 && v.used.Before(at)) {
+					oldest, at, known = k, v.used, k0
 				}
 			}
 			delete(m.tenants, oldest)
@@ -119,7 +162,18 @@ func (m *entraMetadata) key(ctx context.Context, tid, kid string) (*rsa.PublicKe
 	if k := t.keys[kid]; k != nil && fresh {
 		return k, nil
 	}
-	if t.tried.IsZero() || now.Sub(t.tried) >= refreshEvery {
+	// A tenant never fetched waits negativeTTL after a failure and takes
+	// a token of the global bucket; a known tenant refetches at most once
+	// per refreshEvery, whatever the last refetch gave.
+	wait := refreshEvery
+	if t.fetched.IsZero() && t.err != nil {
+		wait = negativeTTL
+	}
+	if t.fetched.IsZero() && (t.tried.IsZero() || now.Sub(t.tried) >= wait) && !m.allowNewTenant(now) {
+		m.log.Warn("entra: fetch of an uncached tenant refused: too many", "tid", tid)
+		return nil, &metadataError{errTooManyTenants}
+	}
+	if t.tried.IsZero() || now.Sub(t.tried) >= wait {
 		t.tried = now
 		// The fetch serves every later hint of the tenant: it does not
 		// end when this person's request does.
@@ -256,6 +310,9 @@ func (p *Provider) validateHint(ctx context.Context, app *App, token string, now
 	}
 	if len(token) > maxHint {
 		return Hint{}, &hintError{reason: "id_token_hint too large"}
+	}
+	if !canonicalHint(token) {
+		return Hint{}, &hintError{reason: "id_token_hint malformed (not canonical base64url)"}
 	}
 	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/verigate/verigate/internal/entratest"
 )
 
 // TestEntraMetadataChecks: a tenant's discovery document and JWKS are
@@ -93,5 +96,58 @@ func TestParseClaims(t *testing.T) {
 		if _, _, err := parseClaims(bad); err == nil {
 			t.Errorf("%.40s… accepted", bad)
 		}
+	}
+}
+
+// TestUncachedTenantFetches: hints naming strangers' tenants (an app
+// without a tenant list) cause a bounded number of fetches, a failed
+// tenant is not refetched for negativeTTL, and they never evict a tenant
+// whose keys are known.
+func TestUncachedTenantFetches(t *testing.T) {
+	h := newHarness(t, nil, Options{})
+	if !strings.Contains(h.log.String(), "app lists no tenants") {
+		t.Errorf("no warning for an app without tenants:\n%s", h.log.String())
+	}
+	if _, err := h.authorize(h.form(entratest.AuthorizeParams{})); err != nil {
+		t.Fatal(err)
+	}
+	m := h.p.entra
+	h.http.missing.Store("00000000-0000-4000-8000-")
+	base := h.http.discovery.Load()
+	ctx := context.Background()
+	tids := make([]string, 100)
+	for i := range tids {
+		tids[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		var me *metadataError
+		if _, err := m.key(ctx, tids[i], "k1"); !errors.As(err, &me) {
+			t.Fatalf("tenant %s: %v", tids[i], err)
+		}
+	}
+	if n := h.http.discovery.Load() - base; n > newTenantBurst+2 {
+		t.Errorf("%d fetches for 100 unknown tenants at once, want at most %v", n, newTenantBurst+2)
+	}
+	// A failed tenant is not asked again within negativeTTL, even with
+	// tokens to spare.
+	h.clock.Advance(time.Minute)
+	before := h.http.discovery.Load()
+	m.key(ctx, tids[0], "k1")
+	if n := h.http.discovery.Load(); n != before {
+		t.Errorf("a failed tenant refetched after a minute")
+	}
+	h.clock.Advance(negativeTTL)
+	m.key(ctx, tids[0], "k1")
+	if n := h.http.discovery.Load(); n != before+1 {
+		t.Errorf("a failed tenant not refetched after %s", negativeTTL)
+	}
+	// Fill the cache with strangers' tenants: the known one stays.
+	for i := range maxTenants + 10 {
+		m.tenant(fmt.Sprintf("00000000-0000-4000-9000-%012d", i), h.clock.Now().Add(time.Duration(i)))
+	}
+	before = h.http.discovery.Load()
+	if _, err := h.authorize(h.form(entratest.AuthorizeParams{})); err != nil {
+		t.Fatalf("the cached tenant after the flood: %v", err)
+	}
+	if n := h.http.discovery.Load(); n != before {
+		t.Errorf("the cached tenant was evicted and refetched")
 	}
 }

@@ -110,6 +110,10 @@ func New(ctx context.Context, cfg Config, publicURL string, opts Options) (*Prov
 	}
 	for i := range cfg.Apps {
 		p.apps[cfg.Apps[i].ClientID] = &cfg.Apps[i]
+		if len(cfg.Apps[i].Tenants) == 0 {
+			p.log.Warn("entra: app lists no tenants: hints of any tenant that consented are taken, and strangers may make the gateway fetch any tenant's metadata (rate-limited)",
+				"client_id", cfg.Apps[i].ClientID)
+		}
 	}
 	for _, r := range append(slices.Clone(EntraRedirectURIs), cfg.RedirectURIs...) {
 		p.redirects[r] = true
@@ -276,7 +280,7 @@ func (p *Provider) Authorize(ctx context.Context, r *http.Request) (*Request, er
 			err = ae
 		}
 		attrs := []any{"reason", ae.Reason, "redirect_trusted", ae.Request != nil,
-			"client_request_id", seen.clientRequestID, "tid", seen.tid, "oid", truncOID(seen.oid)}
+			"client_request_id", seen.clientRequestID, "tid", seen.tid, "oid", TruncOID(seen.oid)}
 		if ae.Err != nil {
 			attrs = append(attrs, "err", ae.Err)
 		}
@@ -291,7 +295,9 @@ func (p *Provider) Authorize(ctx context.Context, r *http.Request) (*Request, er
 // (the tid of a refused hint is the one it claims, checked to be a GUID).
 type refusalLog struct{ clientRequestID, tid, oid string }
 
-func truncOID(oid string) string {
+// TruncOID is an object id as logs show it: enough to tell people apart
+// in one tenant, not the whole identifier. One policy for every log line.
+func TruncOID(oid string) string {
 	if len(oid) > 8 {
 		return oid[:8] + "…"
 	}
@@ -571,7 +577,7 @@ func (p *Provider) Approve(ctx context.Context, w http.ResponseWriter, req *Requ
 		fields = append(fields, field{"state", req.State})
 	}
 	p.log.Info("entra: approved", "client_request_id", req.ClientRequestID, "tid", req.Hint.TenantID,
-		"oid", truncOID(req.Hint.ObjectID), "amr", string(m))
+		"oid", TruncOID(req.Hint.ObjectID), "amr", string(m))
 	return writePostPage(w, req.RedirectURI, fields)
 }
 
@@ -593,7 +599,7 @@ func (p *Provider) Deny(ctx context.Context, w http.ResponseWriter, req *Request
 		fields = append(fields, field{"state", req.State})
 	}
 	p.log.Info("entra: denied", "client_request_id", req.ClientRequestID, "tid", req.Hint.TenantID,
-		"oid", truncOID(req.Hint.ObjectID), "error", code)
+		"oid", TruncOID(req.Hint.ObjectID), "error", code)
 	return writePostPage(w, req.RedirectURI, fields)
 }
 

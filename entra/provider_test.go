@@ -36,6 +36,7 @@ type countingTransport struct {
 	discovery, jwks atomic.Int64
 	mu              sync.Mutex
 	tenants         map[string]bool // tenants whose metadata was asked for
+	missing         atomic.Value    // string: tenants with this prefix are answered 404 (not Entra's)
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -50,6 +51,9 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.discovery.Add(1)
 	} else {
 		c.jwks.Add(1)
+	}
+	if p, _ := c.missing.Load().(string); p != "" && strings.HasPrefix(parts[0], p) {
+		return &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 	}
 	return http.DefaultTransport.RoundTrip(r)
 }
@@ -514,6 +518,64 @@ func TestReplay(t *testing.T) {
 	var ae *AuthorizeError
 	if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "replayed") {
 		t.Fatalf("the same hint twice: %v", err)
+	}
+	// The same signed hint written another way: the JWS parser would
+	// verify each, so each must be refused, not counted as a new hint.
+	hint := f.Get("id_token_hint")
+	for name, alt := range hintSpellings(t, hint) {
+		g := h.form(entratest.AuthorizeParams{})
+		g.Set("id_token_hint", alt)
+		_, err := h.authorize(g)
+		if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "replayed") && !strings.Contains(ae.Reason, "malformed") {
+			t.Errorf("%s: %v, want refused as replayed or malformed", name, err)
+		}
+	}
+}
+
+// hintSpellings are other spellings of one compact JWS that decode to the
+// same bytes: a line break inside, and a signature whose unused trailing
+// bits are set.
+func hintSpellings(t *testing.T, hint string) map[string]string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, hint[len(hint)-1])
+	sig := hint[strings.LastIndexByte(hint, '.')+1:]
+	if len(sig)%4 == 0 || last < 0 {
+		t.Fatalf("signature %d chars: no trailing bits to set", len(sig))
+	}
+	return map[string]string{
+		"newline":       hint[:10] + "\n" + hint[10:],
+		"carriage":      hint[:10] + "\r\n" + hint[10:],
+		"trailing bits": hint[:len(hint)-1] + string(alphabet[last^1]),
+	}
+}
+
+// TestCanonicalHint: a hint spelled another way is refused before any
+// replay check, even the first time.
+func TestCanonicalHint(t *testing.T) {
+	h := newHarness(t, nil, Options{})
+	hint := h.hint(entratest.HintOptions{})
+	if !canonicalHint(hint) {
+		t.Fatal("Entra's hint refused")
+	}
+	for name, alt := range hintSpellings(t, hint) {
+		if canonicalHint(alt) {
+			t.Errorf("%s: accepted", name)
+		}
+		if hintID(alt) != hintID(hint) && name == "trailing bits" {
+			t.Errorf("%s: another replay key", name)
+		}
+		f := h.form(entratest.AuthorizeParams{})
+		f.Set("id_token_hint", alt)
+		var ae *AuthorizeError
+		if _, err := h.authorize(f); !errors.As(err, &ae) || !strings.Contains(ae.Reason, "malformed") {
+			t.Errorf("%s: %v, want malformed", name, err)
+		}
+	}
+	for _, bad := range []string{"a.b", "a.b.c.d", "YR.YQ.YQ", "YQ==.YQ.YQ", "YQ.Y+.YQ"} {
+		if canonicalHint(bad) {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }
 

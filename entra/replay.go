@@ -3,8 +3,10 @@ package entra
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,11 +21,42 @@ type replayStore interface {
 	firstUse(ctx context.Context, id string, ttl time.Duration, now time.Time) (bool, error)
 }
 
-// hintID is the replay key of a hint: SHA-256 of the token, so the store
-// never holds the token itself.
+// hintID is the replay key of a hint: SHA-256 of its decoded signature,
+// so the store never holds the token itself, and the same signed hint
+// written another way (the JWS parser tolerates some) has the same key.
+// sig is the hint's third part, base64url; a hint reaches here only after
+// canonicalHint accepted it.
 func hintID(token string) string {
-	sum := sha256.Sum256([]byte(token))
+	var sig []byte
+	if i := strings.LastIndexByte(token, '.'); i >= 0 {
+		sig, _ = base64.RawURLEncoding.DecodeString(token[i+1:])
+	}
+	sum := sha256.Sum256(sig)
 	return hex.EncodeToString(sum[:])
+}
+
+// canonicalHint refuses a compact JWS unless it is written the one way
+// its bytes allow: three parts of [A-Za-z0-9_-] that re-encode to
+// themselves. go-jose tolerates line breaks and non-zero trailing bits,
+// which would give one signed hint many spellings.
+func canonicalHint(token string) bool {
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, part := range parts {
+		b, err := base64.RawURLEncoding.DecodeString(part)
+		if err != nil || base64.RawURLEncoding.EncodeToString(b) != part {
+			return false
+		}
+	}
+	return true
 }
 
 // memoryReplay is the replay store of one gateway. Only validated hints

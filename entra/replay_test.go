@@ -31,7 +31,7 @@ func TestReplayStores(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s, ttlOf := mk(t)
 			ctx := context.Background()
-			a, b := hintID("token a"), hintID("token b")
+			a, b := hintID("h.p.YQ"), hintID("h.p.Yg")
 			for i, step := range []struct {
 				id    string
 				at    time.Duration
@@ -71,7 +71,7 @@ func TestReplayStores(t *testing.T) {
 }
 
 func TestHintID(t *testing.T) {
-	if hintID("a") == hintID("b") || len(hintID("a")) != 64 {
+	if hintID("x.y.YQ") == hintID("x.y.Yg") || len(hintID("x.y.YQ")) != 64 || hintID("a.b.YQ") != hintID("c.d.YR") {
 		t.Error("hint ids collide or are not SHA-256 hex")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,9 +32,16 @@ import (
 // the form fields oid, upn and state (refuse=untrusted|trusted makes it
 // refuse), Approve and Deny write a line and record what they were asked.
 type fakeAuthorizer struct {
-	mu       sync.Mutex
-	approved []entra.Method
-	denied   []string // code: description
+	mu          sync.Mutex
+	approved    []entra.Method
+	denied      []string // code: description
+	failApprove bool     // Approve fails as the provider's does when it cannot sign
+}
+
+func (a *fakeAuthorizer) setFailApprove(v bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failApprove = v
 }
 
 func (a *fakeAuthorizer) Authorize(_ context.Context, r *http.Request) (*entra.Request, error) {
@@ -47,7 +55,12 @@ func (a *fakeAuthorizer) Authorize(_ context.Context, r *http.Request) (*entra.R
 		Hint:       entra.Hint{ObjectID: r.PostForm.Get("oid"), PreferredUsername: r.PostForm.Get("upn"), TenantID: "tid-1", Subject: "sub-1"},
 		ReceivedAt: time.Now(),
 	}
+	if amr := r.PostForm.Get("amr"); amr != "" {
+		req.AMR = strings.Split(amr, ",")
+	}
 	switch r.PostForm.Get("refuse") {
+	case "unavailable":
+		return nil, &entra.AuthorizeError{Reason: "entra metadata unavailable", Request: req}
 	case "untrusted":
 		return nil, &entra.AuthorizeError{Reason: "unknown client_id"}
 	case "trusted":
@@ -58,8 +71,14 @@ func (a *fakeAuthorizer) Authorize(_ context.Context, r *http.Request) (*entra.R
 
 func (a *fakeAuthorizer) Approve(_ context.Context, w http.ResponseWriter, req *entra.Request, m entra.Method) error {
 	a.mu.Lock()
-	a.approved = append(a.approved, m)
+	fail := a.failApprove || len(req.AMR) > 0 && !slices.Contains(req.AMR, string(m))
+	if !fail {
+		a.approved = append(a.approved, m)
+	}
 	a.mu.Unlock()
+	if fail {
+		return fmt.Errorf("entra: amr %q cannot be signed", m)
+	}
 	w.WriteHeader(http.StatusOK)
 	_, err := fmt.Fprintf(w, "APPROVED %s state=%s", m, req.State)
 	return err

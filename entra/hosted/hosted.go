@@ -101,9 +101,10 @@ type Options struct {
 	Config     entra.Config
 	Authorizer entra.Authorizer
 	Directory  directory.Directory
-	// Verifier, when it also has Report (as *verify.Service does), takes
-	// "This wasn't me" as a fraud report (the number is blocked as after
-	// 0# on a call); otherwise the verification is cancelled.
+	// Verifier starts, checks and cancels the verifications. "This
+	// wasn't me" cancels (never reports fraud: the browser is whoever
+	// typed the password, an attacker's in the attack this guards
+	// against, so a report there would block the victim's number).
 	Verifier Verifier
 	Texts    Texts
 	// Store keeps the flows: a RedisStore when several gateways serve
@@ -122,7 +123,6 @@ type Handler struct {
 	auth     entra.Authorizer
 	dir      directory.Directory
 	ver      Verifier
-	fraud    verify.Reporter
 	texts    Texts
 	store    FlowStore
 	log      *slog.Logger
@@ -161,9 +161,6 @@ func New(opts Options) (*Handler, error) {
 		lifetime: opts.Config.FlowLifetime, tenant: opts.Config.Tenant, streams: make(chan struct{}, maxStreams),
 		locales: map[string]string{}, open: map[string]int{},
 	}
-	if r, ok := opts.Verifier.(verify.Reporter); ok {
-		h.fraud = r
-	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -179,10 +176,12 @@ func New(opts Options) (*Handler, error) {
 	if h.tenant == "" {
 		h.tenant = DefaultTenant
 	}
-	h.cookie = "verigate-entra"
+	// The cookie's name prefix; each flow's cookie adds the flow id, so a
+	// second sign-in in another tab does not replace the first's session.
+	h.cookie = "verigate-entra-"
 	if h.secure {
 		// __Host-: Secure, Path=/, no Domain; a sibling host cannot set it.
-		h.cookie = "__Host-verigate-entra"
+		h.cookie = "__Host-verigate-entra-"
 	}
 	chans := opts.Config.Channels
 	if len(chans) == 0 {
@@ -257,14 +256,22 @@ func (h *Handler) authorize(c echo.Context) error {
 	if err != nil {
 		var ae *entra.AuthorizeError
 		if errors.As(err, &ae) && ae.Request != nil {
-			h.log.Info("entra: authorize refused, answered to Entra", "reason", ae.Reason, "client_request_id", ae.Request.ClientRequestID, "err", err)
+			// An outage (Entra's metadata, Redis) is not the person's
+			// fault: Entra may let them try again.
+			code := entra.ErrorAccessDenied
+			if entra.IsUnavailable(err) {
+				code = entra.ErrorTemporarilyUnavailable
+				h.log.Warn("entra: authorize unavailable, answered to Entra", "reason", ae.Reason, "client_request_id", ae.Request.ClientRequestID, "err", err)
+			} else {
+				h.log.Info("entra: authorize refused, answered to Entra", "reason", ae.Reason, "client_request_id", ae.Request.ClientRequestID, "err", err)
+			}
 			postBackHeaders(w)
-			return h.auth.Deny(ctx, w, ae.Request, entra.ErrorAccessDenied, ae.Reason)
+			return h.auth.Deny(ctx, w, ae.Request, code, ae.Reason)
 		}
 		h.log.Info("entra: authorize refused", "err", err)
 		return h.errorPage(c, http.StatusBadRequest, locale)
 	}
-	log := h.log.With("client_request_id", req.ClientRequestID, "oid", req.Hint.ObjectID)
+	log := h.log.With("client_request_id", req.ClientRequestID, "oid", entra.TruncOID(req.Hint.ObjectID))
 	user, err := h.dir.Lookup(ctx, directory.Query{OID: req.Hint.ObjectID, UPN: req.Hint.PreferredUsername})
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
@@ -300,6 +307,10 @@ func (h *Handler) authorize(c echo.Context) error {
 		ID: id, SecretHash: sum[:], CSRF: csrf, Request: req, Number: num.E164, Kind: num.Kind,
 		Locale: locale, ClientIP: clientIP(c), CreatedAt: now, ExpiresAt: now.Add(h.lifetime),
 	}
+	if !slices.ContainsFunc(h.channels, func(ch verify.Channel) bool { return h.offers(f, ch) }) {
+		log.Info("entra: no channel reaches the number with an amr Entra accepts", "amr", req.AMR, "kind", num.Kind)
+		return h.deny(c, req, entra.ErrorAccessDenied, "no channel reaches the person's number with an amr Entra accepts")
+	}
 	if err := h.store.Create(ctx, f, h.lifetime+flowGrace); err != nil {
 		log.Error("entra: store flow", "err", err)
 		return h.deny(c, req, entra.ErrorTemporarilyUnavailable, "the flow could not be stored")
@@ -309,7 +320,7 @@ func (h *Handler) authorize(c echo.Context) error {
 	// The first send: the first channel the number can take.
 	var notice string
 	for _, ch := range h.channels {
-		if ch == verify.ChannelSMS && num.Kind != directory.KindMobile {
+		if !h.offers(f, ch) {
 			continue
 		}
 		notice = h.send(ctx, f, ch, log)
@@ -326,10 +337,12 @@ func (h *Handler) authorize(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, FlowsPath+"/"+id)
 }
 
-// sessionCookie binds the flow to this browser.
+// sessionCookie binds the flow to this browser: one cookie per flow,
+// named by its id, gone after the flow's lifetime (Max-Age), so the
+// cookies of a browser's flows stay few.
 func (h *Handler) sessionCookie(id, secret string) *http.Cookie {
 	return &http.Cookie{
-		Name: h.cookie, Value: id + "." + secret, Path: "/", MaxAge: int((h.lifetime + flowGrace) / time.Second),
+		Name: h.cookie + id, Value: id + "." + secret, Path: "/", MaxAge: int((h.lifetime + flowGrace) / time.Second),
 		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
 	}
 }
@@ -386,8 +399,11 @@ func (h *Handler) send(ctx context.Context, f *Flow, ch verify.Channel, log *slo
 // browser to it. It never says which check failed.
 func (h *Handler) session(c echo.Context) (*Flow, error) {
 	id := c.Param("id")
-	ck, err := c.Cookie(h.cookie)
-	if err != nil || len(id) > 64 || len(ck.Value) > 256 {
+	if len(id) > 64 || !validFlowID(id) {
+		return nil, errNoSession
+	}
+	ck, err := c.Cookie(h.cookie + id)
+	if err != nil || len(ck.Value) > 256 {
 		return nil, errNoSession
 	}
 	cid, secret, ok := strings.Cut(ck.Value, ".")
@@ -409,6 +425,18 @@ func (h *Handler) session(c echo.Context) (*Flow, error) {
 }
 
 var errNoSession = errors.New("hosted: no session for this flow")
+
+// validFlowID reports whether id is spelled as randomToken writes ids
+// (base64url), so it can be part of a cookie name.
+func validFlowID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return id != ""
+}
 
 // page shows the flow.
 func (h *Handler) page(c echo.Context) error {
@@ -471,14 +499,15 @@ func (h *Handler) action(c echo.Context) error {
 	case "code":
 		return h.check(c, f, log, r.PostForm.Get("code"))
 	case "notme":
-		h.reportFraud(ctx, f, log)
+		// A fraud signal, not a fraud report: the browser belongs to
+		// whoever typed the password, so blocking the number here would
+		// let an attacker block the victim with one click. 0# on the
+		// phone (the phone's holder) still reports and blocks.
+		log.Warn("entra: fraud signal: the browser said this sign-in was not theirs", "oid", entra.TruncOID(f.Request.Hint.ObjectID))
+		h.cancel(ctx, f, log)
 		return h.finish(c, f, log, entra.ErrorAccessDenied, "the person said this sign-in was not theirs")
 	case "cancel":
-		if f.State.VerificationID != "" {
-			if _, err := h.ver.Cancel(ctx, h.tenant, f.State.VerificationID); err != nil && !errors.Is(err, verify.ErrNotPending) {
-				log.Warn("entra: cancel verification", "err", err)
-			}
-		}
+		h.cancel(ctx, f, log)
 		return h.finish(c, f, log, entra.ErrorAccessDenied, "the person cancelled")
 	case "finish":
 		return h.finishByStatus(c, f, log)
@@ -512,25 +541,12 @@ func (h *Handler) check(c echo.Context, f *Flow, log *slog.Logger, code string) 
 	}
 }
 
-// reportFraud ends the verification as a fraud report when the Verifier
-// takes reports, else cancels it.
-func (h *Handler) reportFraud(ctx context.Context, f *Flow, log *slog.Logger) {
-	id := f.State.VerificationID
-	if id == "" {
+// cancel ends the flow's verification, if one was started.
+func (h *Handler) cancel(ctx context.Context, f *Flow, log *slog.Logger) {
+	if f.State.VerificationID == "" {
 		return
 	}
-	if h.fraud != nil {
-		err := h.fraud.Report(ctx, id, verify.Event{
-			Type: verify.EventFraudReported, At: h.now(), Channel: f.State.Channel,
-			Detail:  "reported on the Entra verification page",
-			Outcome: &verify.Outcome{Status: verify.StatusDenied, Reason: "fraud_reported"},
-		})
-		if err != nil && !errors.Is(err, verify.ErrNotPending) {
-			log.Warn("entra: fraud report", "err", err)
-		}
-		return
-	}
-	if _, err := h.ver.Cancel(ctx, h.tenant, id); err != nil && !errors.Is(err, verify.ErrNotPending) {
+	if _, err := h.ver.Cancel(ctx, h.tenant, f.State.VerificationID); err != nil && !errors.Is(err, verify.ErrNotPending) {
 		log.Warn("entra: cancel verification", "err", err)
 	}
 }
@@ -558,7 +574,14 @@ func (h *Handler) finishByStatus(c echo.Context, f *Flow, log *slog.Logger) erro
 		m := method(v)
 		log.Info("entra: verified, answering Entra", "verification", v.ID, "amr", m)
 		postBackHeaders(c.Response())
-		return h.auth.Approve(c.Request().Context(), c.Response(), done.Request, m)
+		err = h.auth.Approve(c.Request().Context(), c.Response(), done.Request, m)
+		if err != nil && !c.Response().Committed {
+			// The flow is finished: Entra must still hear an answer, not
+			// wait out its ten minutes behind a 500.
+			log.Error("entra: approval could not be answered", "verification", v.ID, "amr", m, "err", err)
+			return h.deny(c, done.Request, entra.ErrorTemporarilyUnavailable, "the approval could not be signed")
+		}
+		return err
 	default:
 		return h.finish(c, f, log, entra.ErrorAccessDenied, "the verification ended "+string(v.Status))
 	}
@@ -603,11 +626,22 @@ func method(v *verify.Verification) entra.Method {
 	return entra.MethodTel
 }
 
+// amrAllows reports whether Entra's request accepts the amr an approval on
+// ch would carry (call → tel, sms → sms; no amr asked for → any): a
+// channel whose approval could not be signed is never offered.
+func amrAllows(req *entra.Request, ch verify.Channel) bool {
+	m := entra.MethodTel
+	if ch == verify.ChannelSMS {
+		m = entra.MethodSMS
+	}
+	return req == nil || len(req.AMR) == 0 || slices.Contains(req.AMR, string(m))
+}
+
 // offers reports whether the page may send on ch for f: the configured
-// channels, and no text to a number that is not a mobile or that the
+// channels the request's amr allows, and no text to a number that is not a mobile or that the
 // router refused a text.
 func (h *Handler) offers(f *Flow, ch verify.Channel) bool {
-	if !slices.Contains(h.channels, ch) {
+	if !slices.Contains(h.channels, ch) || !amrAllows(f.Request, ch) {
 		return false
 	}
 	return ch != verify.ChannelSMS || (f.Kind == directory.KindMobile && !f.State.NoSMS)
