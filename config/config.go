@@ -73,6 +73,23 @@ type Config struct {
 	Entra entra.Config `yaml:"entra"`
 	// Admin is the operators' listener: pprof and the metrics.
 	Admin Admin `yaml:"admin"`
+	// DrainTimeout bounds serve's drain on SIGTERM or SIGINT (docs/DRAIN.md):
+	// calls in progress get until DrainTimeout less DrainReserve to end by
+	// themselves; then the rest are hung up and the callbacks queued in
+	// memory flushed. 0 hangs up at once. Kept, with the preStop hook and
+	// the HTTP shutdown, below Kubernetes' terminationGracePeriodSeconds.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// DefaultDrainTimeout is drain_timeout's default: with the Kubernetes
+// manifests' 5 s preStop hook and up to 4 s of HTTP shutdown it stays
+// below their terminationGracePeriodSeconds of 30.
+const DefaultDrainTimeout = 20 * time.Second
+
+// DrainReserve is the part of a drain timeout kept for hanging up the
+// calls still in progress and flushing callbacks: a quarter, at most 5 s.
+func DrainReserve(timeout time.Duration) time.Duration {
+	return min(timeout/4, 5*time.Second)
 }
 
 // Admin configures the admin listener, which serves net/http/pprof and
@@ -158,9 +175,10 @@ func Default() Config {
 			FailedChecksLong: 50, FailedCheckWindowLong: 30 * 24 * time.Hour,
 			SMSPumping: pumping.DefaultConfig(),
 		},
-		SMS: SMS{AppName: "Verigate"},
-		SIP: sip.DefaultConfig(),
-		Log: Log{Level: "info", Format: "text"},
+		SMS:          SMS{AppName: "Verigate"},
+		SIP:          sip.DefaultConfig(),
+		Log:          Log{Level: "info", Format: "text"},
+		DrainTimeout: DefaultDrainTimeout,
 	}
 }
 
@@ -289,6 +307,9 @@ func (c Config) Validate() error {
 		if c.PublicURL == "" {
 			bad("entra.apps", "needs public_url: the issuer and the endpoints Entra is given are under it")
 		}
+	}
+	if c.DrainTimeout < 0 || c.DrainTimeout > 10*time.Minute {
+		bad("drain_timeout", "must be between 0s and 10m, not %s", c.DrainTimeout)
 	}
 	if err := c.Admin.validate(); err != nil {
 		bad("admin.addr", "%v", err)

@@ -44,6 +44,10 @@ type gateway struct {
 	// drain ends the waiting requests (long-polls, event streams): the
 	// server calls it when it begins to shut down.
 	drain func()
+	// sip and callbacks are what Drain waits for: the calls in progress
+	// and the callbacks queued in memory; nil when not configured.
+	sip       *sip.Caller
+	callbacks *callback.Notifier
 
 	// background work the gateway owns (callback workers, SIP, keep-alives),
 	// stopped by Close.
@@ -108,7 +112,8 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	if err != nil {
 		return nil, fmt.Errorf("prompts: %w", err)
 	}
-	ready := map[string]api.ReadyCheck{}
+	// Not ready once draining: the load balancer stops sending requests.
+	ready := map[string]api.ReadyCheck{"drain": g.readyDrain}
 	st, err := g.buildState(bg, cfg, ready, log)
 	if err != nil {
 		return nil, err
@@ -143,7 +148,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			return nil, err
 		}
 		g.goBackground(bg, func(ctx context.Context) { n.Run(ctx, 4) })
-		notifier, st.callbacks = n, n
+		notifier, st.callbacks, g.callbacks = n, n, n
 	}
 	svc, err := verify.NewService(verify.Config{
 		Store: st.store, Limiter: st.limiter, Hasher: hasher, Notifier: notifier,
@@ -171,6 +176,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	// The providers built before the Service report to it from now on.
 	if prov.sip != nil {
 		prov.sip.ReportTo(svc)
+		g.sip = prov.sip
 	}
 	prov.watch.Start(svc)
 

@@ -144,7 +144,29 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("radius listening", "addr", gw.radius.Addr().String(), "tenant", cfg.RADIUS.WithDefaults().Tenant)
 	}
 	log.Info("verigate serving", "addr", ln.Addr().String(), "dev", f.dev, "version", version)
-	return serveHTTP(ctx, ln, gw.handler, gw.drain, log)
+	httpCtx, drained := drainFirst(ctx, gw, cfg.DrainTimeout, log)
+	err = serveHTTP(httpCtx, ln, gw.handler, gw.drain, log)
+	drained()
+	return err
+}
+
+// drainFirst returns the context the HTTP server serves under: it ends once
+// ctx has ended (SIGTERM, SIGINT) and the gateway has drained, so that the
+// API keeps answering checks and webhooks while calls finish. drained
+// stops the drain's goroutine if the server ended by itself, and waits for it.
+func drainFirst(ctx context.Context, gw *gateway, timeout time.Duration, log *slog.Logger) (_ context.Context, drained func()) {
+	httpCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	served, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer stop()
+		select {
+		case <-ctx.Done():
+			gw.Drain(timeout, log)
+		case <-served:
+		}
+	}()
+	return httpCtx, func() { close(served); <-done }
 }
 
 // defaultGCPercent is serve's garbage-collector target (GOGC) when the
@@ -164,8 +186,10 @@ func tuneGC(lookup func(string) (string, bool)) {
 	}
 }
 
-// shutdownGrace is how long requests in flight get to finish on shutdown.
-const shutdownGrace = 10 * time.Second
+// shutdownGrace is how long requests in flight get to finish on shutdown,
+// after the drain (the API served throughout it): with the drain timeout
+// and Kubernetes' preStop hook it stays within terminationGracePeriodSeconds.
+const shutdownGrace = 4 * time.Second
 
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully:
 // requests in flight get up to shutdownGrace to finish. drain, if not nil,
