@@ -78,7 +78,7 @@ type Caller struct {
 	// draining is set by Drain: Call places no new call.
 	draining bool
 	calls    map[string]*call // by Call-ID
-	rep    verify.Reporter  // set by ReportTo
+	rep      verify.Reporter  // set by ReportTo
 
 	statsMu sync.Mutex
 	stats   CallerStats
