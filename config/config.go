@@ -151,8 +151,14 @@ type Redis struct {
 // SMS configures text messages.
 type SMS struct {
 	AppName  string `yaml:"app_name"`
-	Provider string `yaml:"provider"` // console or twilio; chosen from what is configured when empty
+	// Provider is console, twilio or none (a gateway that only calls, such
+	// as a PBX-only one); chosen from what is configured when empty.
+	Provider string `yaml:"provider"`
 }
+
+// SMSProviderNone is sms.provider for a gateway that sends no SMS (calls
+// only, e.g. through a PBX): SMS requests are refused as unsupported.
+const SMSProviderNone = "none"
 
 // Log configures logging.
 type Log struct {
@@ -277,9 +283,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("config: %w", err))
 	}
 	switch c.SMS.Provider {
-	case "", "console", "twilio":
+	case "", "console", "twilio", SMSProviderNone:
 	default:
-		bad("sms.provider", "must be console or twilio, not %q", c.SMS.Provider)
+		bad("sms.provider", "must be console, twilio or none, not %q", c.SMS.Provider)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

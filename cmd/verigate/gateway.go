@@ -122,7 +122,8 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	if st.pumps != nil {
 		blocks = st.pumps
 	}
-	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: st.redis, Blocks: blocks, Logger: log, HTTPClient: g.outboundClient()})
+	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: st.redis, Blocks: blocks, Logger: log, HTTPClient: g.outboundClient(),
+		NoSMS: cfg.SMS.Provider == config.SMSProviderNone})
 	if err != nil {
 		return nil, err
 	}
@@ -359,8 +360,9 @@ type providerChoice struct {
 }
 
 // chooseProviders is the provider-precedence rule. SMS: sms.provider when
-// set, else Twilio when configured; none is an error (the console provider
-// is for development only and must be asked for). Calls: configured SIP
+// set, else Twilio when configured; neither is an error (the console
+// provider is for development only and must be asked for). sms.provider
+// none sends no SMS (sms is then ""): the gateway must have a call provider. Calls: configured SIP
 // trunks win over Twilio; with neither, --dev calls the loopback test
 // phone, which Twilio, when configured, wins over.
 func chooseProviders(smsProvider string, twilioConfigured bool, trunks int, dev bool) (providerChoice, error) {
@@ -378,11 +380,16 @@ func chooseProviders(smsProvider string, twilioConfigured bool, trunks int, dev 
 		if !twilioConfigured {
 			return providerChoice{}, errors.New("sms.provider is twilio but Twilio is not configured (VERIGATE_TWILIO_ACCOUNT_SID and the rest)")
 		}
+	case config.SMSProviderNone:
+		c.sms = ""
 	}
 	c.loopback = trunks == 0 && dev && !twilioConfigured
 	if trunks > 0 || c.loopback {
 		// With a trunk configured, calls go there unless routing says otherwise.
 		c.call = sip.Provider
+	}
+	if smsProvider == config.SMSProviderNone && c.call == "" {
+		return providerChoice{}, errors.New("sms.provider is none but no call provider is configured: add a SIP trunk (sip.trunks) or Twilio, or the gateway could send nothing")
 	}
 	return c, nil
 }
