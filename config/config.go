@@ -150,7 +150,7 @@ type Redis struct {
 
 // SMS configures text messages.
 type SMS struct {
-	AppName  string `yaml:"app_name"`
+	AppName string `yaml:"app_name"`
 	// Provider is console, twilio or none (a gateway that only calls, such
 	// as a PBX-only one); chosen from what is configured when empty.
 	Provider string `yaml:"provider"`
