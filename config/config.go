@@ -199,13 +199,12 @@ func Load(path string, lookup func(string) (string, bool)) (Config, error) {
 			return cfg, fmt.Errorf("config: %w", err)
 		}
 		if err := decodeYAML(data, &cfg); err != nil {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+			return cfg, &YAMLError{Path: path, Err: nameKeys(data, err)}
 		}
 	}
-	if err := applyEnv(&cfg, lookup); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	// Every variable and setting at fault at once, not one per run.
+	envErr := applyEnv(&cfg, lookup)
+	return cfg, errors.Join(envErr, cfg.Validate())
 }
 
 func decodeYAML(data []byte, cfg *Config) error {
@@ -218,7 +217,7 @@ func decodeYAML(data []byte, cfg *Config) error {
 	return nil
 }
 
-// Validate reports the first invalid setting, naming its key.
+// Validate reports every invalid setting, each naming its key.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {

@@ -48,6 +48,8 @@ type gateway struct {
 	// and the callbacks queued in memory; nil when not configured.
 	sip       *sip.Caller
 	callbacks *callback.Notifier
+	// choice is which providers serve by default, for serve to print.
+	choice providerChoice
 
 	// background work the gateway owns (callback workers, SIP, keep-alives),
 	// stopped by Close.
@@ -132,6 +134,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	if err != nil {
 		return nil, err
 	}
+	g.choice = prov.choice
 
 	var notifier verify.Notifier
 	if cfg.Callbacks.Secret != "" {

@@ -46,6 +46,8 @@ func main() {
 	stop()
 	switch {
 	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errReported):
+		os.Exit(1) // written to the log already, in its format
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "verigate:", err)
 		os.Exit(1)
