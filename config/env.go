@@ -128,12 +128,12 @@ func setScalar(v reflect.Value, raw string) error {
 }
 
 // otherEnv are VERIGATE_ variables read outside the configuration: the
-// client subcommands' key and the tests' Redis (with the rest of
-// VERIGATE_TEST_*).
+// client subcommands' key (the tests' and tools' come by prefix).
 var otherEnv = map[string]bool{"VERIGATE_API_KEY": true}
 
-// otherEnvPrefix marks the tests' variables, never the gateway's.
-const otherEnvPrefix = "VERIGATE_TEST_"
+// otherEnvPrefixes mark the variables of the tests, benchmarks and soak
+// runs, never the gateway's.
+var otherEnvPrefixes = []string{"VERIGATE_TEST_", "VERIGATE_BENCH_", "VERIGATE_E2E_", "VERIGATE_SOAK_"}
 
 // listIndex is the index of a list's entry in a variable's name
 // (VERIGATE_SIP_TRUNKS_0_PASSWORD).
@@ -186,7 +186,8 @@ func UnknownEnv(environ []string) []string {
 	var unknown []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix+"_") || otherEnv[name] || strings.HasPrefix(name, otherEnvPrefix) {
+		if !strings.HasPrefix(name, envPrefix+"_") || otherEnv[name] ||
+			slices.ContainsFunc(otherEnvPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
 			continue
 		}
 		if !known[listIndex.ReplaceAllString(name, "_N_")] {

@@ -46,7 +46,7 @@ func TestLoadReportsEverythingAtOnce(t *testing.T) {
 // the client's and tests' variables are not.
 func TestUnknownEnv(t *testing.T) {
 	environ := []string{"PATH=/bin", "VERIGATE_HTTP_ADDR=:8080", "VERIGATE_SECRET_FILE=/s", "VERIGATE_SIP_TRUNKS_0_PASSWORD=x",
-		"VERIGATE_API_KEY=k", "VERIGATE_TEST_REDIS_URL=redis://", "VERIGATE_HTTP_ADR=:8080", "VERIGATE_NOPE=1"}
+		"VERIGATE_API_KEY=k", "VERIGATE_TEST_REDIS_URL=redis://", "VERIGATE_SOAK_DURATION=1m", "VERIGATE_HTTP_ADR=:8080", "VERIGATE_NOPE=1"}
 	got := UnknownEnv(environ)
 	if want := []string{"VERIGATE_HTTP_ADR", "VERIGATE_NOPE"}; !slices.Equal(got, want) {
 		t.Fatalf("UnknownEnv = %v, want %v", got, want)
