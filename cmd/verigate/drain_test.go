@@ -93,7 +93,7 @@ func TestDrainWithCallInProgress(t *testing.T) {
 				t.Errorf("/readyz while draining: %d %s, want 503", rec.Code, rec.Body)
 			}
 			rec, m = drainRequest(t, g, http.MethodPost, "/v1/verifications", `{"to":"+4915123456780","channel":"sms"}`)
-			if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			if e, _ := m["error"].(map[string]any); rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || e["code"] != "unavailable" {
 				t.Errorf("start while draining: %d Retry-After %q %s, want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 			}
 
