@@ -475,6 +475,24 @@ func TestBusy(t *testing.T) {
 	}
 }
 
+// TestDraining: a gateway shutting down answers a start 503 unavailable
+// with a short Retry-After, saying so; reads still work.
+func TestDraining(t *testing.T) {
+	en := newEnv(t, nil)
+	created := en.do("POST", "/v1/verifications", keyAcme, `{"to":"`+deMobile+`"}`)
+	if created.Code != http.StatusCreated {
+		t.Fatalf("start: %d %s", created.Code, created.Body)
+	}
+	en.svc.Drain()
+	r := en.do("POST", "/v1/verifications", keyAcme, `{"to":"`+deMobile+`"}`)
+	if r.Code != http.StatusServiceUnavailable || r.errCode(t) != "unavailable" || r.Header.Get("Retry-After") != "2" {
+		t.Fatalf("= %d %s (Retry-After %q), want 503 unavailable with Retry-After 2", r.Code, r.Body, r.Header.Get("Retry-After"))
+	}
+	if msg, _ := r.errField(t, "message").(string); !strings.Contains(msg, "shutting down") {
+		t.Errorf("message %q, want it to say the gateway is shutting down", msg)
+	}
+}
+
 func TestUnsupportedNumbers(t *testing.T) {
 	en := newEnv(t, nil)
 	cases := []struct{ name, body, want string }{

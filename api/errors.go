@@ -54,6 +54,14 @@ const unavailableMessage = "the service is temporarily unavailable: please retry
 // call, and the send was not counted against the person.
 const busyMessage = "the gateway is busy: it has no room for another call right now (this attempt was not counted against the limits); please retry in a few seconds"
 
+// drainingMessage answers verify.ErrDraining: this gateway is shutting
+// down, and another one (or this one restarted) takes the request.
+const drainingMessage = "the gateway is shutting down: please retry in a few seconds (another gateway will take the request)"
+
+// drainingRetryAfter is the Retry-After of a draining answer: the load
+// balancer takes the gateway out within seconds of /readyz failing.
+const drainingRetryAfter = 2
+
 // busyRetryAfter is the Retry-After of a busy answer: calls last tens of
 // seconds, so room comes back within seconds under steady load.
 const busyRetryAfter = 5
@@ -118,6 +126,10 @@ func describe(err error) response {
 		d.RetryAfter = retrySeconds(le.RetryAfter.Seconds())
 		return response{status: status, body: errorBody{d}, retryAfter: d.RetryAfter}
 	default:
+		if errors.Is(err, verify.ErrDraining) {
+			return response{status: http.StatusServiceUnavailable, retryAfter: drainingRetryAfter,
+				body: errorBody{errorDetail{Code: verify.CodeUnavailable, Message: drainingMessage}}}
+		}
 		if errors.Is(err, verify.ErrBusy) {
 			return response{status: http.StatusServiceUnavailable, internal: true, retryAfter: busyRetryAfter,
 				body: errorBody{errorDetail{Code: verify.CodeUnavailable, Message: busyMessage}}}

@@ -371,8 +371,36 @@ func (n *Notifier) Run(ctx context.Context, workers int) {
 	// The workers are done: nothing will reuse the connections to the IdPs.
 	n.client.CloseIdleConnections()
 	if left, _ := n.memory.Len(context.Background()); left > 0 {
-		// They end with the process: say so rather than lose them quietly.
+		// They end with the process: say so, and count them, rather than
+		// lose them quietly.
 		n.log.Warn("callback notices in memory undelivered at shutdown", "count", left)
+		n.metrics.deliveries.WithLabelValues("shutdown").Add(float64(left))
+	}
+}
+
+// Flush waits, while Run's workers keep delivering, until no notice is
+// left in this gateway's memory or ctx ends, and returns how many are left
+// then. Notices in a Redis queue are not waited for: they outlive the
+// process, and every gateway on that Redis delivers them. A gateway
+// shutting down flushes before it stops Run.
+func (n *Notifier) Flush(ctx context.Context) int {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		left, _ := n.memory.Len(ctx) // memory never fails
+		if left == 0 || ctx.Err() != nil {
+			return left
+		}
+		// Wake a worker for notices whose retry is due (Notify's wake
+		// covers only new ones).
+		select {
+		case n.wake <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
 	}
 }
 

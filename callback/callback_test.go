@@ -699,3 +699,46 @@ func TestFormat(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// TestFlushDeliversQueuedNotices: Flush returns once the notices queued in
+// memory are delivered (one after a failed attempt), 0 left; with no
+// worker running it returns what is left when its context ends, and Run,
+// stopping, counts those as lost at shutdown.
+func TestFlushDeliversQueuedNotices(t *testing.T) {
+	srv, got, _ := idp(t, codes(503, 200)...)
+	n, err := New(fast(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, n)
+	v := verification(srv.URL)
+	n.Notify(v)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if left := n.Flush(ctx); left != 0 {
+		t.Fatalf("Flush left %d notices", left)
+	}
+	got.mu.Lock()
+	calls := got.calls
+	got.mu.Unlock()
+	if calls != 2 {
+		t.Errorf("flushed after %d attempts, want 2 (one retried)", calls)
+	}
+
+	idle, err := New(fast(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle.Notify(v)
+	short, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	if left := idle.Flush(short); left != 1 {
+		t.Fatalf("Flush without workers left %d, want 1", left)
+	}
+	ended, end := context.WithCancel(context.Background())
+	end()
+	idle.Run(ended, 1)
+	if v := value(t, idle.metrics.deliveries.WithLabelValues("shutdown")); v != 1 {
+		t.Errorf("deliveries{shutdown} = %v, want 1", v)
+	}
+}

@@ -20,7 +20,7 @@ func newMetrics() *metrics {
 	return &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verigate_callback_deliveries_total",
-			Help: "Callback notices finished, by result: delivered, refused (a 4xx or 3xx answer), forbidden (destination not allowed), expired (max attempts or age reached), queue_full.",
+			Help: "Callback notices finished, by result: delivered, refused (a 4xx or 3xx answer), forbidden (destination not allowed), expired (max attempts or age reached), queue_full, shutdown (left in memory when the gateway stopped).",
 		}, []string{"result"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verigate_callback_failures_total",

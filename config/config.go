@@ -73,6 +73,23 @@ type Config struct {
 	Entra entra.Config `yaml:"entra"`
 	// Admin is the operators' listener: pprof and the metrics.
 	Admin Admin `yaml:"admin"`
+	// DrainTimeout bounds serve's drain on SIGTERM or SIGINT (docs/DRAIN.md):
+	// calls in progress get until DrainTimeout less DrainReserve to end by
+	// themselves; then the rest are hung up and the callbacks queued in
+	// memory flushed. 0 hangs up at once. Kept, with the preStop hook and
+	// the HTTP shutdown, below Kubernetes' terminationGracePeriodSeconds.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// DefaultDrainTimeout is drain_timeout's default: with the Kubernetes
+// manifests' 5 s preStop hook and up to 4 s of HTTP shutdown it stays
+// below their terminationGracePeriodSeconds of 30.
+const DefaultDrainTimeout = 20 * time.Second
+
+// DrainReserve is the part of a drain timeout kept for hanging up the
+// calls still in progress and flushing callbacks: a quarter, at most 5 s.
+func DrainReserve(timeout time.Duration) time.Duration {
+	return min(timeout/4, 5*time.Second)
 }
 
 // Admin configures the admin listener, which serves net/http/pprof and
@@ -133,9 +150,15 @@ type Redis struct {
 
 // SMS configures text messages.
 type SMS struct {
-	AppName  string `yaml:"app_name"`
-	Provider string `yaml:"provider"` // console or twilio; chosen from what is configured when empty
+	AppName string `yaml:"app_name"`
+	// Provider is console, twilio or none (a gateway that only calls, such
+	// as a PBX-only one); chosen from what is configured when empty.
+	Provider string `yaml:"provider"`
 }
+
+// SMSProviderNone is sms.provider for a gateway that sends no SMS (calls
+// only, e.g. through a PBX): SMS requests are refused as unsupported.
+const SMSProviderNone = "none"
 
 // Log configures logging.
 type Log struct {
@@ -158,9 +181,10 @@ func Default() Config {
 			FailedChecksLong: 50, FailedCheckWindowLong: 30 * 24 * time.Hour,
 			SMSPumping: pumping.DefaultConfig(),
 		},
-		SMS: SMS{AppName: "Verigate"},
-		SIP: sip.DefaultConfig(),
-		Log: Log{Level: "info", Format: "text"},
+		SMS:          SMS{AppName: "Verigate"},
+		SIP:          sip.DefaultConfig(),
+		Log:          Log{Level: "info", Format: "text"},
+		DrainTimeout: DefaultDrainTimeout,
 	}
 }
 
@@ -175,13 +199,12 @@ func Load(path string, lookup func(string) (string, bool)) (Config, error) {
 			return cfg, fmt.Errorf("config: %w", err)
 		}
 		if err := decodeYAML(data, &cfg); err != nil {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+			return cfg, &YAMLError{Path: path, Err: nameKeys(data, err)}
 		}
 	}
-	if err := applyEnv(&cfg, lookup); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	// Every variable and setting at fault at once, not one per run.
+	envErr := applyEnv(&cfg, lookup)
+	return cfg, errors.Join(envErr, cfg.Validate())
 }
 
 func decodeYAML(data []byte, cfg *Config) error {
@@ -194,7 +217,7 @@ func decodeYAML(data []byte, cfg *Config) error {
 	return nil
 }
 
-// Validate reports the first invalid setting, naming its key.
+// Validate reports every invalid setting, each naming its key.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
@@ -259,9 +282,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("config: %w", err))
 	}
 	switch c.SMS.Provider {
-	case "", "console", "twilio":
+	case "", "console", "twilio", SMSProviderNone:
 	default:
-		bad("sms.provider", "must be console or twilio, not %q", c.SMS.Provider)
+		bad("sms.provider", "must be console, twilio or none, not %q", c.SMS.Provider)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -289,6 +312,9 @@ func (c Config) Validate() error {
 		if c.PublicURL == "" {
 			bad("entra.apps", "needs public_url: the issuer and the endpoints Entra is given are under it")
 		}
+	}
+	if c.DrainTimeout < 0 || c.DrainTimeout > 10*time.Minute {
+		bad("drain_timeout", "must be between 0s and 10m, not %s", c.DrainTimeout)
 	}
 	if err := c.Admin.validate(); err != nil {
 		bad("admin.addr", "%v", err)

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,13 +19,16 @@ const envPrefix = "VERIGATE"
 // the file named by VERIGATE_<PATH>_FILE (trailing newline trimmed).
 // Lists of structures (policies, trunks, rules) come from YAML; the
 // environment can set fields of their entries by index.
+// Every variable at fault is reported, not only the first.
 func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
-	return walkEnv(reflect.ValueOf(cfg).Elem(), envPrefix, "", lookup)
+	var errs []error
+	walkEnv(reflect.ValueOf(cfg).Elem(), envPrefix, "", lookup, &errs)
+	return errors.Join(errs...)
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
-func walkEnv(v reflect.Value, env, key string, lookup func(string) (string, bool)) error {
+func walkEnv(v reflect.Value, env, key string, lookup func(string) (string, bool), errs *[]error) {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -37,18 +43,14 @@ func walkEnv(v reflect.Value, env, key string, lookup func(string) (string, bool
 		}
 		fv := v.Field(i)
 		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
-			if err := walkEnv(fv, fenv, fkey, lookup); err != nil {
-				return err
-			}
+			walkEnv(fv, fenv, fkey, lookup, errs)
 			continue
 		}
 		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
 			// Entries come from YAML; the environment may set fields of
 			// the ones there, by index: VERIGATE_SIP_TRUNKS_0_PASSWORD.
 			for j := range fv.Len() {
-				if err := walkEnv(fv.Index(j), fmt.Sprintf("%s_%d", fenv, j), fmt.Sprintf("%s[%d]", fkey, j), lookup); err != nil {
-					return err
-				}
+				walkEnv(fv.Index(j), fmt.Sprintf("%s_%d", fenv, j), fmt.Sprintf("%s[%d]", fkey, j), lookup, errs)
 			}
 			continue
 		}
@@ -57,7 +59,8 @@ func walkEnv(v reflect.Value, env, key string, lookup func(string) (string, bool
 			if path, fok := lookup(fenv + "_FILE"); fok {
 				data, err := os.ReadFile(path)
 				if err != nil {
-					return fmt.Errorf("config: %s_FILE: %w", fenv, err)
+					*errs = append(*errs, fmt.Errorf("config: %s_FILE: %w", fenv, err))
+					continue
 				}
 				raw, ok = strings.TrimRight(string(data), "\r\n"), true
 			}
@@ -66,10 +69,9 @@ func walkEnv(v reflect.Value, env, key string, lookup func(string) (string, bool
 			continue
 		}
 		if err := setScalar(fv, raw); err != nil {
-			return fmt.Errorf("config: %s (%s): %w", fkey, fenv, err)
+			*errs = append(*errs, fmt.Errorf("config: %s (%s): %w", fkey, fenv, err))
 		}
 	}
-	return nil
 }
 
 func setScalar(v reflect.Value, raw string) error {
@@ -123,4 +125,109 @@ func setScalar(v reflect.Value, raw string) error {
 		return fmt.Errorf("cannot be set from the environment; use the YAML file")
 	}
 	return nil
+}
+
+// otherEnv are VERIGATE_ variables read outside the configuration: the
+// client subcommands' key (the tests' and tools' come by prefix).
+var otherEnv = map[string]bool{"VERIGATE_API_KEY": true}
+
+// otherEnvPrefixes mark the variables of the tests, benchmarks and soak
+// runs, never the gateway's.
+var otherEnvPrefixes = []string{"VERIGATE_TEST_", "VERIGATE_BENCH_", "VERIGATE_E2E_", "VERIGATE_SOAK_"}
+
+// listIndex is the index of a list's entry in a variable's name
+// (VERIGATE_SIP_TRUNKS_0_PASSWORD).
+var listIndex = regexp.MustCompile(`_\d+_`)
+
+// KnownEnv returns every variable the configuration reads, an entry of a
+// list written with _N_ for its index (VERIGATE_SIP_TRUNKS_N_PASSWORD),
+// sorted.
+func KnownEnv() []string {
+	set := map[string]bool{}
+	knownEnv(reflect.TypeOf(Config{}), envPrefix, set)
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func knownEnv(t reflect.Type, env string, set map[string]bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		fenv := env + "_" + strings.ToUpper(name)
+		switch {
+		case f.Type.Kind() == reflect.Struct && f.Type != durationType:
+			knownEnv(f.Type, fenv, set)
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			knownEnv(f.Type.Elem(), fenv+"_N", set)
+		default:
+			set[fenv] = true
+			if f.Tag.Get("secret") == "true" {
+				set[fenv+"_FILE"] = true
+			}
+		}
+	}
+}
+
+// UnknownEnv returns the VERIGATE_ variables of environ (os.Environ's
+// KEY=value form) that nothing reads: a misspelt name would otherwise
+// leave its setting at the default without a word. serve warns of each.
+func UnknownEnv(environ []string) []string {
+	known := map[string]bool{}
+	for _, n := range KnownEnv() {
+		known[n] = true
+	}
+	var unknown []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix+"_") || otherEnv[name] ||
+			slices.ContainsFunc(otherEnvPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+			continue
+		}
+		if !known[listIndex.ReplaceAllString(name, "_N_")] {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown
+}
+
+// SuggestEnv returns the known variable closest to name (fewest edits),
+// or "" when none is close (more than a third of the name differs).
+func SuggestEnv(name string) string {
+	pattern := listIndex.ReplaceAllString(name, "_N_")
+	best, bestD := "", len(pattern)/3+1
+	for _, k := range KnownEnv() {
+		if d := editDistance(pattern, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes: the names
+// are ASCII).
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

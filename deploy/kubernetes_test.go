@@ -216,8 +216,9 @@ func checkPod(t *testing.T, path string, d *appsv1.Deployment, uid, gid int64) {
 	// The image has no shell: the preStop hook must be the sleep action.
 	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Exec != nil {
 		t.Errorf("%s: preStop must be a sleep action (the image has no shell)", path)
-	} else if grace := spec.TerminationGracePeriodSeconds; grace == nil || *grace < c.Lifecycle.PreStop.Sleep.Seconds+15 {
-		t.Errorf("%s: terminationGracePeriodSeconds must leave the 10 s drain after the preStop sleep", path)
+	} else if grace := spec.TerminationGracePeriodSeconds; grace == nil || *grace < c.Lifecycle.PreStop.Sleep.Seconds+24 {
+		// docs/DRAIN.md: drain_timeout's default 20 s, then up to 4 s of HTTP shutdown.
+		t.Errorf("%s: terminationGracePeriodSeconds must leave the 20 s drain and 4 s HTTP shutdown after the preStop sleep", path)
 	}
 	if r := c.Resources; r.Requests.Memory().IsZero() || r.Limits.Memory().IsZero() || r.Requests.Cpu().IsZero() {
 		t.Errorf("%s: memory request and limit and a CPU request are required", path)

@@ -134,9 +134,9 @@ func startShipped(t *testing.T, d shipped) {
 			t.Fatalf("the fake Twilio got %d messages to the number, want 1", got)
 		}
 	default:
-		// No Twilio: SMS are permitted to no destination.
-		if status != http.StatusUnprocessableEntity || !strings.Contains(body, "country_not_allowed") {
-			t.Fatalf("start SMS with no SMS provider: %d %s, want 422 country_not_allowed", status, body)
+		// No Twilio: sms.provider none, a calls-only gateway.
+		if status != http.StatusUnprocessableEntity || !strings.Contains(body, "unsupported_number") {
+			t.Fatalf("start SMS with no SMS provider: %d %s, want 422 unsupported_number", status, body)
 		}
 	}
 	if strings.Contains(s.stdout.String(), "sms to=") {

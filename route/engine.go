@@ -49,7 +49,15 @@ type Deps struct {
 	Blocks PrefixBlocks
 	Logger *slog.Logger
 	Now    func() time.Time
+	// NoSMS is a gateway without an SMS provider (sms.provider: none, a
+	// PBX-only deployment): SMS is refused as unsupported, and channel
+	// auto calls.
+	NoSMS bool
 }
+
+// ErrNoSMSMessage is what a request for an SMS on a gateway without an SMS
+// provider (Deps.NoSMS) is told.
+const ErrNoSMSMessage = "this gateway sends no SMS (sms.provider: none): ask for channel call or auto"
 
 // Engine is the routing decision: a verify.Router whose every decision can
 // also be explained. It is safe for concurrent use.

@@ -230,6 +230,9 @@ type PrefixBlocks interface {
 // permissions (*verify.InputError, country_not_allowed), or a block of its
 // prefix (an aggregate *verify.LimitError, 429 with Retry-After). nil: it may.
 func (e *Engine) refusal(tenant string, ch verify.Channel, num verify.Number) error {
+	if ch == verify.ChannelSMS && e.deps.NoSMS {
+		return verify.Invalid(verify.ErrUnsupportedNumber, ErrNoSMSMessage)
+	}
 	if err := e.geo.decide(tenant, ch, num); err != nil {
 		return err
 	}

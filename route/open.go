@@ -30,6 +30,8 @@ type OpenOptions struct {
 	Blocks PrefixBlocks
 	Logger *slog.Logger
 	Now    func() time.Time
+	// NoSMS: the gateway has no SMS provider (Deps.NoSMS).
+	NoSMS bool
 }
 
 // Open builds the Engine cfg describes: it opens the GeoIP database, makes
@@ -40,7 +42,7 @@ func Open(cfg Config, opts OpenOptions) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	deps := Deps{History: opts.History, Blocks: opts.Blocks, Logger: opts.Logger, Now: opts.Now}
+	deps := Deps{History: opts.History, Blocks: opts.Blocks, Logger: opts.Logger, Now: opts.Now, NoSMS: opts.NoSMS}
 	if deps.History == nil && !opts.NoHistory {
 		deps.History = NewMemoryHistory(cfg.CacheSize)
 	}

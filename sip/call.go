@@ -75,8 +75,10 @@ type Caller struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	closed bool
-	calls  map[string]*call // by Call-ID
-	rep    verify.Reporter  // set by ReportTo
+	// draining is set by Drain: Call places no new call.
+	draining bool
+	calls    map[string]*call // by Call-ID
+	rep      verify.Reporter  // set by ReportTo
 
 	statsMu sync.Mutex
 	stats   CallerStats
@@ -175,6 +177,31 @@ func (c *Caller) ActiveCalls() int {
 // RTPPortsInUse returns how many RTP ports calls hold now.
 func (c *Caller) RTPPortsInUse() int { return c.ports.InUse() }
 
+// Drain refuses new calls (Call returns verify.ErrDraining) and waits
+// until the calls in progress have ended by themselves, or ctx ends; it
+// returns how many calls are still in progress then, for Close to end.
+// A gateway shutting down drains, then closes.
+func (c *Caller) Drain(ctx context.Context) int {
+	c.mu.Lock()
+	c.draining = true
+	c.mu.Unlock()
+	// Calls end on the phone's or the script's pace, seconds apart: a
+	// short poll costs nothing next to them.
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n := c.ActiveCalls()
+		if n == 0 {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return c.ActiveCalls()
+		case <-t.C:
+		}
+	}
+}
+
 // Close ends every call (CANCEL while ringing, BYE once answered), waits
 // for their goroutines and stops listening. A call whose INVITE has had no
 // response at all can only be CANCELled after one comes, so Close may wait
@@ -248,10 +275,13 @@ func (c *Caller) ReportTo(r verify.Reporter) {
 // the Reporter given to ReportTo.
 func (c *Caller) Call(ctx context.Context, vc verify.Call) (string, error) {
 	c.mu.Lock()
-	closed, rep := c.closed, c.rep
+	closed, draining, rep := c.closed, c.draining, c.rep
 	c.mu.Unlock()
 	if closed {
 		return "", ErrClosed
+	}
+	if draining {
+		return "", fmt.Errorf("sip caller: %w", verify.ErrDraining)
 	}
 	if rep == nil {
 		return "", errors.New("sip caller: nowhere to report (no ReportTo)")

@@ -2,6 +2,7 @@ package sip_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -246,5 +247,41 @@ func TestCloseEndsCalls(t *testing.T) {
 	}
 	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v2", To: "+4915123456789"}); err == nil {
 		t.Error("a closed Caller placed a call")
+	}
+}
+
+// TestDrainWaitsThenRefuses: Drain returns when the call in progress has
+// ended by itself (the phone pressed #), 0 left, and new calls are
+// refused from then on; with a call that does not end, it returns 1 when its context
+// ends, and the call goes on for Close to end.
+func TestDrainWaitsThenRefuses(t *testing.T) {
+	phone, _ := newPhone(t, siptest.PhoneConfig{Press: "#", After: pressAfter})
+	rep := newReporter()
+	caller := newCaller(t, rep, phone.LoopbackTrunk(), sip.Options{KeyTimeout: time.Minute})
+	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v1", To: "+4915123456789", Mode: verify.CallModeApprove}); err != nil {
+		t.Fatal(err)
+	}
+	rep.waitFor(t, "v1", verify.EventAnswered, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if left := caller.Drain(ctx); left != 0 {
+		t.Fatalf("Drain left %d calls, want 0", left)
+	}
+	if _, err := caller.Call(context.Background(), verify.Call{VerificationID: "v2", To: "+4915123456789"}); !errors.Is(err, verify.ErrDraining) {
+		t.Fatalf("Call after Drain: %v, want ErrDraining", err)
+	}
+	rep.waitFor(t, "v1", verify.EventCallApproved, 5*time.Second)
+
+	silent, _ := newPhone(t, siptest.PhoneConfig{})
+	rep2 := newReporter()
+	c2 := newCaller(t, rep2, silent.LoopbackTrunk(), sip.Options{KeyTimeout: time.Minute})
+	if _, err := c2.Call(context.Background(), verify.Call{VerificationID: "v3", To: "+4915123456789", Mode: verify.CallModeApprove}); err != nil {
+		t.Fatal(err)
+	}
+	rep2.waitFor(t, "v3", verify.EventAnswered, 10*time.Second)
+	short, stop := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer stop()
+	if left := c2.Drain(short); left != 1 {
+		t.Fatalf("Drain of an unending call left %d, want 1", left)
 	}
 }

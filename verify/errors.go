@@ -24,6 +24,11 @@ var (
 	// counted against the person's limits (Service.Start refunds it); the
 	// API answers 503 with a short Retry-After.
 	ErrBusy = errors.New("no capacity for another send right now")
+	// ErrDraining is a gateway shutting down (Service.Drain): it finishes
+	// the verifications it has but starts no new one, so that another
+	// gateway takes it. It wraps ErrUnavailable; the API answers 503 with
+	// a short Retry-After.
+	ErrDraining = fmt.Errorf("gateway shutting down: %w", ErrUnavailable)
 )
 
 // ErrSuperseded is returned by Store.Transition when an event of an earlier

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -72,7 +73,18 @@ type Service struct {
 	log *slog.Logger
 	// changes is cfg.Changes, or cfg.Store when it implements Changes.
 	changes Changes
+	// draining is set by Drain: no new verification starts.
+	draining atomic.Bool
 }
+
+// Drain stops the Service from starting verifications (Start and Relay
+// return ErrDraining) while everything else goes on: checks, approvals,
+// provider reports, so that the verifications in flight finish. A gateway
+// calls it when it begins to shut down; it cannot be undone.
+func (s *Service) Drain() { s.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (s *Service) Draining() bool { return s.draining.Load() }
 
 // NewService checks cfg and fills in defaults.
 func NewService(cfg Config) (*Service, error) {
@@ -166,7 +178,8 @@ type StartRequest struct {
 //
 // Errors: *InputError (ErrInvalidRequest, ErrInvalidNumber,
 // ErrUnsupportedNumber, ErrCountryNotAllowed); *LimitError; ErrUnavailable
-// when the store, limiter or provider fails. Nothing is sent unless the
+// when the store, limiter or provider fails, ErrDraining (an
+// ErrUnavailable) once Drain was called. Nothing is sent unless the
 // limits were consumed and the verification stored.
 func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, error) {
 	v, err := s.begin(ctx, req, nil)
@@ -179,6 +192,9 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Verification, e
 // begin is Start, and Relay when msg is not nil: the request checked, the
 // number parsed and routed, then send.
 func (s *Service) begin(ctx context.Context, req StartRequest, msg *relayed) (*Verification, error) {
+	if s.draining.Load() {
+		return nil, ErrDraining
+	}
 	if req.Channel == "" {
 		req.Channel = ChannelSMS
 	}

@@ -378,3 +378,30 @@ func TestReportAfterEnd(t *testing.T) {
 		t.Fatalf("report on an unknown id = %v", err)
 	}
 }
+
+// TestDrainRefusesStartsOnly: a draining Service starts no verification
+// or relayed message (ErrDraining, an ErrUnavailable), and still checks
+// codes and records the events of the verifications it has.
+func TestDrainRefusesStartsOnly(t *testing.T) {
+	s := verifytest.NewService(t)
+	v := startCall(t, s, verify.ChannelCall, verify.CallModeApprove)
+	s.Drain()
+	if !s.Draining() {
+		t.Fatal("Draining() is false after Drain")
+	}
+	ctx := context.Background()
+	_, err := s.Start(ctx, verify.StartRequest{Tenant: "acme", To: "+4915123456780", Channel: verify.ChannelSMS})
+	if !errors.Is(err, verify.ErrDraining) || !errors.Is(err, verify.ErrUnavailable) {
+		t.Errorf("Start while draining: %v, want ErrDraining wrapping ErrUnavailable", err)
+	}
+	if _, err := s.Relay(ctx, verify.MessageRequest{Tenant: "acme", To: "+4915123456780", Body: "Your code is 123456"}); !errors.Is(err, verify.ErrDraining) {
+		t.Errorf("Relay while draining: %v, want ErrDraining", err)
+	}
+	if err := s.Report(ctx, v.ID, approved(verify.Event{Type: verify.EventKeyPressed, Channel: verify.ChannelCall, Provider: "sip", ProviderRef: "c1", Attempt: 1, Key: "c1/k"})); err != nil {
+		t.Fatalf("Report while draining: %v", err)
+	}
+	got, err := s.Get(ctx, "acme", v.ID)
+	if err != nil || got.Status != verify.StatusApproved {
+		t.Fatalf("after the approval while draining: %v %v, want approved", got, err)
+	}
+}

@@ -117,6 +117,9 @@ func describe(c echo.Context, err error, param string) *Error {
 		// Twilio deletes a verification when it is approved, canceled or
 		// expires: what is no longer pending is not found.
 		return notFound(c)
+	case errors.Is(err, verify.ErrDraining):
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable, RetryAfter: 2, cause: err,
+			Message: "Service Unavailable: the gateway is shutting down; retry in a few seconds"}
 	case errors.Is(err, verify.ErrBusy):
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable, RetryAfter: 5, cause: err,
 			Message: "Service Unavailable: the gateway has no room for another call right now (this attempt was not counted); retry in a few seconds"}

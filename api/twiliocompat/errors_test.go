@@ -38,6 +38,7 @@ func TestDescribe(t *testing.T) {
 		{"approved", &verify.NotPendingError{Status: verify.StatusApproved}, 404, CodeNotFound, false},
 		{"not found", verify.ErrNotFound, 404, CodeNotFound, false},
 		{"busy", errors.Join(verify.ErrBusy, verify.ErrUnavailable), 503, CodeServiceUnavailable, true},
+		{"draining", verify.ErrDraining, 503, CodeServiceUnavailable, true},
 		{"store down", verify.ErrUnavailable, 503, CodeServiceUnavailable, false},
 	} {
 		got := describe(c, tt.err, "Code")

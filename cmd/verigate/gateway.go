@@ -48,6 +48,12 @@ type gateway struct {
 	// drain ends the waiting requests (long-polls, event streams): the
 	// server calls it when it begins to shut down.
 	drain func()
+	// sip and callbacks are what Drain waits for: the calls in progress
+	// and the callbacks queued in memory; nil when not configured.
+	sip       *sip.Caller
+	callbacks *callback.Notifier
+	// choice is which providers serve by default, for serve to print.
+	choice providerChoice
 
 	// background work the gateway owns (callback workers, SIP, keep-alives),
 	// stopped by Close.
@@ -112,7 +118,8 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	if err != nil {
 		return nil, fmt.Errorf("prompts: %w", err)
 	}
-	ready := map[string]api.ReadyCheck{}
+	// Not ready once draining: the load balancer stops sending requests.
+	ready := map[string]api.ReadyCheck{"drain": g.readyDrain}
 	st, err := g.buildState(bg, cfg, ready, log)
 	if err != nil {
 		return nil, err
@@ -121,7 +128,8 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	if st.pumps != nil {
 		blocks = st.pumps
 	}
-	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: st.redis, Blocks: blocks, Logger: log, HTTPClient: g.outboundClient()})
+	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: st.redis, Blocks: blocks, Logger: log, HTTPClient: g.outboundClient(),
+		NoSMS: cfg.SMS.Provider == config.SMSProviderNone})
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +138,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	if err != nil {
 		return nil, err
 	}
+	g.choice = prov.choice
 
 	var notifier verify.Notifier
 	if cfg.Callbacks.Secret != "" {
@@ -147,7 +156,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 			return nil, err
 		}
 		g.goBackground(bg, func(ctx context.Context) { n.Run(ctx, 4) })
-		notifier, st.callbacks = n, n
+		notifier, st.callbacks, g.callbacks = n, n, n
 	}
 	svc, err := verify.NewService(verify.Config{
 		Store: st.store, Limiter: st.limiter, Hasher: hasher, Notifier: notifier,
@@ -176,6 +185,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	// The providers built before the Service report to it from now on.
 	if prov.sip != nil {
 		prov.sip.ReportTo(svc)
+		g.sip = prov.sip
 	}
 	prov.watch.Start(svc)
 
@@ -369,8 +379,9 @@ type providerChoice struct {
 }
 
 // chooseProviders is the provider-precedence rule. SMS: sms.provider when
-// set, else Twilio when configured; none is an error (the console provider
-// is for development only and must be asked for). Calls: configured SIP
+// set, else Twilio when configured; neither is an error (the console
+// provider is for development only and must be asked for). sms.provider
+// none sends no SMS (sms is then ""): the gateway must have a call provider. Calls: configured SIP
 // trunks win over Twilio; with neither, --dev calls the loopback test
 // phone, which Twilio, when configured, wins over.
 func chooseProviders(smsProvider string, twilioConfigured bool, trunks int, dev bool) (providerChoice, error) {
@@ -388,11 +399,16 @@ func chooseProviders(smsProvider string, twilioConfigured bool, trunks int, dev 
 		if !twilioConfigured {
 			return providerChoice{}, errors.New("sms.provider is twilio but Twilio is not configured (VERIGATE_TWILIO_ACCOUNT_SID and the rest)")
 		}
+	case config.SMSProviderNone:
+		c.sms = ""
 	}
 	c.loopback = trunks == 0 && dev && !twilioConfigured
 	if trunks > 0 || c.loopback {
 		// With a trunk configured, calls go there unless routing says otherwise.
 		c.call = sip.Provider
+	}
+	if smsProvider == config.SMSProviderNone && c.call == "" {
+		return providerChoice{}, errors.New("sms.provider is none but no call provider is configured: add a SIP trunk (sip.trunks) or Twilio, or the gateway could send nothing")
 	}
 	return c, nil
 }

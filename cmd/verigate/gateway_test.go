@@ -26,6 +26,10 @@ func TestChooseProviders(t *testing.T) {
 		{name: "twilio wins over the loopback phone", dev: true, twilio: true, want: providerChoice{sms: "twilio", call: "twilio"}},
 		{name: "no sms provider", trunks: 1, errContains: "no SMS provider configured"},
 		{name: "twilio sms without twilio", sms: "twilio", errContains: "Twilio is not configured"},
+		{name: "none with trunks only calls", sms: "none", trunks: 1, want: providerChoice{call: "sip"}},
+		{name: "none with twilio calls through twilio", sms: "none", twilio: true, want: providerChoice{call: "twilio"}},
+		{name: "none in dev calls the loopback phone", sms: "none", dev: true, want: providerChoice{call: "sip", loopback: true}},
+		{name: "none without a call provider", sms: "none", errContains: "no call provider"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

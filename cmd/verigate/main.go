@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -46,6 +48,8 @@ func main() {
 	stop()
 	switch {
 	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errReported):
+		os.Exit(1) // written to the log already, in its format
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "verigate:", err)
 		os.Exit(1)
@@ -53,6 +57,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "-v") {
+		return runVersion(ctx, nil, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -79,6 +86,34 @@ func usage(w io.Writer) {
 }
 
 func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
-	_, err := fmt.Fprintln(stdout, "verigate", version)
+	_, err := fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 	return err
+}
+
+// versionLine is `verigate version`'s answer: the version (-ldflags, else
+// the module's version), the commit it was built from and the Go version.
+func versionLine(bi *debug.BuildInfo, ok bool) string {
+	v, commit, goVersion := version, "unknown", runtime.Version()
+	if ok {
+		goVersion = bi.GoVersion
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		var modified bool
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if len(commit) > 12 {
+			commit = commit[:12]
+		}
+		if modified && commit != "unknown" {
+			commit += "+dirty"
+		}
+	}
+	return fmt.Sprintf("verigate %s (commit %s, %s)", v, commit, goVersion)
 }

@@ -48,9 +48,14 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 // settings always win.
 func loadServeConfig(f serveFlags, lookup func(string) (string, bool), random io.Reader) (config.Config, string, error) {
 	cfg, err := config.Load(f.configPath, lookup)
-	if err != nil {
+	var yerr *config.YAMLError
+	if errors.As(err, &yerr) {
+		// Nothing else can be judged of a file that did not decode.
 		return cfg, "", err
 	}
+	// Every setting at fault is reported at once: the configuration's,
+	// the missing secrets, the provider choice.
+	errs := []error{err}
 	if f.httpAddr != "" {
 		cfg.HTTP.Addr = f.httpAddr
 	}
@@ -77,15 +82,40 @@ func loadServeConfig(f serveFlags, lookup func(string) (string, bool), random io
 			allow := true
 			cfg.Callbacks.AllowPrivateNetworks = &allow
 		}
-		return cfg, devKey, nil
 	}
 	if cfg.Secret == "" {
-		return cfg, "", errors.New("VERIGATE_SECRET is not set: give the server key for code HMACs (at least 16 characters) in VERIGATE_SECRET or VERIGATE_SECRET_FILE, or run with --dev")
+		errs = append(errs, errors.New("VERIGATE_SECRET is not set: give the server key for code HMACs (at least 16 characters) in VERIGATE_SECRET or VERIGATE_SECRET_FILE, or run with --dev"))
 	}
 	if cfg.APIKeys == "" {
-		return cfg, "", errors.New("VERIGATE_API_KEYS is not set: give the tenants' keys as \"tenant1:key1,tenant2:key2\", or run with --dev")
+		errs = append(errs, errors.New("VERIGATE_API_KEYS is not set: give the tenants' keys as \"tenant1:key1,tenant2:key2\", or run with --dev"))
 	}
-	return cfg, "", nil
+	errs = append(errs, checkProviders(cfg, f.dev))
+	return cfg, devKey, errors.Join(errs...)
+}
+
+// checkProviders reports what buildGateway's provider choice would refuse,
+// so that it joins the configuration's errors instead of coming one run
+// later.
+func checkProviders(cfg config.Config, dev bool) error {
+	var errs []error
+	switch cfg.SMS.Provider {
+	case "", "console", "twilio", config.SMSProviderNone: // others: config.Validate says so
+		if _, err := chooseProviders(cfg.SMS.Provider, cfg.Twilio.Configured(), len(cfg.SIP.Trunks), dev); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if tw := cfg.Twilio; tw.Configured() {
+		if tw.PublicURL == "" {
+			tw.PublicURL = cfg.PublicURL
+		}
+		if tw.Secret = cfg.Secret; tw.Secret == "" {
+			tw.Secret = "placeholder-checked-above" // its absence is reported already
+		}
+		if err := tw.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func randomHex(random io.Reader, n int) (string, error) {
@@ -106,16 +136,46 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// errReported is an error serve has already written to its log, in the
+// configured format: main exits non-zero without printing it again.
+var errReported = errors.New("reported")
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f, err := parseServeFlags(args, stderr)
 	if err != nil {
 		return err
 	}
+	cfg, err := serve(ctx, f, stdout, stderr)
+	if err != nil && cfg.Log.Format == "json" {
+		// A log collector reading JSON lines reads the reason too.
+		newLogger(cfg.Log, stderr).Error("verigate: fatal", "err", err.Error())
+		return fmt.Errorf("%w: %w", errReported, err)
+	}
+	return err
+}
+
+// serve is runServe after the flags; it returns the configuration as far
+// as it was read, for the format of its error.
+func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) (config.Config, error) {
 	cfg, devKey, err := loadServeConfig(f, os.LookupEnv, rand.Reader)
 	if err != nil {
-		return err
+		if cfg.Log.Format != "json" && cfg.Log.Format != "text" {
+			cfg.Log.Format = "text"
+		}
+		return cfg, err
 	}
+	return cfg, serveConfigured(ctx, cfg, devKey, f, stdout, stderr)
+}
+
+func serveConfigured(ctx context.Context, cfg config.Config, devKey string, f serveFlags, stdout, stderr io.Writer) error {
 	log := newLogger(cfg.Log, stderr)
+	for _, name := range config.UnknownEnv(os.Environ()) {
+		attrs := []any{"name", name}
+		if s := config.SuggestEnv(name); s != "" {
+			attrs = append(attrs, "did_you_mean", s)
+		}
+		log.Warn("unknown VERIGATE_ variable ignored", attrs...)
+	}
 	// sipgo's package-wide lines in the gateway's format, bounded.
 	sip.SetStackLogger(log)
 	tuneGC(os.LookupEnv)
@@ -124,12 +184,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer gw.Close()
+	var adminAddr net.Addr
 	if cfg.Admin.Addr != "" {
-		_, stopAdmin, err := startAdmin(cfg.Admin.Addr, gw.handler, log)
+		bound, stopAdmin, err := startAdmin(cfg.Admin.Addr, gw.handler, log)
 		if err != nil {
 			return err
 		}
 		defer stopAdmin()
+		adminAddr = bound
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
@@ -139,12 +201,34 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if devKey != "" {
 		fmt.Fprintf(stdout, "development API key (tenant dev): %s\n", devKey)
 	}
+	listening{http: ln.Addr(), admin: adminAddr, gw: gw, cfg: cfg}.print(stdout)
 	if gw.radius != nil {
-		fmt.Fprintf(stdout, "RADIUS listening on %s (udp)\n", gw.radius.Addr())
 		log.Info("radius listening", "addr", gw.radius.Addr().String(), "tenant", cfg.RADIUS.WithDefaults().Tenant)
 	}
 	log.Info("verigate serving", "addr", ln.Addr().String(), "dev", f.dev, "version", version)
-	return serveHTTP(ctx, ln, gw.handler, gw.drain, log)
+	httpCtx, drained := drainFirst(ctx, gw, cfg.DrainTimeout, log)
+	err = serveHTTP(httpCtx, ln, gw.handler, gw.drain, log)
+	drained()
+	return err
+}
+
+// drainFirst returns the context the HTTP server serves under: it ends once
+// ctx has ended (SIGTERM, SIGINT) and the gateway has drained, so that the
+// API keeps answering checks and webhooks while calls finish. drained
+// stops the drain's goroutine if the server ended by itself, and waits for it.
+func drainFirst(ctx context.Context, gw *gateway, timeout time.Duration, log *slog.Logger) (_ context.Context, drained func()) {
+	httpCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	served, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer stop()
+		select {
+		case <-ctx.Done():
+			gw.Drain(timeout, log)
+		case <-served:
+		}
+	}()
+	return httpCtx, func() { close(served); <-done }
 }
 
 // defaultGCPercent is serve's garbage-collector target (GOGC) when the
@@ -164,8 +248,10 @@ func tuneGC(lookup func(string) (string, bool)) {
 	}
 }
 
-// shutdownGrace is how long requests in flight get to finish on shutdown.
-const shutdownGrace = 10 * time.Second
+// shutdownGrace is how long requests in flight get to finish on shutdown,
+// after the drain (the API served throughout it): with the drain timeout
+// and Kubernetes' preStop hook it stays within terminationGracePeriodSeconds.
+const shutdownGrace = 4 * time.Second
 
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully:
 // requests in flight get up to shutdownGrace to finish. drain, if not nil,

@@ -99,7 +99,8 @@ func TestServeConfigCallbacksToPrivateNetworks(t *testing.T) {
 		{"explicit true", false, map[string]string{"VERIGATE_CALLBACKS_ALLOW_PRIVATE_NETWORKS": "true"}, true},
 	}
 	for _, tt := range tests {
-		env := map[string]string{"VERIGATE_SECRET": "an-explicit-secret-of-enough-length", "VERIGATE_API_KEYS": "acme:k1"}
+		// An SMS provider too: loadServeConfig checks the provider choice.
+		env := map[string]string{"VERIGATE_SECRET": "an-explicit-secret-of-enough-length", "VERIGATE_API_KEYS": "acme:k1", "VERIGATE_SMS_PROVIDER": "console"}
 		for k, v := range tt.env {
 			env[k] = v
 		}
