@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/verigate/verigate/config"
 )
 
 // command is one subcommand. run gets the arguments after the subcommand's
@@ -27,6 +29,7 @@ var commands = []command{
 	{"serve", "run the gateway (REST API, SMS and voice delivery)", runServe},
 	{"demo", "run the gateway with a loopback test phone and show an SMS and a voice verification", runDemo},
 	{"version", "print the version", runVersion},
+	{"config", "print the configuration reference (every key, its variable and default): config reference", runConfig},
 	{"route", "explain how a number would be routed: route explain NUMBER", runRoute},
 	{"prompts", "list the prompts or write one to a WAV file", runPrompts},
 	{"phone", "a test phone: answer calls, press keys, record what it hears", runPhone},
@@ -88,6 +91,14 @@ func usage(w io.Writer) {
 func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
 	_, err := fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 	return err
+}
+
+// runConfig is `verigate config reference`: docs/CONFIG.md, from the code.
+func runConfig(_ context.Context, args []string, stdout, _ io.Writer) error {
+	if len(args) != 1 || args[0] != "reference" {
+		return errors.New("usage: verigate config reference")
+	}
+	return config.WriteReference(stdout)
 }
 
 // versionLine is `verigate version`'s answer: the version (-ldflags, else
