@@ -298,6 +298,41 @@ func TestFreeRADIUSUpstreamPrimaryRadius(t *testing.T) {
 	}
 }
 
+// TestFreeRADIUSProxyPrimaryLDAP: radclient → FreeRADIUS proxy → Verigate
+// (primary ldap: a bind as the user against a real slapd, over StartTLS)
+// → the phone. The right password and # are an Accept; a wrong password a
+// Reject without a call.
+func TestFreeRADIUSProxyPrimaryLDAP(t *testing.T) {
+	certs := peertest.NewCerts(t)
+	sl := peertest.StartSlapd(t, peertest.SlapdOptions{Users: []peertest.LDAPUser{{UID: "alice", Password: frAlicePassword}}, TLS: certs})
+	primary := radius.Primary{Mode: "ldap", LDAP: radius.LDAPAuth{URL: sl.URL, StartTLS: true, CAFile: certs.CAFile, UserDN: "uid={username}," + sl.PeopleDN}}
+	for _, tc := range []struct {
+		name, password string
+		want           string
+		calls          int
+	}{
+		{"right password, pressed #", frAlicePassword, peertest.AccessAccept, 1},
+		{"wrong password", "wrong-pw", peertest.AccessReject, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			e := frStartVerigate(t, frOptions{press: "#", primary: primary})
+			f := frProxyTo(t, e)
+			res, err := peertest.Radclient(ctx, frLogin(f.Addr, tc.password))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Code() != tc.want || !res.Reply().HasMessageAuthenticator() {
+				t.Fatalf("got %s, want %s with a Message-Authenticator\n%s", res.Code(), tc.want, res)
+			}
+			if calls := e.waitCalls(tc.calls, 10*time.Second); len(calls) != tc.calls || e.phoneRings() != tc.calls {
+				t.Fatalf("phone calls %+v (rang %d times), want %d", calls, e.phoneRings(), tc.calls)
+			}
+		})
+	}
+}
+
 // TestFreeRADIUSBurst: 200 logins of alice at once through the proxy, 50
 // in flight. Every one is answered; the per-number call limit (5 in 10
 // minutes by default) lets only a few ring the phone, and the rest are
