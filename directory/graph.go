@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/verigate/verigate/internal/loopback"
+
 	"github.com/verigate/verigate/internal/httpclient"
 	"github.com/verigate/verigate/verify"
 )
@@ -83,7 +85,7 @@ func (c GraphConfig) Validate(prefix string) error {
 			continue
 		}
 		u, err := url.Parse(k.v)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback.Host(u.Hostname()))) {
 			bad(k.key, "must be an https:// URL (http:// only to a loopback address), not %q", k.v)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/verigate/verigate/internal/loopback"
+
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/verigate/verigate/verify"
@@ -112,7 +114,7 @@ func (c LDAPConfig) Validate(prefix string) error {
 		bad("url", "must be ldaps://host[:port] or ldap://host[:port], not %q", c.URL)
 	case u.Scheme == "ldaps" && c.StartTLS:
 		bad("start_tls", "is for ldap://; ldaps:// is TLS from the start")
-	case u.Scheme == "ldap" && !c.StartTLS && !isLoopbackHost(u.Hostname()):
+	case u.Scheme == "ldap" && !c.StartTLS && !loopback.Host(u.Hostname()):
 		bad("start_tls", "must be true for ldap:// to %s: the bind password must not cross the network in clear (or use ldaps://)", u.Hostname())
 	case u.Scheme != "ldap" && u.Scheme != "ldaps":
 		bad("url", "must start with ldaps:// or ldap://, not %q", u.Scheme+"://")
@@ -142,14 +144,6 @@ func (c LDAPConfig) Validate(prefix string) error {
 		bad("max_conns", "must be between 0 (4) and 100, not %d", c.MaxConns)
 	}
 	return errors.Join(errs...)
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 func loadCAs(file string) (*x509.CertPool, error) {

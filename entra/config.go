@@ -4,11 +4,12 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/verigate/verigate/internal/loopback"
 )
 
 // Defaults of the Config, applied by WithDefaults.
@@ -177,20 +178,12 @@ func checkAuthority(a string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopbackHost(u.Hostname()) {
+		if loopback.Host(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("must be https (http only to a loopback host), not %q", a)
 	}
 	return fmt.Errorf("must be https, not %q", a)
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 func rsaBitsOK(k *rsa.PrivateKey) error {

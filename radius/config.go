@@ -25,6 +25,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/verigate/verigate/internal/loopback"
 )
 
 // Defaults.
@@ -210,7 +212,7 @@ func (c Config) Validate(prefix string) error {
 			bad("primary.ldap.url", "must be ldaps://host[:port] or ldap://host[:port], not %q", l.URL)
 		case u.Scheme == "ldaps" && l.StartTLS:
 			bad("primary.ldap.start_tls", "is for ldap://; ldaps:// is TLS from the start")
-		case u.Scheme == "ldap" && !l.StartTLS && !isLoopbackHost(u.Hostname()):
+		case u.Scheme == "ldap" && !l.StartTLS && !loopback.Host(u.Hostname()):
 			bad("primary.ldap.start_tls", "must be true for ldap:// to %s: passwords must not cross the network in clear", u.Hostname())
 		}
 		switch {
@@ -256,12 +258,4 @@ func parseClientAddress(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(h)
-	return err == nil && a.IsLoopback()
 }

@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"strconv"
 	"strings"
 
-	"github.com/nyaruka/phonenumbers"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
@@ -218,7 +216,7 @@ func (s *Server) sendSMS(ctx context.Context, l *login, num directory.Number) *r
 		return s.startFailed(l, err)
 	}
 	l.log = append(l.log, "verification", v.ID)
-	return s.challenge(l, challenge{to: l.to, verID: v.ID}, "Enter the code we sent to "+DisplayMask(l.to))
+	return s.challenge(l, challenge{to: l.to, verID: v.ID}, "Enter the code we sent to "+directory.DisplayMask(l.to))
 }
 
 func (s *Server) challenge(l *login, ch challenge, msg string) *radius.Packet {
@@ -270,7 +268,7 @@ func (s *Server) checked(l *login, v *verify.Verification, err error, ch *challe
 		l.reason = "approved"
 		return reply(l.req, radius.CodeAccessAccept, msgApproved)
 	case v.Status == verify.StatusPending && ch != nil:
-		return s.challenge(l, *ch, msgWrongCode+" Enter the code we sent to "+DisplayMask(ch.to))
+		return s.challenge(l, *ch, msgWrongCode+" Enter the code we sent to "+directory.DisplayMask(ch.to))
 	}
 	return s.reject(l, "wrong_code", msgWrongCode)
 }
@@ -290,18 +288,4 @@ func (s *Server) startFailed(l *login, err error) *radius.Packet {
 // isCode reports whether s looks like a verification code.
 func isCode(s string) bool {
 	return len(s) >= verify.MinCodeLength && len(s) <= verify.MaxCodeLength && strings.Trim(s, "0123456789") == ""
-}
-
-// DisplayMask shows a number as a person recognises it without giving it
-// away: +49 151 *** 789.
-func DisplayMask(e164 string) string {
-	n, err := phonenumbers.Parse(e164, "")
-	if err != nil {
-		return verify.MaskNumber(e164)
-	}
-	nsn := phonenumbers.GetNationalSignificantNumber(n)
-	if len(nsn) < 7 {
-		return verify.MaskNumber(e164)
-	}
-	return "+" + strconv.Itoa(int(n.GetCountryCode())) + " " + nsn[:3] + " *** " + nsn[len(nsn)-3:]
 }

@@ -235,16 +235,6 @@ func secureHeaders(w http.ResponseWriter) {
 	hd.Set("X-Frame-Options", "DENY")
 }
 
-// form-action 'self' would stop the pages that post back to Entra: those
-// are written by the Authorizer, which sets its own policy. Its headers
-// are the Authorizer's; the rest are set here.
-func postBackHeaders(w http.ResponseWriter) {
-	hd := w.Header()
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("Cache-Control", "no-store")
-}
-
 // authorize takes Entra's POST: validates it (the Authorizer), finds the
 // person's number, creates the flow and its session, starts the first
 // send, and sends the browser to the page.
@@ -265,7 +255,6 @@ func (h *Handler) authorize(c echo.Context) error {
 			} else {
 				h.log.Info("entra: authorize refused, answered to Entra", "reason", ae.Reason, "client_request_id", ae.Request.ClientRequestID, "err", err)
 			}
-			postBackHeaders(w)
 			return h.auth.Deny(ctx, w, ae.Request, code, ae.Reason)
 		}
 		h.log.Info("entra: authorize refused", "err", err)
@@ -349,7 +338,6 @@ func (h *Handler) sessionCookie(id, secret string) *http.Cookie {
 
 // deny answers Entra with code and description: the flow ends.
 func (h *Handler) deny(c echo.Context, req *entra.Request, code, description string) error {
-	postBackHeaders(c.Response())
 	return h.auth.Deny(c.Request().Context(), c.Response(), req, code, description)
 }
 
@@ -573,7 +561,6 @@ func (h *Handler) finishByStatus(c echo.Context, f *Flow, log *slog.Logger) erro
 		}
 		m := method(v)
 		log.Info("entra: verified, answering Entra", "verification", v.ID, "amr", m)
-		postBackHeaders(c.Response())
 		err = h.auth.Approve(c.Request().Context(), c.Response(), done.Request, m)
 		if err != nil && !c.Response().Committed {
 			// The flow is finished: Entra must still hear an answer, not

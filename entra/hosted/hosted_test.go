@@ -498,19 +498,6 @@ func TestAssets(t *testing.T) {
 	}
 }
 
-func TestMask(t *testing.T) {
-	for in, want := range map[string]string{
-		"+4915123456789": "+49 151 *** 789",
-		"+14155550123":   "+1 4155 *** 123",
-		"+49301234567":   "+49 301 *** 567",
-		"+3531234567":    "+353 12 *** 567",
-	} {
-		if got := hosted.DisplayMask(in); got != want {
-			t.Errorf("DisplayMask(%s) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestTextLimitMessage(t *testing.T) {
 	e := newEnv(t, entra.Config{Channels: []string{"sms", "call"}})
 	for range 5 { // the default limit: 5 texts per number in 10 minutes

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/nyaruka/phonenumbers"
 
+	"github.com/verigate/verigate/directory"
 	"github.com/verigate/verigate/prompts"
 	"github.com/verigate/verigate/verify"
 )
@@ -88,7 +88,7 @@ func (h *Handler) render(c echo.Context, f *Flow, notice string, status int) err
 	if vw.NoticeLang == loc || strings.HasPrefix(loc, vw.NoticeLang+"-") {
 		vw.NoticeLang = ""
 	}
-	masked := DisplayMask(f.Number)
+	masked := directory.DisplayMask(f.Number)
 	ch := f.State.Channel
 	switch {
 	case ch == verify.ChannelSMS:
@@ -364,26 +364,6 @@ func (h *Handler) status(c echo.Context) error {
 }
 
 var errSeen = errors.New("a new status")
-
-// DisplayMask shows an E.164 number as the page does: the country code,
-// the first three digits of the rest and the last three, "+49 151 *** 789".
-// It shows no more digits than verify.MaskNumber does in logs.
-func DisplayMask(e164 string) string {
-	n, err := phonenumbers.Parse(e164, "")
-	if err != nil {
-		return verify.MaskNumber(e164)
-	}
-	cc := strconv.Itoa(int(n.GetCountryCode()))
-	nsn := phonenumbers.GetNationalSignificantNumber(n)
-	if len(cc)+len(nsn) < 10 {
-		if len(nsn) <= 3 {
-			return "+" + cc + " ***"
-		}
-		return "+" + cc + " *** " + nsn[len(nsn)-3:]
-	}
-	head := 5 - len(cc) // verify.MaskNumber shows 5 digits after the +
-	return "+" + cc + " " + nsn[:head] + " *** " + nsn[len(nsn)-3:]
-}
 
 // acceptLanguages returns the tags of an Accept-Language header, highest
 // q first, at most 16 of them, q=0 left out.
