@@ -340,35 +340,53 @@ func (l *LDAP) put(c *ldap.Conn, keep bool) {
 	<-l.tokens
 }
 
+// DialLDAP connects to the server of u (ldap:// or ldaps://, the port
+// 389 or 636 when u names none), with TLS from the start for ldaps://, and
+// starts go-ldap's connection with timeout on each operation. On failure,
+// stage says which step failed: "connect" (the TCP dial: worth retrying)
+// or "tls" (the handshake: a certificate or a TLS setting). StartTLS,
+// when wanted, is the caller's next step. The directory's LDAP source and
+// RADIUS's LDAP bind both connect through it.
+func DialLDAP(ctx context.Context, u *url.URL, tlsCfg *tls.Config, timeout time.Duration) (_ *ldap.Conn, stage string, _ error) {
+	host := u.Host
+	if u.Port() == "" {
+		port := "389"
+		if u.Scheme == "ldaps" {
+			port = "636"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, "connect", err
+	}
+	if u.Scheme == "ldaps" {
+		tc := tls.Client(nc, tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, "tls", err
+		}
+		nc = tc
+	}
+	c := ldap.NewConn(nc, u.Scheme == "ldaps")
+	c.Start()
+	c.SetTimeout(timeout)
+	return c, "", nil
+}
+
 // dial connects (TLS from the start for ldaps://, else StartTLS when
 // configured) and binds as the service account, all within Timeout.
 func (l *LDAP) dial(ctx context.Context) (*ldap.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	host := l.url.Host
-	if l.url.Port() == "" {
-		port := "389"
-		if l.url.Scheme == "ldaps" {
-			port = "636"
-		}
-		host = net.JoinHostPort(l.url.Hostname(), port)
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", host)
-	if err != nil {
+	c, stage, err := DialLDAP(ctx, l.url, l.tls, l.cfg.Timeout)
+	switch {
+	case err != nil && stage == "connect":
 		return nil, &UnavailableError{Source: "ldap", Err: fmt.Errorf("connect: %w", err)}
+	case err != nil:
+		return nil, fmt.Errorf("directory: ldap: %s: %w", stage, err)
 	}
-	if l.url.Scheme == "ldaps" {
-		tc := tls.Client(nc, l.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("directory: ldap: tls: %w", err)
-		}
-		nc = tc
-	}
-	c := ldap.NewConn(nc, l.url.Scheme == "ldaps")
-	c.Start()
-	c.SetTimeout(l.cfg.Timeout)
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	if l.cfg.StartTLS {

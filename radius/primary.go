@@ -16,6 +16,8 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
+
+	"github.com/verigate/verigate/directory"
 )
 
 // ErrWrongPassword is the primary check's "no": the login is rejected
@@ -138,30 +140,10 @@ func (l *ldapChecker) find(c *ldap.Conn, user string) (string, error) {
 }
 
 func (l *ldapChecker) dial(ctx context.Context) (*ldap.Conn, error) {
-	host := l.url.Host
-	if l.url.Port() == "" {
-		port := "389"
-		if l.url.Scheme == "ldaps" {
-			port = "636"
-		}
-		host = net.JoinHostPort(l.url.Hostname(), port)
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", host)
+	c, stage, err := directory.DialLDAP(ctx, l.url, l.tls, l.cfg.Timeout)
 	if err != nil {
-		return nil, fmt.Errorf("radius: ldap connect: %w", err)
+		return nil, fmt.Errorf("radius: ldap %s: %w", stage, err)
 	}
-	if l.url.Scheme == "ldaps" {
-		tc := tls.Client(nc, l.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("radius: ldap tls: %w", err)
-		}
-		nc = tc
-	}
-	c := ldap.NewConn(nc, l.url.Scheme == "ldaps")
-	c.Start()
-	c.SetTimeout(l.cfg.Timeout)
 	if l.cfg.StartTLS {
 		if err := c.StartTLS(l.tls); err != nil {
 			c.Close()
