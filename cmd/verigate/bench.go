@@ -276,6 +276,7 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	prefix := fs.String("to-prefix", "+49151", "numbers called: this prefix, then digits counting up from a random point")
 	digits := fs.Int("to-digits", 13, "digits in each number, country code included")
 	sinkAddr := fs.String("sink", "", "run a Twilio-shaped SMS sink here (host:port) and check with the codes it catches; point the gateway's VERIGATE_TWILIO_BASE_URL at it")
+	sinkTLS := fs.String("sink-tls", "", "serve the sink over TLS with the certificate and key in this PEM file, made (self-signed) when it does not exist; start the gateway with SSL_CERT_FILE naming it and an https:// VERIGATE_TWILIO_BASE_URL")
 	gwPid := fs.Int("gateway-pid", 0, "the gateway's process, for its CPU and memory (found from the URL's listening port when 0)")
 	redisPid := fs.Int("redis-pid", 0, "Redis's process, for its CPU per sequence (optional)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -328,8 +329,11 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if open {
 		rep.Mode, rep.Rate = "open", *rate
 	}
+	if *sinkTLS != "" && *sinkAddr == "" {
+		return errors.New("bench api: --sink-tls needs --sink")
+	}
 	if *sinkAddr != "" {
-		sink, err := startSMSSink(ctx, *sinkAddr)
+		sink, err := startSMSSink(ctx, *sinkAddr, *sinkTLS)
 		if err != nil {
 			return fmt.Errorf("bench api: %w", err)
 		}

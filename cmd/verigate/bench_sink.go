@@ -2,10 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
+	"math/big"
 	"net"
+	"os"
 	"net/http"
 	"regexp"
 	"strings"
@@ -35,8 +45,9 @@ var sinkCode = regexp.MustCompile(`\b\d{4,10}\b`)
 // maxSinkForm bounds a Messages.json request body before it is parsed.
 const maxSinkForm = 16 << 10
 
-// startSMSSink listens on addr (loopback only) until ctx ends or Close.
-func startSMSSink(ctx context.Context, addr string) (*smsSink, error) {
+// startSMSSink listens on addr (loopback only) until ctx ends or Close,
+// over TLS when tlsFile is set (see sinkCertificate).
+func startSMSSink(ctx context.Context, addr, tlsFile string) (*smsSink, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("sink address %q: want a loopback IP and a port", addr)
@@ -44,6 +55,15 @@ func startSMSSink(ctx context.Context, addr string) (*smsSink, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
+	}
+	if tlsFile != "" {
+		cert, err := sinkCertificate(tlsFile, host)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("sink: %w", err)
+		}
+		// HTTP/1.1 only, as Twilio's API answers twilio-go today.
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	s := &smsSink{codes: map[string]string{}, done: make(chan struct{})}
 	s.wake = sync.NewCond(&s.mu)
@@ -129,4 +149,56 @@ func (s *smsSink) forget(to string) {
 	s.mu.Lock()
 	delete(s.codes, to)
 	s.mu.Unlock()
+}
+
+// sinkCertificate reads the sink's certificate and key from file, or,
+// when file does not exist, makes a self-signed one for ip and writes both
+// there (one PEM file, mode 0600). The gateway trusts it when its
+// SSL_CERT_FILE names the file (Go takes only the CERTIFICATE block as a
+// root and reads the file at the first TLS connection, so the gateway may
+// be started before the file is first written).
+func sinkCertificate(file, ip string) (tls.Certificate, error) {
+	if pemBytes, err := os.ReadFile(file); err == nil {
+		cert, err := tls.X509KeyPair(pemBytes, pemBytes)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("%s: %w", file, err)
+		}
+		return cert, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return tls.Certificate{}, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "verigate bench sink"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(1, 0, 0),
+		// Its own root: a CA certificate that also names the sink's IP.
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP(ip)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	pemBytes := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
+	if err := os.WriteFile(file, pemBytes, 0o600); err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(pemBytes, pemBytes)
 }

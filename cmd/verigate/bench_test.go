@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -9,6 +12,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,7 +112,7 @@ func TestBenchAPI(t *testing.T) {
 			if !tt.realCodes {
 				// The gateway's SMS still need somewhere to go: a sink the
 				// bench does not read from.
-				other, err := startSMSSink(context.Background(), sink)
+				other, err := startSMSSink(context.Background(), sink, "")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -160,6 +165,7 @@ func TestBenchAPIFlags(t *testing.T) {
 		{"--key", "k", "--to-prefix", "4915"},
 		{"--key", "k", "--url", "http://example.com:80"},
 		{"--key", "k", "--sink", "0.0.0.0:9"},
+		{"--key", "k", "--sink-tls", "sink.pem"}, // without --sink
 		{"--rate", "10"},
 	} {
 		if err := run(context.Background(), append([]string{"bench", "api", "--duration", "10ms"}, args...), &testbuf.Buffer{}, &testbuf.Buffer{}); err == nil {
@@ -213,5 +219,49 @@ func TestBenchSIP(t *testing.T) {
 	}
 	if rep.PeakActive < 1 || rep.PeakActive > calls || rep.Packets == 0 || rep.Pressed != -1 {
 		t.Errorf("report: %+v", rep)
+	}
+}
+
+// TestSMSSinkTLS: with --sink-tls the sink serves HTTPS with a certificate
+// it makes once and keeps in the file, which a client trusts as the
+// gateway does through SSL_CERT_FILE, and still catches the codes.
+func TestSMSSinkTLS(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sink.pem")
+	addr := freeAddr(t)
+	var served [][]byte // the certificate of each start
+	for range 2 {
+		sink, err := startSMSSink(context.Background(), addr, file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pemBytes, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pemBytes) {
+			t.Fatal("no certificate in the sink's file")
+		}
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+		form := url.Values{"To": {"+4915112345678"}, "From": {"+15005550006"}, "Body": {"Your verification code is 482913."}}
+		resp, err := client.PostForm("https://"+addr+"/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages.json", form)
+		if err != nil {
+			sink.Close()
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		client.CloseIdleConnections()
+		if resp.StatusCode != http.StatusCreated || resp.TLS == nil {
+			t.Errorf("status %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+		} else {
+			served = append(served, resp.TLS.PeerCertificates[0].Raw)
+		}
+		if code, ok := sink.code("+4915112345678", 5*time.Second); !ok || code != "482913" {
+			t.Errorf("code %q, %v", code, ok)
+		}
+		sink.Close()
+	}
+	if len(served) == 2 && !bytes.Equal(served[0], served[1]) {
+		t.Error("the second start made a new certificate instead of reusing the file's")
 	}
 }
