@@ -1,0 +1,330 @@
+package redise2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/verigate/verigate/internal/redistest"
+	"github.com/verigate/verigate/internal/siptest"
+	"github.com/verigate/verigate/internal/twiliotest"
+)
+
+// The TestScaleOut tests run two gateways on one Redis, as behind a load
+// balancer: what one starts, the other serves (docs/OPERATIONS.md,
+// "Running several gateways").
+
+// view is a verification as GET /v1/verifications/{id} shows it.
+type view struct {
+	Status string `json:"status"`
+	Events []struct {
+		Type string `json:"type"`
+	} `json:"events"`
+}
+
+func (v view) types() []string {
+	var out []string
+	for _, e := range v.Events {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+// get reads the verification id on g (query: "" or "?wait=…").
+func (g *gateway) get(ctx context.Context, id, query string) (view, error) {
+	res, err := g.apiGet(ctx, "/v1/verifications/"+id+query)
+	if err != nil {
+		return view{}, err
+	}
+	defer res.Body.Close()
+	var v view
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		return v, &statusError{res.StatusCode, string(b)}
+	}
+	return v, json.NewDecoder(res.Body).Decode(&v)
+}
+
+type statusError struct {
+	status int
+	body   string
+}
+
+func (e *statusError) Error() string { return http.StatusText(e.status) + ": " + e.body }
+
+// awaitView reads id on g until ok accepts it, failing after a minute.
+func (g *gateway) awaitView(id, what string, ok func(view) bool) view {
+	g.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		v, err := g.get(ctx, id, "")
+		if err == nil && ok(v) {
+			return v
+		}
+		if ctx.Err() != nil {
+			g.t.Fatalf("verification %s on %s: %s not seen; last %+v %v\n%s", id, g.addr, what, v, err, g.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// metrics is g's /metrics text.
+func (g *gateway) metrics() string {
+	g.t.Helper()
+	res, err := client.Get(g.url + "/metrics")
+	if err != nil {
+		g.t.Fatalf("GET /metrics: %v", err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+// metricLines are the samples of g's metric name (without HELP and TYPE).
+func (g *gateway) metricLines(name string) []string {
+	var out []string
+	for l := range strings.SplitSeq(g.metrics(), "\n") {
+		if strings.HasPrefix(l, name+"{") || strings.HasPrefix(l, name+" ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+const (
+	scaleSID   = "AC5ca1e0000000000000000000000001"
+	scaleToken = "5ca1e0ut0123456789abcdef01234567"
+	// scalePublic is the gateways' one public URL, a load balancer's,
+	// which serves them under /gw.
+	scalePublic = "https://verify.example.test/gw"
+)
+
+// TestScaleOutTwilio: gateway a places a Twilio call and sends an SMS;
+// every webhook of both (the call's TwiML, its gather with '#', the status
+// callbacks) lands on gateway b, as a load balancer may send it. The call
+// approves, both gateways show it, the SMS's delivery is recorded, and a
+// forged webhook to b changes nothing.
+func TestScaleOutTwilio(t *testing.T) {
+	fake := twiliotest.New(twiliotest.Config{AccountSID: scaleSID, AuthToken: scaleToken})
+	t.Cleanup(fake.Close)
+	url := redistest.StartServer(t).URL()
+	env := []string{
+		"VERIGATE_SMS_PROVIDER=twilio",
+		"VERIGATE_TWILIO_ACCOUNT_SID=" + scaleSID,
+		"VERIGATE_TWILIO_AUTH_TOKEN=" + scaleToken,
+		"VERIGATE_TWILIO_FROM=+15005550006",
+		"VERIGATE_TWILIO_BASE_URL=" + fake.URL,
+		"VERIGATE_PUBLIC_URL=" + scalePublic,
+	}
+	a, b := startGateway(t, url, env...), startGateway(t, url, env...)
+	// Twilio reaches the public URL; the balancer sends it all to b.
+	fake.SetWebhookTransport(twiliotest.ProxyTransport(scalePublic, b.url))
+
+	// The SMS: started on a, its status callbacks land on b.
+	const smsTo = "+4915112348301"
+	r := a.post("/v1/verifications", map[string]string{"to": smsTo, "channel": "sms"})
+	smsID := r.str("id")
+	if r.status != http.StatusCreated || smsID == "" {
+		t.Fatalf("start sms on gateway a: %d %v\n%s", r.status, r.body, a.output())
+	}
+	delivered := func(v view) bool { return slices.Contains(v.types(), "delivered") }
+	v := a.awaitView(smsID, "the delivered event", delivered)
+	t.Logf("sms on gateway a: %s %v", v.Status, v.types())
+	if cbs := fake.Callbacks(); len(cbs) == 0 || !strings.HasPrefix(cbs[0].URL, scalePublic+"/twilio/status/sms?") {
+		t.Fatalf("status callbacks %v, want them sent to the public URL", cbs)
+	}
+
+	// The call: a places it; the phone rings until released.
+	const callTo = "+4915112348302"
+	hold := make(chan struct{})
+	fake.SetPhone(callTo, twiliotest.Phone{Keys: "#", Hold: hold})
+	r = a.post("/v1/verifications", map[string]string{"to": callTo, "channel": "call", "call_mode": "approve"})
+	id := r.str("id")
+	if r.status != http.StatusCreated || id == "" {
+		t.Fatalf("start call on gateway a: %d %v\n%s", r.status, r.body, a.output())
+	}
+	calls := fake.CallsTo(callTo)
+	if len(calls) != 1 {
+		t.Fatalf("the fake placed %d calls to the number, want 1", len(calls))
+	}
+	call := calls[0]
+
+	// Forged webhooks to b, on the URLs a issued: a call status that would
+	// end the call, and the TwiML. Signed with another token, or over b's
+	// own address instead of the public URL; or not signed at all.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ended := urlValues("CallSid", call.Sid, "AccountSid", scaleSID, "CallStatus", "no-answer", "To", callTo, "From", "+15005550006")
+	behindBalancer := strings.Replace(call.StatusCallback, scalePublic, b.url, 1)
+	for _, f := range []struct{ name, url, sig string }{
+		{"another token", call.StatusCallback, twiliotest.Signature("another-token-0123456789abcdef", call.StatusCallback, ended)},
+		{"signed over b's address", call.StatusCallback, twiliotest.Signature(scaleToken, behindBalancer, ended)},
+		{"unsigned", call.StatusCallback, ""},
+		{"voice, another token", call.URL, twiliotest.Signature("another-token-0123456789abcdef", call.URL, ended)},
+	} {
+		status, body, err := fake.Post(ctx, f.url, ended, f.sig)
+		if err != nil || (status != http.StatusForbidden && status != http.StatusUnauthorized) {
+			t.Errorf("forged webhook (%s) to gateway b: %d %q %v, want 401 or 403", f.name, status, body, err)
+		}
+	}
+	for _, g := range []*gateway{a, b} {
+		v, err := g.get(ctx, id, "")
+		if err != nil || v.Status != "pending" || slices.Contains(v.types(), "no_answer") {
+			t.Fatalf("after forged webhooks, on %s: %+v %v, want pending and no no_answer event", g.addr, v, err)
+		}
+	}
+
+	close(hold)
+	if !fake.WaitCall(call.Sid) {
+		t.Fatal("the call was not placed")
+	}
+	if errs := fake.Errors(); len(errs) > 0 {
+		t.Errorf("fake Twilio: %v", errs)
+	}
+	got := fake.CallsTo(callTo)[0]
+	if n := len(got.Gathers); n == 0 || got.Gathers[n-1].Digits != "#" || !got.Gathers[n-1].Posted {
+		t.Errorf("gathers %+v, want the last to post #", got.Gathers)
+	}
+	for _, req := range append(got.Requests, fake.Callbacks()...) {
+		if !strings.HasPrefix(req.URL, scalePublic+"/") || req.Status/100 != 2 {
+			t.Errorf("webhook %s %s answered %d", req.Method, req.URL, req.Status)
+		}
+	}
+	// The balancer sent a no webhook: its counts of them are b's.
+	hits := func(g *gateway) (n int) {
+		for _, l := range g.metricLines("verigate_http_requests_total") {
+			if strings.Contains(l, `route="/twilio/`) {
+				n++
+			}
+		}
+		return n
+	}
+	if na, nb := hits(a), hits(b); na != 0 || nb == 0 {
+		t.Errorf("webhook routes counted: %d on gateway a, %d on b; want none on a", na, nb)
+	}
+	for _, g := range []*gateway{a, b} {
+		v := g.awaitView(id, "approved", func(v view) bool { return v.Status == "approved" })
+		t.Logf("call on %s: %s %v", g.addr, v.Status, v.types())
+	}
+}
+
+func urlValues(kv ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return v
+}
+
+// TestScaleOutSIP: gateway a calls a SIP phone, which presses # by RFC
+// 4733. Both gateways have the same trunk, but only a sends SIP for the
+// call; a long-poll on b, open while the phone still rings, is woken by
+// a's approval (the Redis changes feed), and a read on b shows it.
+func TestScaleOutSIP(t *testing.T) {
+	hold := make(chan struct{})
+	var mu sync.Mutex
+	var incoming []string // Call-IDs the phone was called with
+	phone, err := siptest.NewPhone(siptest.PhoneConfig{
+		Listen: "127.0.0.1:0", RTPPorts: "32500-32549", Press: "#", Hold: hold,
+		Logger: slog.New(slog.DiscardHandler),
+		OnEvent: func(e siptest.PhoneEvent) {
+			if e.Kind == siptest.PhoneIncoming {
+				mu.Lock()
+				incoming = append(incoming, e.CallID)
+				mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = phone.Close() })
+	url := redistest.StartServer(t).URL()
+	config := func(name, rtp string) []string {
+		cfg := filepath.Join(t.TempDir(), name+".yaml")
+		yaml := "sip:\n  listen: 127.0.0.1:0\n  rtp_ports: " + rtp + "\n  trunks:\n    - name: pbx\n      address: " + phone.Addr().String() + "\n"
+		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"--config", cfg}
+	}
+	a := startGatewayWith(t, url, config("a", "32550-32599"))
+	b := startGatewayWith(t, url, config("b", "32600-32649"))
+
+	r := a.post("/v1/verifications", map[string]string{"to": "+4915112348311", "channel": "call", "call_mode": "approve"})
+	id := r.str("id")
+	if r.status != http.StatusCreated || id == "" {
+		t.Fatalf("start on gateway a: %d %v\n%s", r.status, r.body, a.output())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	type result struct {
+		v   view
+		err error
+	}
+	poll := make(chan result, 1)
+	go func() {
+		v, err := b.get(ctx, id, "?wait=60s")
+		poll <- result{v, err}
+	}()
+	// The long-poll waits on b while the phone rings: no guess at how
+	// long it takes to open.
+	for {
+		w := b.metricLines("verigate_http_waiting_requests")
+		if len(w) == 1 && strings.HasSuffix(w[0], " 1") {
+			break
+		}
+		select {
+		case res := <-poll:
+			t.Fatalf("long-poll on gateway b answered while the phone rang: %+v %v", res.v, res.err)
+		case <-ctx.Done():
+			t.Fatalf("no long-poll waiting on gateway b: %v", w)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if v, err := b.get(ctx, id, ""); err != nil || v.Status != "pending" {
+		t.Fatalf("on gateway b while the phone rings: %+v %v", v, err)
+	}
+	close(hold)
+
+	res := <-poll
+	if res.err != nil || res.v.Status != "approved" {
+		t.Fatalf("long-poll on gateway b: %+v %v, want approved\ngateway a:\n%s", res.v, res.err, a.output())
+	}
+	t.Logf("long-poll on gateway b woke with %s %v", res.v.Status, res.v.types())
+	if v, err := b.get(ctx, id, ""); err != nil || v.Status != "approved" {
+		t.Errorf("read on gateway b: %+v %v, want approved", v, err)
+	}
+
+	// The call stayed on a: the phone was called once, by a's trunk
+	// client; b placed no SIP call (its counts of them are empty).
+	mu.Lock()
+	n := len(incoming)
+	mu.Unlock()
+	if n != 1 {
+		t.Errorf("the phone was called %d times, want once", n)
+	}
+	sipCalls := func(g *gateway) (n int) {
+		for _, l := range g.metricLines("verigate_sip_calls_total") {
+			if !strings.HasSuffix(l, " 0") {
+				n++
+			}
+		}
+		return n
+	}
+	if na, nb := sipCalls(a), sipCalls(b); na == 0 || nb != 0 {
+		t.Errorf("verigate_sip_calls_total samples: %d on gateway a, %d on b; want a's only\na: %v\nb: %v", na, nb,
+			a.metricLines("verigate_sip_calls_total"), b.metricLines("verigate_sip_calls_total"))
+	}
+}
