@@ -354,32 +354,43 @@ func TestScaleOutSIP(t *testing.T) {
 
 const scaleCallbackSecret = "scale-out-callback-secret-0123"
 
-// TestScaleOutDrainedCallbacks: callbacks to an IdP that answers slowly
-// are queued in Redis, and gateway a is stopped with SIGTERM while its
-// workers wait on the IdP. Gateway b delivers them all afterwards: every
-// notice arrives, none is sent again under a new delivery id, and the
-// only repeats are a's interrupted attempts under their own delivery id
-// (at least once: docs/API.md, "Duplicates").
+// TestScaleOutDrainedCallbacks: callbacks queued in Redis when gateway a
+// drains (SIGTERM) are delivered by gateway b afterwards: every notice
+// arrives, none under a second delivery id, and a notice arrives twice
+// only when a's attempt at it was cut off by the stop after the IdP had
+// it, under its one delivery id (at least once: docs/API.md,
+// "Duplicates").
 func TestScaleOutDrainedCallbacks(t *testing.T) {
+	// The IdP answers slowly: a stops while its workers wait on it.
+	t.Run("slow", func(t *testing.T) { drainedCallbacks(t, true) })
+	// The IdP is down while a runs: a's attempts fail and are retried.
+	t.Run("down", func(t *testing.T) { drainedCallbacks(t, false) })
+}
+
+func drainedCallbacks(t *testing.T, slow bool) {
 	recv := callbacktest.NewReceiver(t, scaleCallbackSecret)
 	release := make(chan struct{})
 	var releaseOnce sync.Once
 	free := func() { releaseOnce.Do(func() { close(release) }) }
 	t.Cleanup(free)
 	var inFlight atomic.Int64
-	recv.Reply(func(*http.Request) (int, http.Header) {
-		inFlight.Add(1)
-		<-release
-		return http.StatusNoContent, nil
-	})
+	if slow {
+		recv.Reply(func(*http.Request) (int, http.Header) {
+			inFlight.Add(1)
+			<-release
+			return http.StatusNoContent, nil
+		})
+	} else {
+		recv.Stop()
+	}
 
 	srv := redistest.StartServer(t)
 	queue := callback.NewRedisQueue(srv.Client(t), callback.RedisQueueOptions{})
 	env := []string{
 		"VERIGATE_CALLBACKS_SECRET=" + scaleCallbackSecret,
 		"VERIGATE_CALLBACKS_ALLOW_PRIVATE_NETWORKS=true",
-		// Slow, not failed: an attempt waits for the IdP far longer than
-		// this test takes to stop a.
+		// An attempt waits for a slow IdP far longer than this test
+		// takes to stop a.
 		"VERIGATE_CALLBACKS_TIMEOUT=60s",
 		"VERIGATE_CALLBACKS_LEASE=90s",
 		"VERIGATE_CALLBACKS_BACKOFF=100ms",
@@ -389,7 +400,7 @@ func TestScaleOutDrainedCallbacks(t *testing.T) {
 	a, b := startGateway(t, srv.URL(), env...), startGateway(t, srv.URL(), env...)
 
 	// More notices than the two gateways have workers (4 each), so some
-	// wait in the queue while every worker waits on the IdP.
+	// wait in the queue while every worker waits on a slow IdP.
 	const n = 12
 	ids := map[string]bool{}
 	for i := range n {
@@ -406,10 +417,22 @@ func TestScaleOutDrainedCallbacks(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for inFlight.Load() < 8 {
+	busy := func() bool { return inFlight.Load() >= 8 }
+	if !slow {
+		// a has tried and failed.
+		busy = func() bool {
+			for _, l := range a.metricLines("verigate_callback_failures_total") {
+				if !strings.HasSuffix(l, " 0") {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	for !busy() {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%d callbacks in flight, want every worker of both gateways (8) waiting on the IdP", inFlight.Load())
+			t.Fatalf("gateway a not attempting: %d callbacks in flight\n%s", inFlight.Load(), a.output())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -421,11 +444,17 @@ func TestScaleOutDrainedCallbacks(t *testing.T) {
 	// Nothing was lost with a: every notice is still in Redis (b's
 	// attempts in flight keep theirs until they end).
 	queued, err := queue.Len(ctx)
-	if err != nil || queued < n {
-		t.Fatalf("%d notices in the Redis queue after gateway a stopped (%v), want at least %d", queued, err, n)
+	if err != nil || queued != n {
+		t.Fatalf("%d notices in the Redis queue after gateway a stopped (%v), want %d", queued, err, n)
 	}
-	interrupted := inFlight.Load() - 4 // a's attempts, cut off as it stopped
-	free()
+	// a's attempts cut off as it stopped: those the IdP holds, besides
+	// b's 4 (a slow IdP); none reached a down one.
+	interrupted := max(inFlight.Load()-4, 0)
+	if slow {
+		free()
+	} else {
+		recv.Start()
+	}
 
 	// b delivers everything, a's interrupted attempts included.
 	for {
@@ -472,7 +501,7 @@ func TestScaleOutDrainedCallbacks(t *testing.T) {
 			t.Errorf("%s delivered under %d delivery ids %v, want one", k, len(ds), ds)
 		}
 	}
-	t.Logf("%d callbacks received: %d notices, %d repeats of a delivery id; %d attempts of gateway a interrupted by its stop",
+	t.Logf("%d callbacks received: %d notices, %d repeats of a delivery id; %d attempts of gateway a cut off by its stop",
 		len(got), len(bodies), repeats, interrupted)
 	if int64(repeats) > interrupted {
 		t.Errorf("%d repeats, more than the %d attempts gateway a had in flight", repeats, interrupted)
