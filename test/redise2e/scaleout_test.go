@@ -507,3 +507,51 @@ func drainedCallbacks(t *testing.T, slow bool) {
 		t.Errorf("%d repeats, more than the %d attempts gateway a had in flight", repeats, interrupted)
 	}
 }
+
+// TestScaleOutDeliveryHistory: an SMS started on gateway a goes
+// undelivered, and Twilio's report of it lands on gateway b. The next
+// `auto` start for the number, on a, calls first (docs/ROUTING.md, the
+// history signal): the delivery history is shared through Redis, not kept
+// by the gateway that heard the report.
+func TestScaleOutDeliveryHistory(t *testing.T) {
+	fake := twiliotest.New(twiliotest.Config{AccountSID: scaleSID, AuthToken: scaleToken})
+	t.Cleanup(fake.Close)
+	const to = "+4915112348321"
+	fake.SetSMSOutcome(to, twiliotest.SMSOutcome{Statuses: []string{"sent", "undelivered"}, ErrorCode: "30003"})
+	fake.SetPhone(to, twiliotest.Phone{Keys: "#"})
+	url := redistest.StartServer(t).URL()
+	env := []string{
+		"VERIGATE_SMS_PROVIDER=twilio",
+		"VERIGATE_TWILIO_ACCOUNT_SID=" + scaleSID,
+		"VERIGATE_TWILIO_AUTH_TOKEN=" + scaleToken,
+		"VERIGATE_TWILIO_FROM=+15005550006",
+		"VERIGATE_TWILIO_BASE_URL=" + fake.URL,
+		"VERIGATE_PUBLIC_URL=" + scalePublic,
+	}
+	a, b := startGateway(t, url, env...), startGateway(t, url, env...)
+	fake.SetWebhookTransport(twiliotest.ProxyTransport(scalePublic, b.url))
+
+	r := a.post("/v1/verifications", map[string]string{"to": to, "channel": "sms"})
+	id := r.str("id")
+	if r.status != http.StatusCreated || id == "" {
+		t.Fatalf("start sms on gateway a: %d %v\n%s", r.status, r.body, a.output())
+	}
+	a.awaitView(id, "the undelivered event", func(v view) bool { return slices.Contains(v.types(), "undelivered") })
+	// b tells the history once the event is stored, before it answers the
+	// status callback.
+	fake.Wait()
+	if errs := fake.Errors(); len(errs) > 0 {
+		t.Fatalf("fake Twilio: %v", errs)
+	}
+	if c := a.post("/v1/verifications/"+id+"/cancel", nil); c.status != http.StatusOK {
+		t.Fatalf("cancel on gateway a: %d %v", c.status, c.body)
+	}
+
+	r = a.post("/v1/verifications", map[string]string{"to": to, "channel": "auto"})
+	if r.status != http.StatusCreated || r.str("channel") != "call" {
+		t.Fatalf("auto start on gateway a after the undelivered SMS reported to b: %d %v, want channel call", r.status, r.body)
+	}
+	if n := len(fake.MessagesTo(to)); n != 1 {
+		t.Errorf("%d SMS to the number, want only the undelivered one", n)
+	}
+}
