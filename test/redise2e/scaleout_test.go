@@ -3,6 +3,7 @@ package redise2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -56,17 +57,10 @@ func (g *gateway) get(ctx context.Context, id, query string) (view, error) {
 	var v view
 	if res.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(res.Body)
-		return v, &statusError{res.StatusCode, string(b)}
+		return v, fmt.Errorf("GET verification: %d %s", res.StatusCode, b)
 	}
 	return v, json.NewDecoder(res.Body).Decode(&v)
 }
-
-type statusError struct {
-	status int
-	body   string
-}
-
-func (e *statusError) Error() string { return http.StatusText(e.status) + ": " + e.body }
 
 // awaitView reads id on g until ok accepts it, failing after a minute.
 func (g *gateway) awaitView(id, what string, ok func(view) bool) view {
@@ -116,6 +110,20 @@ const (
 	scalePublic = "https://verify.example.test/gw"
 )
 
+// twilioEnv configures a gateway for the fake Twilio, both gateways
+// alike: one auth token, one public URL (startGateway gives them one
+// VERIGATE_SECRET, which seals the call context in the webhook URLs).
+func twilioEnv(fake *twiliotest.Server) []string {
+	return []string{
+		"VERIGATE_SMS_PROVIDER=twilio",
+		"VERIGATE_TWILIO_ACCOUNT_SID=" + scaleSID,
+		"VERIGATE_TWILIO_AUTH_TOKEN=" + scaleToken,
+		"VERIGATE_TWILIO_FROM=+15005550006",
+		"VERIGATE_TWILIO_BASE_URL=" + fake.URL,
+		"VERIGATE_PUBLIC_URL=" + scalePublic,
+	}
+}
+
 // TestScaleOutTwilio: gateway a places a Twilio call and sends an SMS;
 // every webhook of both (the call's TwiML, its gather with '#', the status
 // callbacks) lands on gateway b, as a load balancer may send it. The call
@@ -125,15 +133,7 @@ func TestScaleOutTwilio(t *testing.T) {
 	fake := twiliotest.New(twiliotest.Config{AccountSID: scaleSID, AuthToken: scaleToken})
 	t.Cleanup(fake.Close)
 	url := redistest.StartServer(t).URL()
-	env := []string{
-		"VERIGATE_SMS_PROVIDER=twilio",
-		"VERIGATE_TWILIO_ACCOUNT_SID=" + scaleSID,
-		"VERIGATE_TWILIO_AUTH_TOKEN=" + scaleToken,
-		"VERIGATE_TWILIO_FROM=+15005550006",
-		"VERIGATE_TWILIO_BASE_URL=" + fake.URL,
-		"VERIGATE_PUBLIC_URL=" + scalePublic,
-	}
-	a, b := startGateway(t, url, env...), startGateway(t, url, env...)
+	a, b := startGateway(t, url, twilioEnv(fake)...), startGateway(t, url, twilioEnv(fake)...)
 	// Twilio reaches the public URL; the balancer sends it all to b.
 	fake.SetWebhookTransport(twiliotest.ProxyTransport(scalePublic, b.url))
 
@@ -520,15 +520,7 @@ func TestScaleOutDeliveryHistory(t *testing.T) {
 	fake.SetSMSOutcome(to, twiliotest.SMSOutcome{Statuses: []string{"sent", "undelivered"}, ErrorCode: "30003"})
 	fake.SetPhone(to, twiliotest.Phone{Keys: "#"})
 	url := redistest.StartServer(t).URL()
-	env := []string{
-		"VERIGATE_SMS_PROVIDER=twilio",
-		"VERIGATE_TWILIO_ACCOUNT_SID=" + scaleSID,
-		"VERIGATE_TWILIO_AUTH_TOKEN=" + scaleToken,
-		"VERIGATE_TWILIO_FROM=+15005550006",
-		"VERIGATE_TWILIO_BASE_URL=" + fake.URL,
-		"VERIGATE_PUBLIC_URL=" + scalePublic,
-	}
-	a, b := startGateway(t, url, env...), startGateway(t, url, env...)
+	a, b := startGateway(t, url, twilioEnv(fake)...), startGateway(t, url, twilioEnv(fake)...)
 	fake.SetWebhookTransport(twiliotest.ProxyTransport(scalePublic, b.url))
 
 	r := a.post("/v1/verifications", map[string]string{"to": to, "channel": "sms"})
