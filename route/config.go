@@ -90,6 +90,14 @@ type HistoryConfig struct {
 	UndeliveredWindow time.Duration `yaml:"undelivered_window"`
 }
 
+// window is UndeliveredWindow with its default; not positive means off.
+func (c HistoryConfig) window() time.Duration {
+	if c.UndeliveredWindow == 0 {
+		return DefaultUndeliveredWindow
+	}
+	return c.UndeliveredWindow
+}
+
 // FallbackConfig configures the fallback between channels.
 type FallbackConfig struct {
 	// Off stops the default fallback (SMS to call, call to SMS) that

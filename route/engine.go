@@ -95,10 +95,7 @@ func NewEngine(cfg Config, deps Deps) (*Engine, error) {
 	if e.lookupTimeout == 0 {
 		e.lookupTimeout = DefaultLookupTimeout
 	}
-	e.historyWindow = cfg.History.UndeliveredWindow
-	if e.historyWindow == 0 {
-		e.historyWindow = DefaultUndeliveredWindow
-	}
+	e.historyWindow = cfg.History.window()
 	return e, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/verigate/verigate/internal/redistest"
 	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/verify"
 )
@@ -299,8 +300,36 @@ func TestHistorySignal(t *testing.T) {
 	}
 }
 
-func TestMemoryHistory(t *testing.T) {
-	h := route.NewMemoryHistory(10)
+func TestMemoryHistory(t *testing.T) { testHistory(t, route.NewMemoryHistory(10)) }
+
+// TestRedisHistory: the history gateways on one Redis share behaves as
+// the in-process one, keeps the later of two undelivered reports that
+// arrive out of order, and its keys expire after the window.
+func TestRedisHistory(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	rdb.Del(ctx, route.HistoryKey(deMobile))
+	h := route.NewRedisHistory(rdb, time.Hour, nil)
+	testHistory(t, h)
+
+	at := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	v := &verify.Verification{To: deMobile, Channel: verify.ChannelSMS}
+	h.Observe(ctx, v, verify.Event{Type: verify.EventFailed, At: at.Add(time.Minute)})
+	h.Observe(ctx, v, verify.Event{Type: verify.EventUndelivered, At: at})
+	if got, ok, err := h.LastUndelivered(ctx, deMobile); err != nil || !ok || !got.Equal(at.Add(time.Minute)) {
+		t.Errorf("after a later failed and an earlier undelivered: %v %v %v", got, ok, err)
+	}
+	if ttl, err := rdb.PTTL(ctx, route.HistoryKey(deMobile)).Result(); err != nil || ttl <= 0 || ttl > time.Hour {
+		t.Errorf("key %s: ttl %v %v", route.HistoryKey(deMobile), ttl, err)
+	}
+	rdb.Del(ctx, route.HistoryKey(deMobile))
+}
+
+func testHistory(t *testing.T, h interface {
+	route.DeliveryHistory
+	verify.EventObserver
+}) {
+	t.Helper()
 	ctx := context.Background()
 	at := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	v := &verify.Verification{To: deMobile, Channel: verify.ChannelSMS}

@@ -20,10 +20,12 @@ type OpenOptions struct {
 	// HTTPClient makes lookup requests; the lookup's own
 	// (httpclient.NewClient) if nil. The gateway passes one it closes.
 	HTTPClient *http.Client
-	// History is the delivery history; a new MemoryHistory if nil.
+	// History is the delivery history; if nil, a RedisHistory with Redis
+	// (every gateway on it shares what any of them heard), else a new
+	// MemoryHistory.
 	History DeliveryHistory
 	// NoHistory leaves the history out (a one-shot tool such as
-	// `route explain` has none: it lives in the serving gateway).
+	// `route explain` has none: it is fed by the serving gateways).
 	NoHistory bool
 	// Blocks are the destinations blocked for a while: the SMS-pumping
 	// watch. None if nil.
@@ -44,7 +46,11 @@ func Open(cfg Config, opts OpenOptions) (*Engine, error) {
 	}
 	deps := Deps{History: opts.History, Blocks: opts.Blocks, Logger: opts.Logger, Now: opts.Now, NoSMS: opts.NoSMS}
 	if deps.History == nil && !opts.NoHistory {
-		deps.History = NewMemoryHistory(cfg.CacheSize)
+		if opts.Redis != nil && cfg.History.window() > 0 {
+			deps.History = NewRedisHistory(opts.Redis, cfg.History.window(), opts.Logger)
+		} else {
+			deps.History = NewMemoryHistory(cfg.CacheSize)
+		}
 	}
 	var closers []func() error
 	if cfg.GeoIPDB != "" {

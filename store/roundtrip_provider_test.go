@@ -27,13 +27,6 @@ func (b byNumber) Route(_ context.Context, r verify.RouteRequest) (verify.Route,
 	return b[r.Number.E164], nil
 }
 
-// deliveries observes delivery outcomes, as the gateway's routing history
-// does (route.Engine.Observer): with one, a delivery report reads the
-// verification before it records the event.
-type deliveries struct{}
-
-func (deliveries) Observe(context.Context, *verify.Verification, verify.Event) {}
-
 // ignoreReports takes the SIP calls' progress reports and drops them: the
 // count below is of the start alone, not of a call's later events.
 type ignoreReports struct{}
@@ -89,12 +82,16 @@ func TestRoundTripsPerProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	routes := byNumber{}
+	// The gateway's routing history on Redis (route.Engine.Observer): with
+	// it, a delivery report reads the verification before it records the
+	// event, and tells the history after.
+	deliveries := route.NewRedisHistory(c, time.Hour, quiet)
 	svc, err := verify.NewService(verify.Config{
 		Store: store.NewRedis(c, store.RedisOptions{Limits: lim}), Limiter: lim,
 		Parser: route.Classifier{}, Router: routes, Formatter: sms.Template{}, Hasher: h,
 		Senders:  map[string]verify.Sender{"console": sms.NewConsole(io.Discard), twilio.ProviderName: tw},
 		Callers:  map[string]verify.Caller{twilio.ProviderName: tw, sip.Provider: caller},
-		Observer: deliveries{}, CheckLock: verify.CheckLock{Max: 10, Window: time.Hour}, Logger: quiet,
+		Observer: deliveries, CheckLock: verify.CheckLock{Max: 10, Window: time.Hour}, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -126,13 +123,14 @@ func TestRoundTripsPerProvider(t *testing.T) {
 			// (which records the message SID) only adds its event; a
 			// delivery outcome first reads the verification (superseded
 			// attempt? fallback due? the observer is told what it was),
-			// then adds the event.
+			// then adds the event, then tells the routing history the
+			// gateways share.
 			{"report: sent (Twilio status callback)", func() error {
 				return svc.Report(ctx, smsID, verify.Event{Type: verify.EventSent, Channel: verify.ChannelSMS, Provider: twilio.ProviderName, ProviderRef: "SM1", Attempt: 1})
 			}, 1},
 			{"report: delivered (Twilio status callback)", func() error {
 				return svc.Report(ctx, smsID, verify.Event{Type: verify.EventDelivered, Channel: verify.ChannelSMS, Provider: twilio.ProviderName, ProviderRef: "SM1", Attempt: 1})
-			}, 2},
+			}, 3},
 		}
 		for _, s := range steps {
 			rt.Reset()

@@ -46,6 +46,10 @@ type PhoneConfig struct {
 	RTPPorts string
 	// Ring is how long it rings (180) before answering.
 	Ring time.Duration
+	// Hold, when set, keeps every call ringing, after Ring, until it is
+	// closed: a test orders what it does before the answer without
+	// guessing how long that takes.
+	Hold <-chan struct{}
 	// Press are the keys sent once answered, e.g. "#" or "0#".
 	Press string
 	// DTMF is how the keys are sent: DTMFRFC4733 (default, also for
@@ -305,6 +309,18 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 		case <-dialog.Context().Done():
 			pc.HungUpBy = "caller"
 			log.Info("phone call canceled while ringing")
+			return nil
+		case <-p.ctx.Done():
+			_ = dialog.Respond(480, "Temporarily Unavailable", nil)
+			return errors.New("phone closed")
+		}
+	}
+	if p.cfg.Hold != nil {
+		select {
+		case <-p.cfg.Hold:
+		case <-dialog.Context().Done():
+			pc.HungUpBy = "caller"
+			log.Info("phone call canceled while held")
 			return nil
 		case <-p.ctx.Done():
 			_ = dialog.Respond(480, "Temporarily Unavailable", nil)

@@ -194,8 +194,11 @@ func (g *gateway) start() {
 	}
 }
 
-// stop ends the process (SIGTERM, then SIGKILL after 10 s).
-func (g *gateway) stop() {
+// stop ends the process (SIGINT, then SIGKILL after 10 s).
+func (g *gateway) stop() { g.stopWith(os.Interrupt) }
+
+// stopWith ends the process with sig (then SIGKILL after 10 s).
+func (g *gateway) stopWith(sig os.Signal) {
 	g.mu.Lock()
 	cmd, done := g.cmd, g.done
 	g.cmd = nil
@@ -203,7 +206,7 @@ func (g *gateway) stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Process.Signal(sig)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
