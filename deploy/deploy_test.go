@@ -5,7 +5,8 @@
 // restricted Pod Security Standard, docker-compose renders the compose
 // file, systemd verifies the unit and scores it 2.0 or better, and every
 // deployment starts the built gateway, with the arguments, configuration
-// and environment it would get, to a 200 on /readyz.
+// and environment it would get, to a 200 on /readyz; the sipp phone for
+// bench sip (sipp/uas_press_pound.xml) takes a retransmitted INVITE.
 package deploy
 
 import (
