@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
 	"github.com/verigate/verigate/audio"
 	"github.com/verigate/verigate/internal/rtptest"
 )
