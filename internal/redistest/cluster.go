@@ -29,7 +29,9 @@ func StartClusterNodes(t testing.TB, n int) (nodes []*Server, url string) {
 		nodes = append(nodes, startNode(t, true, true))
 		addrs[i] = nodes[i].Addr()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Gossip needs a few of the nodes' 100 ms cron rounds; a loaded
+	// machine stretches them.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	clients := make([]*redis.Client, n)
 	for i, s := range nodes {
