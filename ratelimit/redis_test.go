@@ -77,6 +77,25 @@ func TestRedisServerClock(t *testing.T) {
 // TestRedisClusterContract runs the contract on a real (one-node) Redis
 // Cluster through go-redis's ClusterClient: policy by policy, each script
 // within one slot.
+// TestRedisClusterThreeNodesContract runs the limiter contract on a Redis
+// Cluster of three masters: one send's buckets live on different nodes, so
+// the per-policy consume and its refunds cross nodes as in production.
+func TestRedisClusterThreeNodesContract(t *testing.T) {
+	_, url := redistest.StartClusterNodes(t, 3)
+	c, err := store.OpenRedis(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	limittest.Run(t, func(t *testing.T, p []ratelimit.Policy, now func() time.Time) verify.Limiter {
+		l, err := ratelimit.NewRedis(c, p, ratelimit.RedisOptions{Prefix: redistest.Prefix(t), Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	})
+}
+
 func TestRedisClusterContract(t *testing.T) {
 	srv := redistest.StartCluster(t)
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr()}})

@@ -76,6 +76,23 @@ func TestRedisClusterChanges(t *testing.T) {
 	})
 }
 
+// TestRedisClusterThreeNodesChanges: on three masters a change published
+// from a script on one node reaches the one subscription held on another
+// (classic PUBLISH is forwarded to every node).
+func TestRedisClusterThreeNodesChanges(t *testing.T) {
+	_, url := redistest.StartClusterNodes(t, 3)
+	c, err := store.OpenRedis(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	storetest.RunChanges(t, func(t *testing.T) (verify.Store, []verify.Changes) {
+		prefix := redistest.Prefix(t)
+		st := store.NewRedis(c, store.RedisOptions{Prefix: prefix, Cluster: store.IsCluster(c)})
+		return st, []verify.Changes{runningChanges(t, c, prefix)}
+	})
+}
+
 // TestRedisChangesReconnect: a subscription that loses its connection wakes
 // every waiter once it is back, since changes made meanwhile went unheard.
 func TestRedisChangesReconnect(t *testing.T) {

@@ -89,6 +89,30 @@ func TestRedisClusterContract(t *testing.T) {
 	runPlainAndPipelined(t, c)
 }
 
+// TestRedisClusterThreeNodesContract runs the contract on a Redis Cluster
+// of three masters (redistest.StartClusterNodes), reached by the
+// redis-cluster:// form with every node as a seed: a start's limit buckets,
+// its verification and its id key live on different nodes, so the
+// per-policy limits, the id key read before a script, MOVED redirections
+// and the auto-pipeliner's one stream per master all meet real nodes.
+func TestRedisClusterThreeNodesContract(t *testing.T) {
+	_, url := redistest.StartClusterNodes(t, 3)
+	c, err := store.OpenRedis(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if !store.IsCluster(c) {
+		t.Fatalf("OpenRedis(redis-cluster://...) gave %T, want a cluster client", c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := store.RedisHealth(c)(ctx); err != nil {
+		t.Fatalf("health of the three-node cluster: %v", err)
+	}
+	runPlainAndPipelined(t, c)
+}
+
 // TestRedisSentinelContract reaches a private server through a real
 // Sentinel, by the redis-sentinel:// URL form, and runs the contract there.
 func TestRedisSentinelContract(t *testing.T) {

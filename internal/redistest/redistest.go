@@ -81,7 +81,10 @@ type Server struct {
 	bin     string
 	port    int
 	cluster bool
-	dir     string
+	// member: a cluster node that StartClusterNodes joins to others,
+	// so start leaves its slots alone.
+	member bool
+	dir    string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -100,6 +103,11 @@ func StartCluster(t testing.TB) *Server { t.Helper(); return startServer(t, true
 
 func startServer(t testing.TB, cluster bool) *Server {
 	t.Helper()
+	return startNode(t, cluster, false)
+}
+
+func startNode(t testing.TB, cluster, member bool) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redistest: redis-server not found (%v): install it (apt-get install redis-server) or run make test", err)
@@ -110,7 +118,7 @@ func startServer(t testing.TB, cluster bool) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s := &Server{t: t, bin: bin, port: port, dir: t.TempDir(), cluster: cluster}
+	s := &Server{t: t, bin: bin, port: port, dir: t.TempDir(), cluster: cluster, member: member}
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
@@ -165,7 +173,7 @@ func (s *Server) start() {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		err := c.Ping(ctx).Err()
-		if err == nil && s.cluster {
+		if err == nil && s.cluster && !s.member {
 			err = s.claimSlots(ctx, c)
 		}
 		cancel()
