@@ -182,6 +182,10 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		return nil, err
 	}
 	g.service = svc
+	// Verifications nobody reads after their lifetime are marked expired
+	// (callback, metrics, waiters) by a sweep every few seconds; on Redis
+	// each expiry is claimed by one gateway.
+	g.goBackground(bg, svc.RunExpiry)
 	// The providers built before the Service report to it from now on.
 	if prov.sip != nil {
 		prov.sip.ReportTo(svc)
