@@ -53,7 +53,7 @@ import (
 // (one round trip); a script that starts from an id follows vg:id:<id>
 // itself. Cluster forbids a script to touch keys of two slots, so there a
 // method that starts from an id first GETs vg:id:<id> (two round trips),
-// and Start SETs it before the script.
+// and Start SETs it, and adds to vg:exp, in one pipeline before the script.
 //
 // A start is idempotent: go-redis sends a script again on a fresh
 // connection when its reply is late (a stalled server), and Redis may then
@@ -441,7 +441,7 @@ redis.call('HSET', nk, unpack(hv))
 redis.call('PEXPIRE', nk, ttl)
 if not msg then redis.call('SET', pk, id, 'PX', ttl) end
 if #KEYS - nlk >= 3 then redis.call('SET', KEYS[3], tag, 'PX', ttl) end
-if #KEYS - nlk >= 4 and not msg then
+if #KEYS - nlk >= 4 and not msg and new('expires') ~= '' then
   redis.call('ZADD', KEYS[4], new('expires'), id)
   redis.call('PEXPIRE', KEYS[4], ttl)
 end
@@ -614,7 +614,7 @@ func (r *Redis) startWith(ctx context.Context, in *limitlua.Step, v *verify.Veri
 		// dropped by the sweep.
 		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, r.idKey(v.ID), tag, ttl)
-			if v.Kind != verify.KindMessage {
+			if v.Kind != verify.KindMessage && !v.ExpiresAt.IsZero() {
 				p.ZAdd(ctx, r.expKey(), redis.Z{Score: float64(v.ExpiresAt.UnixMicro()), Member: v.ID})
 				p.PExpire(ctx, r.expKey(), ttl)
 			}
