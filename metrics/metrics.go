@@ -51,7 +51,7 @@ func NewVerifications() *Verifications {
 		}, with("status")),
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verigate_verifications_ended_total",
-			Help: "Verifications that reached a final status (approved, denied: fraud reported, failed, expired, canceled, max_attempts_reached), by channel, provider and country. An expiry is counted when a check finds it.",
+			Help: "Verifications that reached a final status (approved, denied: fraud reported, failed, expired, canceled, max_attempts_reached), by channel, provider and country. An expiry is counted once, by the gateway whose check or expiry sweep (every 2 s) finds it.",
 		}, with("status")),
 		approved: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verigate_verifications_approved_total",

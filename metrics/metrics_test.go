@@ -98,3 +98,32 @@ func TestLifecycleSeries(t *testing.T) {
 		t.Logf("series: %v", got)
 	}
 }
+
+// A verification nobody reads after its lifetime is counted as expired by
+// the sweep, once, and its callback is queued.
+func TestExpirySweepCounts(t *testing.T) {
+	m := metrics.NewVerifications()
+	s := verifytest.NewService(t, verifytest.WithConfig(func(c *verify.Config) { c.Lifecycle = m }))
+	ctx := context.Background()
+	v, err := s.Start(ctx, verify.StartRequest{Tenant: "t", To: "+4915123456709", Channel: verify.ChannelSMS, CallbackURL: "https://idp.example/cb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := `verigate_verifications_ended_total{channel="sms",country="DE",provider="` + verifytest.Provider + `",status="expired"}`
+	if n, err := s.ExpireDue(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep within the lifetime: %d expired, %v", n, err)
+	}
+	s.Clock.Add(verify.DefaultLifetime)
+	for range 2 {
+		if _, err := s.ExpireDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := series(t, m)[key]; got != 1 {
+		t.Errorf("%s = %v after two sweeps, want 1", key, got)
+	}
+	notices := s.Notifier.Notices()
+	if len(notices) != 1 || notices[0].ID != v.ID || notices[0].Status != verify.StatusExpired {
+		t.Errorf("notices = %+v, want one: %s expired", notices, v.ID)
+	}
+}

@@ -313,3 +313,26 @@ func (m *Memory) record(e *memEntry, ev verify.Event) bool {
 	e.v.Events = append(e.v.Events, ev)
 	return true
 }
+
+var _ verify.Expirer = (*Memory)(nil)
+
+// Expire implements verify.Expirer. It scans the numbers' pending
+// verifications (a Memory holds one gateway's, so a scan every few seconds
+// is cheap) and expires at most limit of those past their lifetime.
+func (m *Memory) Expire(_ context.Context, now time.Time, limit int) ([]*verify.Verification, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*verify.Verification
+	for _, id := range m.pending {
+		e := m.byID[id]
+		if e == nil || e.v.Status != verify.StatusPending || now.Before(e.v.ExpiresAt) {
+			continue
+		}
+		if len(out) == limit {
+			return out, true, nil
+		}
+		m.expire(e.v, now) // clears m.pending's entry: deleting while ranging is allowed
+		out = append(out, clone(e.v))
+	}
+	return out, false, nil
+}

@@ -27,10 +27,23 @@ import (
 //	vg:{<tag>}:p       string: id of the number's pending verification
 //	vg:{<tag>}:fc      sorted set: failed checks of the number (score: time in µs)
 //	vg:id:<id>         string: <tag>, to find a verification by id
+//	vg:exp             sorted set: ids of pending verifications (score: expiry in µs)
 //
 // The braces are a Cluster hash tag: every key of one tenant and number
 // lives in one slot, so each state change is one Lua script over keys of
 // one slot. Every key expires Retention after its verification does.
+//
+// vg:exp is the sweep's index (Expire): the start script adds a new
+// verification to it and every script that ends one removes it, so it
+// holds the pending verifications only, and the sweep finds the expired
+// ones without scanning. In Cluster it lives in a slot of its own, which
+// no script of a verification may touch: there Start adds to it in the
+// pipeline that writes vg:id:<id> (no extra round trip), nothing removes
+// an ended verification from it, and the sweep drops each entry when its
+// time comes, finding it ended (so the index holds every verification
+// started within one lifetime, not only the pending ones). Each start
+// sets its TTL to its own verification's, so with no gateway sweeping it
+// goes when its last verification's keys do.
 //
 // Check, Transition, AddEvent and a resend by Start PUBLISH the id of the
 // verification they change on the channel "<prefix>changes" from inside
@@ -40,7 +53,7 @@ import (
 // (one round trip); a script that starts from an id follows vg:id:<id>
 // itself. Cluster forbids a script to touch keys of two slots, so there a
 // method that starts from an id first GETs vg:id:<id> (two round trips),
-// and Start SETs it before the script.
+// and Start SETs it, and adds to vg:exp, in one pipeline before the script.
 //
 // A start is idempotent: go-redis sends a script again on a fresh
 // connection when its reply is late (a stalled server), and Redis may then
@@ -122,6 +135,9 @@ func (r *Redis) tag(tenant, number string) string {
 
 func (r *Redis) base(tag string) string { return r.prefix + "{" + tag + "}:" }
 func (r *Redis) idKey(id string) string { return r.prefix + "id:" + id }
+
+// expKey is the sweep's index of pending verifications by expiry.
+func (r *Redis) expKey() string { return r.prefix + "exp" }
 
 // micros encodes a time as the microseconds since 1970 that the scripts
 // compare (exact in Lua's doubles); the zero time is "".
@@ -337,8 +353,12 @@ local function app(evs, e)
   if evs and evs ~= '' then return evs .. '\n' .. e end
   return e
 end
+-- KEYS[2], the sweep's index, is given on one server only (Cluster keeps
+-- it in another slot, and the sweep drops ended entries there itself).
+local xk = KEYS[2]
 local function unpoint()
   if redis.call('GET', pk) == id then redis.call('DEL', pk) end
+  if xk then redis.call('ZREM', xk, id) end
 end
 -- Tells every gateway's RedisChanges (one channel, no key: allowed in a
 -- Cluster script) that the verification changed.
@@ -346,7 +366,8 @@ local function changed() redis.call('PUBLISH', P .. 'changes', id) end
 `
 
 // luaStart: KEYS[1] the number's pointer, KEYS[2] the new verification,
-// KEYS[3] (not in Cluster) the new id key, then the limiter's keys. ARGV:
+// KEYS[3] and KEYS[4] (not in Cluster) the new id key and the sweep's
+// index, then the limiter's keys. ARGV:
 // now, ttl ms, hash, resent event, tag, new id, max hashes, the number of
 // the limiter's keys and of its arguments (0 and 0 when the send is not
 // consumed here), the new verification's field values in viewFields
@@ -410,6 +431,7 @@ if cur then
     end
     redis.call('HSET', ok, 'status', 'expired', 'updated', now,
       'ev', s[F.ev] .. '\n' .. '{"t":"expired","at":' .. s[F.expires] .. '}')
+    if #KEYS - nlk >= 4 then redis.call('ZREM', KEYS[4], cur) end
     changed(cur)
   end
 end
@@ -419,6 +441,10 @@ redis.call('HSET', nk, unpack(hv))
 redis.call('PEXPIRE', nk, ttl)
 if not msg then redis.call('SET', pk, id, 'PX', ttl) end
 if #KEYS - nlk >= 3 then redis.call('SET', KEYS[3], tag, 'PX', ttl) end
+if #KEYS - nlk >= 4 and not msg and new('expires') ~= '' then
+  redis.call('ZADD', KEYS[4], new('expires'), id)
+  redis.call('PEXPIRE', KEYS[4], ttl)
+end
 return {'new'}
 `)
 
@@ -581,15 +607,24 @@ func (r *Redis) startWith(ctx context.Context, in *limitlua.Step, v *verify.Veri
 	ttl := max(v.ExpiresAt.Sub(now), 0) + r.retention
 	keys := []string{base + "p", base + "v:" + v.ID}
 	if r.cluster {
-		// The id key lives in another slot: write it first, so a stored
-		// verification is always findable by id; a resend leaves it
-		// pointing at a verification that never existed, which reads as
-		// not found and expires.
-		if err := r.c.Set(ctx, r.idKey(v.ID), tag, ttl).Err(); err != nil {
+		// The id key and the sweep's index live in other slots: write
+		// them first, so a stored verification is always findable by id
+		// and by the sweep; a resend leaves them naming a verification
+		// that never existed, which reads as not found, expires, and is
+		// dropped by the sweep.
+		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, r.idKey(v.ID), tag, ttl)
+			if v.Kind != verify.KindMessage && !v.ExpiresAt.IsZero() {
+				p.ZAdd(ctx, r.expKey(), redis.Z{Score: float64(v.ExpiresAt.UnixMicro()), Member: v.ID})
+				p.PExpire(ctx, r.expKey(), ttl)
+			}
+			return nil
+		})
+		if err != nil {
 			return nil, false, fmt.Errorf("redis store: start: %w", err)
 		}
 	} else {
-		keys = append(keys, r.idKey(v.ID))
+		keys = append(keys, r.idKey(v.ID), r.expKey())
 	}
 	keys = append(keys, in.Keys...)
 	args := make([]any, 0, 9+len(viewFields)+len(in.Args))
@@ -660,6 +695,15 @@ func (r *Redis) byID(ctx context.Context, tenant, id string) ([]string, []any, e
 	return []string{r.base(tag) + "v:" + id}, []any{r.prefix, id, tag, tenant}, nil
 }
 
+// withIndex adds the sweep's index to the keys of a script that may end a
+// verification (luaCommon's KEYS[2]), on one server only.
+func (r *Redis) withIndex(keys []string) []string {
+	if r.cluster {
+		return keys
+	}
+	return append(keys, r.expKey())
+}
+
 // reply interprets the answers the scripts share.
 func reply(res []any) (*verify.Verification, error) {
 	if len(res) == 0 {
@@ -712,6 +756,7 @@ func (r *Redis) Check(ctx context.Context, q verify.CheckQuery) (*verify.Verific
 		keys = []string{r.base(tag) + "p"}
 		args = []any{r.prefix, "", tag, q.Tenant}
 	}
+	keys = r.withIndex(keys)
 	on := func(max int, window time.Duration) int {
 		if window <= 0 {
 			return 0
@@ -734,6 +779,7 @@ func (r *Redis) Transition(ctx context.Context, tenant, id string, status verify
 	if err != nil {
 		return nil, err
 	}
+	keys = r.withIndex(keys)
 	args = append(args, string(status), reason, micros(ev.At), encodeEvent(ev), ev.Key, ev.Attempt)
 	res, err := luaTransition.Run(ctx, r.c, keys, args...).Slice()
 	if err != nil {
@@ -758,4 +804,147 @@ func (r *Redis) AddEvent(ctx context.Context, id string, ev verify.Event) (bool,
 	}
 	_, err = reply(res)
 	return err == nil, err
+}
+
+// luaExpireFn defines expire(P, tag, id, now): it marks the verification
+// expired as a check past its lifetime does, if it is still pending and
+// past its lifetime at now, and returns its view, else nil.
+var luaExpireFn = luaView + `
+local function expire(P, tag, id, now)
+  local base = P .. '{' .. tag .. '}:'
+  local vk = base .. 'v:' .. id
+  local v = view(vk)
+  if v[F.status] ~= 'pending' or v[F.kind] == 'message' or not v[F.expires]
+    or tonumber(now) < tonumber(v[F.expires]) then return nil end
+  local e = '{"t":"expired","at":' .. v[F.expires] .. '}'
+  if v[F.ev] and v[F.ev] ~= '' then e = v[F.ev] .. '\n' .. e end
+  v[F.status], v[F.updated], v[F.ev] = 'expired', now, e
+  redis.call('HSET', vk, 'status', 'expired', 'updated', now, 'ev', e)
+  if redis.call('GET', base .. 'p') == id then redis.call('DEL', base .. 'p') end
+  redis.call('PUBLISH', P .. 'changes', id)
+  return v
+end
+`
+
+// luaExpire (one server): KEYS[1] the sweep's index; ARGV[1] key prefix,
+// ARGV[2] now µs, ARGV[3] the most to take. It takes the due ids off the
+// index and expires those still pending, all in one script, so no two
+// sweeps take one id; it follows each id key itself, as luaCommon does.
+// Reply: how many ids were due (taken), then the views of those expired.
+var luaExpire = redis.NewScript(luaExpireFn + `
+local xk, P, now = KEYS[1], ARGV[1], ARGV[2]
+local due = redis.call('ZRANGEBYSCORE', xk, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {#due}
+for _, id in ipairs(due) do
+  redis.call('ZREM', xk, id)
+  local tag = redis.call('GET', P .. 'id:' .. id)
+  if tag then
+    local v = expire(P, tag, id, now)
+    if v then out[#out + 1] = v end
+  end
+end
+return out
+`)
+
+// luaClaim (Cluster): KEYS[1] the sweep's index; ARGV[1] now µs, ARGV[2]
+// the end of the lease µs, ARGV[3] the most to take. It leases the due
+// ids to this sweep by moving their score to the lease's end: no other
+// sweep takes them meanwhile, and if this one dies before it removes them,
+// another takes them when the lease ends.
+var luaClaim = redis.NewScript(`
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
+return due
+`)
+
+// luaExpireOne (Cluster): KEYS[1] the verification; ARGV[1] key prefix,
+// ARGV[2] its tag, ARGV[3] its id, ARGV[4] now µs. Reply: its view when
+// it expired it, else nothing.
+var luaExpireOne = redis.NewScript(luaExpireFn + `
+local v = expire(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+if v then return {v} end
+return {}
+`)
+
+// claimLease is how long a Cluster sweep holds the ids it claimed before
+// another sweep may take them again (when this one died on the way).
+const claimLease = 30 * time.Second
+
+var _ verify.Expirer = (*Redis)(nil)
+
+// Expire implements verify.Expirer. On one server or Sentinel it is one
+// script (luaExpire). In Cluster the index lives in its own slot: a
+// script leases the due ids (luaClaim), each is expired by a script in its
+// own slot (its id key read first: two round trips per due id), and the
+// ids done leave the index; an id whose verification has ended meanwhile
+// (Cluster's index keeps them) is dropped. The expire script marks only a
+// verification still pending, so a sweep whose lease ran out while it
+// worked and the sweep that took the id over cannot both mark it.
+func (r *Redis) Expire(ctx context.Context, now time.Time, limit int) ([]*verify.Verification, bool, error) {
+	if limit <= 0 {
+		return nil, false, nil
+	}
+	if !r.cluster {
+		res, err := luaExpire.Run(ctx, r.c, []string{r.expKey()}, r.prefix, micros(now), limit).Slice()
+		if err != nil {
+			return nil, false, fmt.Errorf("redis store: expire: %w", err)
+		}
+		due, ok := res[0].(int64)
+		if !ok {
+			return nil, false, fmt.Errorf("redis store: expire: unexpected reply %v", res)
+		}
+		out := make([]*verify.Verification, 0, len(res)-1)
+		for _, view := range res[1:] {
+			v, err := decode(view)
+			if err != nil {
+				return out, true, err
+			}
+			out = append(out, v)
+		}
+		return out, due == int64(limit), nil
+	}
+	ids, err := luaClaim.Run(ctx, r.c, []string{r.expKey()}, micros(now), micros(now.Add(claimLease)), limit).StringSlice()
+	if err != nil {
+		return nil, false, fmt.Errorf("redis store: expire: claim: %w", err)
+	}
+	var out []*verify.Verification
+	done := make([]any, 0, len(ids))
+	var errs []error
+	for _, id := range ids {
+		v, err := r.expireOne(ctx, id, now)
+		if err != nil {
+			errs = append(errs, err) // leased: taken again when the lease ends
+			continue
+		}
+		done = append(done, id)
+		if v != nil {
+			out = append(out, v)
+		}
+	}
+	if len(done) > 0 {
+		if err := r.c.ZRem(ctx, r.expKey(), done...).Err(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return out, true, fmt.Errorf("redis store: expire: %w", err)
+	}
+	return out, len(ids) == limit, nil
+}
+
+// expireOne expires id in Cluster if it is still pending and due: nil,
+// nil when it is not (ended, or never stored: a resend's id).
+func (r *Redis) expireOne(ctx context.Context, id string, now time.Time) (*verify.Verification, error) {
+	tag, err := r.c.Get(ctx, r.idKey(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := luaExpireOne.Run(ctx, r.c, []string{r.base(tag) + "v:" + id}, r.prefix, tag, id, micros(now)).Slice()
+	if err != nil || len(res) == 0 {
+		return nil, err
+	}
+	return decode(res[0])
 }

@@ -13,7 +13,7 @@ import (
 type Changes interface {
 	// Subscribe registers interest in verification id until cancel is
 	// called. The registration is in force when Subscribe returns: every
-	// change the store's Check, Transition or AddEvent makes after that
+	// change the store's Check, Transition, AddEvent or Expire makes after that
 	// (a resend need not) sends on c, including one made between
 	// Subscribe and the caller's next read. Sends coalesce (c holds one)
 	// and may be spurious: after a lost connection every waiter is woken,

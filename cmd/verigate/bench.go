@@ -116,12 +116,22 @@ type apiBench struct {
 	numbers *numberSpread
 	sink    *smsSink // nil: checks send a wrong code
 	seq     atomic.Int64
+	// done and failed count the sequences ended, and those with an
+	// operation failed, for the progress lines.
+	done, failed atomic.Int64
 }
 
 // sequence runs one start and its check and get, and records them in w;
 // latency of the start and the pair counts from at (the scheduled time).
 func (b *apiBench) sequence(w *workerStats, at time.Time) {
 	i := b.seq.Add(1) - 1
+	failed := true
+	defer func() {
+		b.done.Add(1)
+		if failed {
+			b.failed.Add(1)
+		}
+	}()
 	cn := b.lc.Conn()
 	defer b.lc.Release(cn)
 	to := b.numbers.next()
@@ -164,6 +174,7 @@ func (b *apiBench) sequence(w *workerStats, at time.Time) {
 		w.ops["get"].add(time.Since(t), out)
 		pairOK = pairOK && out == ""
 	}
+	failed = !pairOK
 	if pairOK {
 		w.ops["pair"].add(time.Since(at), "")
 	} else {
@@ -280,6 +291,7 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	gwPid := fs.Int("gateway-pid", 0, "the gateway's process, for its CPU and memory (found from the URL's listening port when 0)")
 	redisPid := fs.Int("redis-pid", 0, "Redis's process, for its CPU per sequence (optional)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	progress := addProgressFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -373,6 +385,11 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	runCtx, cancel := context.WithTimeout(ctx, *duration)
 	defer cancel()
 	start := time.Now()
+	stopProgress := progress.start(stderr, "bench api", func(elapsed time.Duration) string {
+		done := b.done.Load()
+		return fmt.Sprintf("%d sequences (%.1f/s), %d failed", done, perSecond(done, elapsed), b.failed.Load())
+	})
+	defer stopProgress()
 	var wg sync.WaitGroup
 	if open {
 		sched := make(chan time.Time, inflight)
@@ -420,6 +437,7 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	wg.Wait()
+	stopProgress()
 	wall := time.Since(start)
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -104,6 +104,7 @@ func runBenchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	phoneAddr := fs.String("phone-listen", "127.0.0.1:25070", "where the test phone listens (without --target)")
 	to := fs.String("to", "+4915123456789", "number called")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	progress := addProgressFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -165,6 +166,14 @@ func runBenchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("bench sip: %w", err)
 	}
 	start := time.Now()
+	var placed atomic.Int64 // rep.Placed, for the progress lines
+	stopProgress := progress.start(stderr, "bench sip", func(elapsed time.Duration) string {
+		answered, approved, failed := r.counts()
+		n := placed.Load()
+		return fmt.Sprintf("%d of %d calls placed (%.1f/s), %d answered, %d approved, %d failed, %d up",
+			n, *calls, perSecond(n, elapsed), answered, approved, failed, caller.ActiveCalls())
+	})
+	defer stopProgress()
 	var interval time.Duration
 	if *rate > 0 {
 		interval = time.Duration(float64(time.Second) / *rate)
@@ -186,6 +195,7 @@ func runBenchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			break
 		}
 		rep.Placed++
+		placed.Add(1)
 	}
 	// Wait for every call placed to be answered or to fail, watching the
 	// peak of what each call holds.
@@ -214,6 +224,7 @@ func runBenchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		sample()
 		time.Sleep(50 * time.Millisecond)
 	}
+	stopProgress()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

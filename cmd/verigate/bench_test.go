@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,7 +58,10 @@ func startCountingProxy(t *testing.T, base string) (*countingProxy, string) {
 	return p, srv.URL
 }
 
-func runBenchJSON(t *testing.T, report any, args ...string) {
+// runBenchJSON runs a bench with --json, decodes its standard output
+// (which must be the report alone) into report, and returns its standard
+// error.
+func runBenchJSON(t *testing.T, report any, args ...string) string {
 	t.Helper()
 	out, errOut := &testbuf.Buffer{}, &testbuf.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -68,6 +72,18 @@ func runBenchJSON(t *testing.T, report any, args ...string) {
 	if err := json.Unmarshal([]byte(out.String()), report); err != nil {
 		t.Fatalf("report does not parse: %v\n%s", err, out.String())
 	}
+	return errOut.String()
+}
+
+// progressLines are the lines of stderr that name's progress printed.
+func progressLines(stderr, name string) []string {
+	var lines []string
+	for l := range strings.Lines(stderr) {
+		if strings.HasPrefix(l, name+": ") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }
 
 func opCount(l opLine) int {
@@ -106,7 +122,8 @@ func TestBenchAPI(t *testing.T) {
 		mode      string
 	}{
 		{"open loop through the sink", []string{"--rate", "40", "--conns", "4", "--sink", sink}, true, "open"},
-		{"closed loop through the sink", []string{"--concurrency", "3", "--sink", sink}, true, "closed"},
+		// Progress on stderr, the report alone on stdout.
+		{"closed loop through the sink", []string{"--concurrency", "3", "--sink", sink, "--progress", "--progress-every", "300ms"}, true, "closed"},
 		{"closed loop, wrong codes, gets", []string{"--concurrency", "2", "--mix", "start=2,check=1,get=1"}, false, "closed"},
 	}
 	for _, tt := range tests {
@@ -122,7 +139,15 @@ func TestBenchAPI(t *testing.T) {
 			}
 			proxy, proxyURL := startCountingProxy(t, base)
 			var rep apiReport
-			runBenchJSON(t, &rep, append([]string{"bench", "api", "--url", proxyURL, "--key", key, "--duration", "1500ms"}, tt.args...)...)
+			stderr := runBenchJSON(t, &rep, append([]string{"bench", "api", "--url", proxyURL, "--key", key, "--duration", "1500ms"}, tt.args...)...)
+			lines := progressLines(stderr, "bench api")
+			if slices.Contains(tt.args, "--progress") {
+				if len(lines) == 0 || !strings.Contains(lines[len(lines)-1], " sequences (") || !strings.Contains(lines[0], " failed") {
+					t.Errorf("--progress: progress lines %q in stderr:\n%s", lines, stderr)
+				}
+			} else if len(lines) > 0 {
+				t.Errorf("progress without --progress on a stderr that is no terminal: %q", lines)
+			}
 			proxy.mu.Lock()
 			made := proxy.counts
 			proxy.mu.Unlock()
@@ -211,8 +236,11 @@ func TestBenchSIP(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = phone.Close() })
 	var rep sipReport
-	runBenchJSON(t, &rep, "bench", "sip", "--calls", "4", "--rate", "20", "--hold", "6s",
-		"--target", phone.Addr().String(), "--rtp-ports", "41100-41199")
+	stderr := runBenchJSON(t, &rep, "bench", "sip", "--calls", "4", "--rate", "20", "--hold", "6s",
+		"--target", phone.Addr().String(), "--rtp-ports", "41100-41199", "--progress", "--progress-every", "1s")
+	if lines := progressLines(stderr, "bench sip"); len(lines) == 0 || !strings.Contains(lines[len(lines)-1], "of 4 calls placed") {
+		t.Errorf("--progress: progress lines %q in stderr:\n%s", lines, stderr)
+	}
 	if rep.Placed != calls || rep.Answered != calls || int64(rep.Answered) != answered.Load() {
 		t.Errorf("placed %d, answered %d; the phone answered %d, want %d", rep.Placed, rep.Answered, answered.Load(), calls)
 	}

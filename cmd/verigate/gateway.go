@@ -128,8 +128,7 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	if st.pumps != nil {
 		blocks = st.pumps
 	}
-	engine, err := route.Open(cfg.Route, route.OpenOptions{Redis: st.redis, Blocks: blocks, Logger: log, HTTPClient: g.outboundClient(),
-		NoSMS: cfg.SMS.Provider == config.SMSProviderNone})
+	engine, err := openRouteEngine(cfg, route.OpenOptions{Redis: st.redis, Blocks: blocks, Logger: log, HTTPClient: g.outboundClient()})
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +181,10 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 		return nil, err
 	}
 	g.service = svc
+	// Verifications nobody reads after their lifetime are marked expired
+	// (callback, metrics, waiters) by a sweep every few seconds; on Redis
+	// each expiry is claimed by one gateway.
+	g.goBackground(bg, svc.RunExpiry)
 	// The providers built before the Service report to it from now on.
 	if prov.sip != nil {
 		prov.sip.ReportTo(svc)
@@ -214,6 +217,16 @@ func buildGateway(ctx context.Context, cfg config.Config, dev bool, stdout io.Wr
 	}
 	g.handler, g.registered = e, st.registered
 	return g, nil
+}
+
+// openRouteEngine opens the routing engine with what the configuration
+// decides besides its route: section (a gateway without an SMS provider,
+// sms.provider: none, refuses SMS and routes auto to calls). serve routes
+// with it and route explain explains with it, so the two decide alike;
+// opts carries what only serve has (Redis, the SMS-pumping blocks).
+func openRouteEngine(cfg config.Config, opts route.OpenOptions) (*route.Engine, error) {
+	opts.NoSMS = cfg.SMS.Provider == config.SMSProviderNone
+	return route.Open(cfg.Route, opts)
 }
 
 // openDirectory opens the user directory; the gateway closes it.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,8 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/verigate/verigate/config"
 	"github.com/verigate/verigate/route"
 	"github.com/verigate/verigate/verify"
 )
@@ -35,7 +33,7 @@ func runRoute(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	clientIP := fs.String("client-ip", "", "the client's IP address (GeoIP roaming signal)")
 	channel := fs.String("channel", "auto", "the channel asked for: sms, call or auto")
 	tenant := fs.String("tenant", "", "the tenant asking (rules may match on it)")
-	configPath := fs.String("config", "", "configuration file whose route: section is used (built-in defaults if absent)")
+	configPath := fs.String("config", "", "configuration file, read as serve reads it with the VERIGATE_* variables (built-in defaults if absent)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: verigate route explain NUMBER [flags]")
@@ -60,17 +58,19 @@ func runRoute(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	})
 
-	cfg, region, err := loadRouteConfig(*configPath)
+	// The configuration as serve reads it (file and VERIGATE_* variables),
+	// and the engine as serve opens it: the explanation is the gateway's.
+	cfg, err := config.Load(*configPath, os.LookupEnv)
 	if err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	engine, err := route.Open(cfg, route.OpenOptions{Logger: logger, NoHistory: true})
+	engine, err := openRouteEngine(cfg, route.OpenOptions{Logger: logger, NoHistory: true})
 	if err != nil {
 		return err
 	}
 	defer engine.Close()
-	num, err := route.NewClassifier(route.ClassifierOptions{DefaultRegion: region, Carrier: true, CacheSize: -1}).ParseNumber(positional[0])
+	num, err := route.NewClassifier(route.ClassifierOptions{DefaultRegion: cfg.Verify.DefaultRegion, Carrier: true, CacheSize: -1}).ParseNumber(positional[0])
 	if err != nil {
 		return err
 	}
@@ -81,31 +81,6 @@ func runRoute(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return enc.Encode(ex)
 	}
 	return printExplanation(stdout, ex)
-}
-
-// loadRouteConfig reads the route: section (and verify.default_region) of
-// the configuration file; other sections are left to their owners.
-func loadRouteConfig(path string) (route.Config, string, error) {
-	if path == "" {
-		return route.Config{}, "", nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return route.Config{}, "", fmt.Errorf("config: %w", err)
-	}
-	var file struct {
-		Route  route.Config `yaml:"route"`
-		Verify struct {
-			DefaultRegion string `yaml:"default_region"`
-		} `yaml:"verify"`
-	}
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&file); err != nil && !errors.Is(err, io.EOF) {
-		return route.Config{}, "", fmt.Errorf("config %s: %w", path, err)
-	}
-	if err := file.Route.Validate(); err != nil {
-		return route.Config{}, "", err
-	}
-	return file.Route, file.Verify.DefaultRegion, nil
 }
 
 func printExplanation(w io.Writer, ex *route.Explanation) error {

@@ -116,3 +116,25 @@ func TestRouteExplainErrors(t *testing.T) {
 		t.Errorf("route --help: %v", err)
 	}
 }
+
+// A gateway configured without an SMS provider routes as serve does:
+// an SMS is refused and auto becomes a call, where the built-in defaults
+// would text.
+func TestRouteExplainNoSMS(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "verigate.yaml")
+	if err := os.WriteFile(path, []byte("sms:\n  provider: none\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := explain(t, "--channel", "sms", "+4915123456789", "--config", path)
+	if err != nil || !strings.Contains(out, "refused (unsupported_number)") || !strings.Contains(out, route.ErrNoSMSMessage) {
+		t.Errorf("sms on a gateway without SMS: %v\n%s", err, out)
+	}
+	out, err = explain(t, "+12015550123", "--config", path)
+	if err != nil || !strings.Contains(out, "decision call\n") {
+		t.Errorf("auto on a gateway without SMS: %v\n%s", err, out)
+	}
+	// The same requests without the configuration text.
+	if out, err := explain(t, "--channel", "sms", "+4915123456789"); err != nil || !strings.Contains(out, "decision sms\n") {
+		t.Errorf("sms with the defaults: %v\n%s", err, out)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/verigate/verigate/callback"
@@ -169,6 +170,15 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 		t.Fatal("no limit refused the SMS")
 	}
 
+	// An SMS nobody checks or reads: its lifetime ends (moved back in
+	// Redis, as the shortest lifetime is a minute), and the gateway's
+	// expiry sweep marks it expired and counts it. (Its own prefix: an SMS
+	// never approved weighs on the prefix's SMS-pumping ratio, which the
+	// shared test Redis keeps across runs.)
+	expireTo := "+4917626" + fmt.Sprintf("%06d", time.Now().UnixNano()%1e6)
+	v = apiCall(t, g, http.MethodPost, "/v1/verifications", `{"to":"`+expireTo+`","channel":"sms"}`)
+	endLifetime(t, v["id"].(string))
+
 	want := []moved{
 		{"verigate_build_info", nil},
 		{"verigate_ready", nil},
@@ -178,6 +188,7 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 		{"verigate_verifications_approved_total", []string{`method="sms_code"`, `country="DE"`}},
 		{"verigate_verifications_approved_total", []string{`method="voice_key"`, `channel="call"`}},
 		{"verigate_verifications_ended_total", []string{`status="approved"`}},
+		{"verigate_verifications_ended_total", []string{`status="expired"`, `channel="sms"`}},
 		{"verigate_delivery_reports_total", []string{`status="delivered"`}},
 		{"verigate_limit_hits_total", []string{`channel="sms"`}},
 		{"verigate_sip_calls_total", []string{`outcome="answered"`}},
@@ -223,6 +234,26 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 		served[s.name] = true
 	}
 	checkDeployQueries(t, served, g.registered)
+}
+
+// endLifetime makes verification id, pending in the shared test Redis
+// under the default prefix, expire a second ago: its expires field and its
+// entry in the expiry sweep's index (the key layout of docs/REDIS.md).
+func endLifetime(t *testing.T, id string) {
+	t.Helper()
+	c := redistest.Client(t)
+	ctx := context.Background()
+	tag, err := c.Get(ctx, "vg:id:"+id).Result()
+	if err != nil {
+		t.Fatalf("id key of %s: %v", id, err)
+	}
+	at := time.Now().Add(-time.Second).UnixMicro()
+	if err := c.HSet(ctx, "vg:{"+tag+"}:v:"+id, "expires", at).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ZAdd(ctx, "vg:exp", redis.Z{Score: float64(at), Member: id}).Err(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkDeployQueries fails t when the Grafana dashboard or the alert rules

@@ -18,7 +18,7 @@ type NewChanges func(t *testing.T) (verify.Store, []verify.Changes)
 const signalWait = 10 * time.Second
 
 // RunChanges runs the contract of verify.Changes: each change the store's
-// Check, Transition, AddEvent and a resending Start make wakes every waiter of that
+// Check, Transition, AddEvent, Expire and a resending Start make wakes every waiter of that
 // verification, on every feed, and a cancelled waiter is not woken.
 func RunChanges(t *testing.T, newChanges NewChanges) {
 	changes := []struct {
@@ -45,6 +45,14 @@ func RunChanges(t *testing.T, newChanges NewChanges) {
 			_, err := f.s.Transition(f.ctx, "", v.ID, verify.StatusApproved, "", verify.Event{Type: verify.EventCallApproved, At: T0.Add(lifetime)})
 			wantNotPending(f.t, err, verify.StatusExpired)
 			return nil
+		}},
+		{"sweep expires it", func(f fixture, v *verify.Verification) error {
+			x, ok := f.s.(verify.Expirer)
+			if !ok {
+				f.t.Fatalf("%T is not a verify.Expirer", f.s)
+			}
+			_, _, err := x.Expire(f.ctx, T0.Add(lifetime), 10)
+			return err
 		}},
 		{"resend", func(f fixture, v *verify.Verification) error {
 			// A resend (an SMS↔call fallback is one too) adds an event.

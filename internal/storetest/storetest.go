@@ -173,6 +173,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentChecks", testConcurrentChecks},
 		{"ConcurrentStarts", testConcurrentStarts},
 		{"Messages", testMessages},
+		{"Expire", testExpire},
+		{"ConcurrentExpire", testConcurrentExpire},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -898,5 +900,160 @@ func testMessages(t *testing.T, f fixture) {
 	}
 	if got := f.get(tenantA, m2.ID); got.Status != verify.StatusPending {
 		t.Errorf("the other message is %s after the verification's approval, want pending", got.Status)
+	}
+}
+
+// expirer is the store as a verify.Expirer, which every store is.
+func (f fixture) expirer() verify.Expirer {
+	f.t.Helper()
+	x, ok := f.s.(verify.Expirer)
+	if !ok {
+		f.t.Fatalf("%T is not a verify.Expirer", f.s)
+	}
+	return x
+}
+
+func (f fixture) expire(now time.Time, limit int) ([]*verify.Verification, bool) {
+	f.t.Helper()
+	got, more, err := f.expirer().Expire(f.ctx, now, limit)
+	if err != nil {
+		f.t.Fatalf("Expire: %v", err)
+	}
+	return got, more
+}
+
+// testExpire: the sweep marks a verification nobody read after its
+// lifetime expired, as a check would (event at its expiry, the number
+// free for a new one), once; it leaves alone what has not expired, what
+// has ended, and relayed messages; and it takes at most limit at a time.
+func testExpire(t *testing.T, f fixture) {
+	toA, toB, toC := Number(t), Number(t), Number(t)
+	a, _ := f.start(tenantA, toA, "111111", T0)
+	b, _ := f.start(tenantA, toB, "111111", T0.Add(time.Minute))
+	c, _ := f.start(tenantA, toC, "111111", T0)
+	f.check(verify.CheckQuery{Tenant: tenantA, ID: c.ID, Hash: hash(tenantA, "111111"), Now: T0.Add(time.Second)})
+	msg := NewVerification(t, tenantA, toA, T0)
+	msg.Kind, msg.MaxAttempts = verify.KindMessage, 0
+	if _, _, err := f.s.Start(f.ctx, Subject(msg), msg, "", T0); err != nil {
+		t.Fatalf("Start(message): %v", err)
+	}
+
+	if got, more := f.expire(T0.Add(lifetime-time.Microsecond), 10); len(got) != 0 || more {
+		t.Fatalf("Expire before any lifetime ends = %d verifications, more %v; want none", len(got), more)
+	}
+	got, _ := f.expire(T0.Add(lifetime), 10)
+	if len(got) != 1 || got[0].ID != a.ID {
+		t.Fatalf("Expire at the first expiry = %v, want %s alone", ids(got), a.ID)
+	}
+	if got[0].Status != verify.StatusExpired {
+		t.Errorf("returned status %s, want expired", got[0].Status)
+	}
+	stored := f.get(tenantA, a.ID)
+	if stored.Status != verify.StatusExpired || !stored.UpdatedAt.Equal(T0.Add(lifetime)) {
+		t.Errorf("stored: status %s updated %v, want expired at %v", stored.Status, stored.UpdatedAt, T0.Add(lifetime))
+	}
+	wantEvents(t, stored, verify.EventCreated, verify.EventExpired)
+	if at := stored.Events[len(stored.Events)-1].At; !at.Equal(a.ExpiresAt) {
+		t.Errorf("expired event at %v, want the expiry %v", at, a.ExpiresAt)
+	}
+	if got, _ := f.expire(T0.Add(lifetime), 10); len(got) != 0 {
+		t.Errorf("a second sweep expired %v again", ids(got))
+	}
+	// The number is free: a new start makes a new verification.
+	if n, resent := f.start(tenantA, toA, "222222", T0.Add(lifetime+time.Second)); resent || n.ID == a.ID {
+		t.Errorf("start after the sweep: id %s resent %v, want a new verification", n.ID, resent)
+	}
+	if m := f.get(tenantA, msg.ID); m.Status != verify.StatusPending {
+		t.Errorf("relayed message %s after the sweep, want pending", m.Status)
+	}
+	got, _ = f.expire(T0.Add(lifetime+2*time.Minute), 10) // b's lifetime ended, not the new one's
+	if len(got) != 1 || got[0].ID != b.ID {
+		t.Fatalf("Expire after every lifetime = %v, want %s alone (the approved one and the message stay)", ids(got), b.ID)
+	}
+	if v := f.get(tenantA, c.ID); v.Status != verify.StatusApproved {
+		t.Errorf("approved verification is %s after the sweep", v.Status)
+	}
+
+	t.Run("limit", func(t *testing.T) {
+		const n = 5
+		want := map[string]bool{}
+		for range n {
+			v, _ := f.start(tenantB, Number(t), "111111", T0)
+			want[v.ID] = true
+		}
+		now := T0.Add(lifetime)
+		seen := map[string]bool{}
+		for round := 0; ; round++ {
+			got, more := f.expire(now, 2)
+			if len(got) > 2 {
+				t.Fatalf("limit 2 expired %d", len(got))
+			}
+			for _, v := range got {
+				if !want[v.ID] || seen[v.ID] {
+					t.Fatalf("Expire returned %s: not one of the verifications, or twice", v.ID)
+				}
+				seen[v.ID] = true
+			}
+			if !more {
+				break
+			}
+			if round > n {
+				t.Fatal("Expire keeps reporting more")
+			}
+		}
+		if len(seen) != n {
+			t.Errorf("expired %d of %d", len(seen), n)
+		}
+	})
+}
+
+func ids(vs []*verify.Verification) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.ID
+	}
+	return out
+}
+
+// testConcurrentExpire: sweeps racing over one store (gateways sharing
+// one Redis) expire every due verification exactly once between them.
+func testConcurrentExpire(t *testing.T, f fixture) {
+	const n, sweepers = 30, 8
+	want := map[string]bool{}
+	for range n {
+		v, _ := f.start(tenantA, Number(t), "111111", T0)
+		want[v.ID] = true
+	}
+	x := f.expirer()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for range sweepers {
+		wg.Go(func() {
+			for {
+				got, more, err := x.Expire(f.ctx, T0.Add(lifetime), 3)
+				if err != nil {
+					t.Errorf("Expire: %v", err)
+					return
+				}
+				mu.Lock()
+				for _, v := range got {
+					seen[v.ID]++
+				}
+				mu.Unlock()
+				if !more {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Errorf("expired %d distinct verifications, want %d", len(seen), n)
+	}
+	for id, c := range seen {
+		if !want[id] || c != 1 {
+			t.Errorf("%s expired %d times (one of ours: %v), want once", id, c, want[id])
+		}
 	}
 }
