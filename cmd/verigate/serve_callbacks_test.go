@@ -21,13 +21,17 @@ import (
 
 const callbackSecret = "a-callback-secret-0123456789"
 
-func callbackGateway(t *testing.T) *gateway {
+// callbackGateway builds a gateway with callbacks on the Redis at
+// redisURL: a private server per test, so that no other test's gateway
+// on a shared Redis claims its queued notices, and its SMS count towards
+// no shared SMS-pumping block.
+func callbackGateway(t *testing.T, redisURL string) *gateway {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Secret = "a-test-secret-long-enough-for-the-hasher"
 	cfg.APIKeys = "acme:a-key-of-sixteen-chars"
 	cfg.SMS.Provider = "console"
-	cfg.Redis.URL = redistest.URL(t)
+	cfg.Redis.URL = redisURL
 	allow := true
 	cfg.Callbacks = callback.Config{Secret: callbackSecret, AllowPrivateNetworks: &allow, Backoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond}
 	g, err := buildGateway(context.Background(), cfg, false, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -58,7 +62,8 @@ func TestServeCallbacksSurviveARestart(t *testing.T) {
 	recv := callbacktest.NewReceiver(t, callbackSecret)
 	recv.Stop()
 
-	first := callbackGateway(t)
+	redisURL := redistest.StartServer(t).URL()
+	first := callbackGateway(t, redisURL)
 	v := apiCall(t, first, http.MethodPost, "/v1/verifications", `{"to":"`+storetest.Number(t)+`","channel":"sms","callback_url":"`+recv.URL()+`"}`)
 	id, _ := v["id"].(string)
 	apiCall(t, first, http.MethodPost, "/v1/verifications/"+id+"/cancel", "")
@@ -67,7 +72,7 @@ func TestServeCallbacksSurviveARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	second := callbackGateway(t)
+	second := callbackGateway(t, redisURL)
 	defer second.Close()
 	recv.Start()
 	var canceled *callbacktest.Delivery
