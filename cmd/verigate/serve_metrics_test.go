@@ -115,6 +115,8 @@ var metricsPhones = []struct {
 	{"phone", "DE", "+49151", 8, siptest.PhoneConfig{Press: "#", LoseEvery: 25, Registrar: true}},
 	// Reports fraud, 0 then #, by SIP INFO (docs/SIP.md: 0# denies).
 	{"fraud", "AT", "+43664", 7, siptest.PhoneConfig{Press: "0#", DTMF: media.DTMFInfo}},
+	// Presses # as a tone in its audio.
+	{"inband", "ES", "+346", 8, siptest.PhoneConfig{Press: "#", DTMF: media.DTMFInband}},
 	{"busy", "CH", "+4179", 7, siptest.PhoneConfig{Refuse: 486}},
 	{"decline", "FR", "+336", 8, siptest.PhoneConfig{Refuse: 603}},
 	// Rings past the gateway's ring timeout: CANCELled, no_answer.
@@ -127,13 +129,14 @@ var metricsPhones = []struct {
 // the fake, for its webhooks) on Redis with callbacks, and sees every
 // series of docs/METRICS.md's lifecycle, SIP, RTP, DTMF, trunk, Redis,
 // webhook and callback tables move on /metrics: an SMS approved by its
-// code, a call approved by #, one denied by 0#, calls busy (486), declined
-// (603), unanswered within sip.ring_timeout and failed (500), a send limit
-// hit, a forged Twilio webhook, a callback receiver answering 500. Redis
-// errors are TestMetricsRedisErrors'. Expiry (status="expired") is not
-// moved here: a check must find a verification past its lifetime, which
-// store's contract tests and TestVerifications (metrics) cover. Finally
-// it checks that every metric the dashboard and the alert rules in
+// code, calls approved by # (RFC 4733 with packets lost, and in-band), one
+// denied by 0# (SIP INFO), calls busy (486), declined (603), unanswered
+// within sip.ring_timeout and failed (500), a send limit hit, an SMS
+// canceled whose callback receiver answers 500, a forged Twilio webhook.
+// Redis errors are TestMetricsRedisErrors', on a second gateway. Expiry
+// (status="expired") is not moved here yet: a check must find a
+// verification past its lifetime; TestLifecycleSeries (metrics) moves it.
+// Finally it checks that every metric the dashboard and the alert rules in
 // deploy/ query is one the gateway serves.
 func TestMetricsMoveEndToEnd(t *testing.T) {
 	recv := callbacktest.NewReceiver(t, callbackSecret)
@@ -203,7 +206,7 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 	for _, p := range metricsPhones {
 		want := "failed"
 		switch p.trunk {
-		case "phone":
+		case "phone", "inband":
 			want = "approved"
 		case "fraud":
 			want = "denied"
@@ -282,9 +285,12 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 		{"verigate_ready", nil},
 		{"verigate_verification_sends_total", []string{`channel="sms"`, `country="DE"`, `send="first"`}},
 		{"verigate_verification_sends_total", []string{`channel="sms"`, `send="resend"`}},
-		{"verigate_verification_sends_total", []string{`channel="call"`, `provider="sip"`}},
+		{"verigate_verification_sends_total", []string{`channel="call"`, `provider="sip"`, `country="DE"`, `send="first"`}},
 		{"verigate_verifications_approved_total", []string{`method="sms_code"`, `country="DE"`}},
-		{"verigate_verifications_approved_total", []string{`method="voice_key"`, `channel="call"`}},
+		// Conversion divides these by the first sends above, by channel
+		// and by country.
+		{"verigate_verifications_approved_total", []string{`method="voice_key"`, `channel="call"`, `country="DE"`}},
+		{"verigate_verifications_approved_total", []string{`method="voice_key"`, `country="ES"`}},
 		{"verigate_verification_sends_total", []string{`channel="call"`, `country="AT"`}},
 		{"verigate_verifications_ended_total", []string{`status="approved"`}},
 		{"verigate_verifications_ended_total", []string{`status="canceled"`, `channel="sms"`}},
@@ -299,7 +305,7 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 		{"verigate_delivery_reports_total", []string{`status="rejected"`, `country="FR"`}},
 		{"verigate_delivery_reports_total", []string{`status="no_answer"`, `country="NL"`}},
 		{"verigate_delivery_reports_total", []string{`status="failed"`, `country="BE"`}},
-		{"verigate_limit_hits_total", []string{`channel="sms"`, `policy="`}},
+		{"verigate_limit_hits_total", []string{`channel="sms"`, `policy="number_sms"`}},
 		{"verigate_sip_calls_total", []string{`outcome="answered"`, `trunk="phone"`}},
 		{"verigate_sip_calls_total", []string{`outcome="answered"`, `trunk="fraud"`}},
 		{"verigate_sip_calls_total", []string{`outcome="busy"`, `trunk="busy"`}},
@@ -315,11 +321,14 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 		{"verigate_rtp_send_lateness_seconds_count", nil},
 		{"verigate_dtmf_keys_total", []string{`source="rfc4733"`}},
 		{"verigate_dtmf_keys_total", []string{`source="info"`}},
+		{"verigate_dtmf_keys_total", []string{`source="inband"`}},
 		{"verigate_redis_command_duration_seconds_count", nil},
 		{"verigate_callback_deliveries_total", []string{`result="delivered"`}},
 		{"verigate_callback_failures_total", []string{`reason="http_5xx"`}},
 		{"verigate_twilio_webhook_signature_failures_total", []string{`reason="invalid"`}},
 		{"verigate_http_requests_total", nil},
+		{"verigate_verifications_started_total", []string{`channel="call"`, `outcome="created"`}},
+		{"verigate_verifications_started_total", []string{`channel="sms"`, `outcome="resent"`}},
 	}
 	// The media counters are added when the call is over, the callback
 	// when delivered: wait for them.

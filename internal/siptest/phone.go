@@ -550,6 +550,15 @@ type lossyConn struct {
 	n     atomic.Int64
 }
 
+// SetReadDeadline passes to the socket, so the session's discarding of
+// what arrived before it started works as without the loss.
+func (c *lossyConn) SetReadDeadline(t time.Time) error {
+	if d, ok := c.UDPConn.(interface{ SetReadDeadline(time.Time) error }); ok {
+		return d.SetReadDeadline(t)
+	}
+	return errors.ErrUnsupported
+}
+
 func (c *lossyConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	if c.n.Add(1)%int64(c.every) == 0 {
 		return len(b), nil // lost on the way
