@@ -105,23 +105,24 @@ type moved struct {
 // each, and the country whose calls a routing rule sends there (the
 // default trunk, "phone", takes DE).
 var metricsPhones = []struct {
-	trunk, country, prefix string // prefix: a mobile number's first digits
-	digits                 int    // random digits after prefix
+	trunk, country, prefix string // prefix: a mobile range's first digits
+	digits                 int    // random digits after prefix: any make a valid number
 	cfg                    siptest.PhoneConfig
+	status                 string // what the phone makes of its verification
 }{
 	// Presses #; every 25th RTP packet it sends is lost on the way; it is
 	// also the registrar the gateway registers at, and answers the OPTIONS
 	// keep-alive.
-	{"phone", "DE", "+49151", 8, siptest.PhoneConfig{Press: "#", LoseEvery: 25, Registrar: true}},
+	{"phone", "DE", "+49151", 8, siptest.PhoneConfig{Press: "#", LoseEvery: 25, Registrar: true}, "approved"},
 	// Reports fraud, 0 then #, by SIP INFO (docs/SIP.md: 0# denies).
-	{"fraud", "AT", "+43664", 7, siptest.PhoneConfig{Press: "0#", DTMF: media.DTMFInfo}},
+	{"fraud", "AT", "+43664", 7, siptest.PhoneConfig{Press: "0#", DTMF: media.DTMFInfo}, "denied"},
 	// Presses # as a tone in its audio.
-	{"inband", "ES", "+346", 8, siptest.PhoneConfig{Press: "#", DTMF: media.DTMFInband}},
-	{"busy", "CH", "+4179", 7, siptest.PhoneConfig{Refuse: 486}},
-	{"decline", "FR", "+336", 8, siptest.PhoneConfig{Refuse: 603}},
+	{"inband", "ES", "+346", 8, siptest.PhoneConfig{Press: "#", DTMF: media.DTMFInband}, "approved"},
+	{"busy", "CH", "+4179", 7, siptest.PhoneConfig{Refuse: 486}, "failed"},
+	{"decline", "FR", "+3361", 7, siptest.PhoneConfig{Refuse: 603}, "failed"},
 	// Rings past the gateway's ring timeout: CANCELled, no_answer.
-	{"noanswer", "NL", "+316", 8, siptest.PhoneConfig{Ring: time.Hour}},
-	{"broken", "BE", "+32470", 6, siptest.PhoneConfig{Refuse: 500}},
+	{"noanswer", "NL", "+3161", 7, siptest.PhoneConfig{Ring: time.Hour}, "failed"},
+	{"broken", "BE", "+32470", 6, siptest.PhoneConfig{Refuse: 500}, "failed"},
 }
 
 // TestMetricsMoveEndToEnd runs the gateway as `serve --dev --config` does
@@ -167,31 +168,8 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 	cfg.PublicURL = "http://verigate.test"
 	cfg.Twilio.AccountSID, cfg.Twilio.AuthToken, cfg.Twilio.From, cfg.Twilio.BaseURL = twilioSID, twilioToken, "+15005550006", fake.URL
 
-	// The trunks: a test phone each, a routing rule per country.
-	cfg.SIP.Listen = "127.0.0.1:0"
-	cfg.SIP.RingTimeout = 3 * time.Second
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for i, p := range metricsPhones {
-		pc := p.cfg
-		pc.Listen, pc.Logger = "127.0.0.1:0", logger
-		phone, err := siptest.NewPhone(pc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { phone.Close() })
-		trunk := sip.Trunk{Name: p.trunk, Address: phone.Addr().String(), Transport: "udp"}
-		if i == 0 {
-			trunk.KeepAlive, trunk.Register = time.Second, true
-			cfg.SIP.DefaultTrunk = p.trunk
-		} else {
-			cfg.Route.Rules = append(cfg.Route.Rules, route.Rule{
-				Name:   "to-" + p.trunk,
-				Match:  route.Match{Countries: []string{p.country}},
-				Action: route.Action{Channel: verify.ChannelCall, Provider: sip.Provider, Trunk: p.trunk, Fallback: route.FallbackNone},
-			})
-		}
-		cfg.SIP.Trunks = append(cfg.SIP.Trunks, trunk)
-	}
+	addMetricsPhones(t, &cfg, logger)
 
 	console := &testbuf.Buffer{}
 	g, err := buildGateway(context.Background(), cfg, true, console, logger)
@@ -204,15 +182,8 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 	// makes it end.
 	calls := map[string]string{} // verification id → the status it must reach
 	for _, p := range metricsPhones {
-		want := "failed"
-		switch p.trunk {
-		case "phone", "inband":
-			want = "approved"
-		case "fraud":
-			want = "denied"
-		}
 		v := apiCall(t, g, http.MethodPost, "/v1/verifications", `{"to":"`+randomNumber(t, p.prefix, p.digits)+`","channel":"call"}`)
-		calls[v["id"].(string)] = want
+		calls[v["id"].(string)] = p.status
 	}
 
 	// SMS, approved by its code, with a callback.
@@ -234,51 +205,10 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 		t.Fatalf("cancel: %v", got)
 	}
 
-	// A limit hit: SMS to one number until a limit refuses (the default
-	// policies allow 5 per number in 10 minutes).
-	limitTo := randomNumber(t, "+4915125", 6)
-	refused := false
-	for range 10 {
-		req := httptest.NewRequest(http.MethodPost, "/v1/verifications", strings.NewReader(`{"to":"`+limitTo+`","channel":"sms"}`))
-		req.Header.Set("Authorization", "Bearer a-key-of-sixteen-chars")
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		g.handler.ServeHTTP(rec, req)
-		if rec.Code == http.StatusTooManyRequests {
-			refused = true
-			break
-		}
-	}
-	if !refused {
-		t.Fatal("no limit refused the SMS")
-	}
+	hitSMSLimit(t, g)
+	forgeTwilioWebhook(t, g, id)
 
-	// A forged Twilio status callback: a signature of the right length
-	// that Twilio's auth token did not make. It changes nothing.
-	forged := httptest.NewRequest(http.MethodPost, twilio.PathPrefix+twilio.RouteSMSStatus+"?v="+id,
-		strings.NewReader("MessageSid=SM00000000000000000000000000000001&MessageStatus=undelivered"))
-	forged.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	forged.Header.Set(twilio.SignatureHeader, base64.StdEncoding.EncodeToString(make([]byte, sha1.Size)))
-	rec := httptest.NewRecorder()
-	g.handler.ServeHTTP(rec, forged)
-	if rec.Code != http.StatusForbidden {
-		t.Fatalf("forged webhook: %d %s", rec.Code, rec.Body)
-	}
-
-	// Each call reaches the status its phone makes.
-	deadline := time.Now().Add(40 * time.Second)
-	for id, want := range calls {
-		for {
-			got := apiCall(t, g, http.MethodGet, "/v1/verifications/"+id, "")
-			if got["status"] == want {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("call verification %s: status %v, want %s; events %v", id, got["status"], want, got["events"])
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	waitStatuses(t, g, calls)
 
 	want := []moved{
 		{"verigate_build_info", nil},
@@ -363,6 +293,90 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 		served[s.name] = true
 	}
 	checkDeployQueries(t, served, g.registered)
+}
+
+// addMetricsPhones starts the test phones of metricsPhones and adds a
+// trunk for each to cfg, with the routing rule that sends its country's
+// calls there; the first is the default trunk, kept registered and probed
+// by OPTIONS. Calls not answered within 3 s are CANCELled.
+func addMetricsPhones(t *testing.T, cfg *config.Config, logger *slog.Logger) {
+	t.Helper()
+	cfg.SIP.Listen = "127.0.0.1:0"
+	cfg.SIP.RingTimeout = 3 * time.Second
+	for i, p := range metricsPhones {
+		pc := p.cfg
+		pc.Listen, pc.Logger = "127.0.0.1:0", logger
+		phone, err := siptest.NewPhone(pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { phone.Close() })
+		trunk := sip.Trunk{Name: p.trunk, Address: phone.Addr().String(), Transport: "udp"}
+		if i == 0 {
+			trunk.KeepAlive, trunk.Register = time.Second, true
+			cfg.SIP.DefaultTrunk = p.trunk
+		} else {
+			cfg.Route.Rules = append(cfg.Route.Rules, route.Rule{
+				Name:   "to-" + p.trunk,
+				Match:  route.Match{Countries: []string{p.country}},
+				Action: route.Action{Channel: verify.ChannelCall, Provider: sip.Provider, Trunk: p.trunk, Fallback: route.FallbackNone},
+			})
+		}
+		cfg.SIP.Trunks = append(cfg.SIP.Trunks, trunk)
+	}
+}
+
+// hitSMSLimit sends SMS to one number until a limit refuses (the default
+// policies allow 5 per number in 10 minutes).
+func hitSMSLimit(t *testing.T, g *gateway) {
+	t.Helper()
+	to := randomNumber(t, "+4915125", 6)
+	for range 10 {
+		req := httptest.NewRequest(http.MethodPost, "/v1/verifications", strings.NewReader(`{"to":"`+to+`","channel":"sms"}`))
+		req.Header.Set("Authorization", "Bearer a-key-of-sixteen-chars")
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		g.handler.ServeHTTP(rec, req)
+		if rec.Code == http.StatusTooManyRequests {
+			return
+		}
+	}
+	t.Fatal("no limit refused the SMS")
+}
+
+// forgeTwilioWebhook posts a forged Twilio status callback about the
+// verification id: a signature of the right length that Twilio's auth
+// token did not make. It must be refused and change nothing.
+func forgeTwilioWebhook(t *testing.T, g *gateway, id string) {
+	t.Helper()
+	forged := httptest.NewRequest(http.MethodPost, twilio.PathPrefix+twilio.RouteSMSStatus+"?v="+id,
+		strings.NewReader("MessageSid=SM00000000000000000000000000000001&MessageStatus=undelivered"))
+	forged.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	forged.Header.Set(twilio.SignatureHeader, base64.StdEncoding.EncodeToString(make([]byte, sha1.Size)))
+	rec := httptest.NewRecorder()
+	g.handler.ServeHTTP(rec, forged)
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("forged webhook: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// waitStatuses waits until each verification (by id) has the status
+// want gives it.
+func waitStatuses(t *testing.T, g *gateway, want map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(40 * time.Second)
+	for id, status := range want {
+		for {
+			got := apiCall(t, g, http.MethodGet, "/v1/verifications/"+id, "")
+			if got["status"] == status {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("verification %s: status %v, want %s; events %v", id, got["status"], status, got["events"])
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // randomNumber is prefix followed by digits random digits: a number no
