@@ -133,7 +133,8 @@ var metricsPhones = []struct {
 // code, calls approved by # (RFC 4733 with packets lost, and in-band), one
 // denied by 0# (SIP INFO), calls busy (486), declined (603), unanswered
 // within sip.ring_timeout and failed (500), a send limit hit, an SMS
-// canceled whose callback receiver answers 500, a forged Twilio webhook.
+// canceled whose callback receiver answers 500 (until the end: the queue's
+// depth is sampled while the notice waits), a forged Twilio webhook.
 // Redis errors are TestMetricsRedisErrors', on a second gateway. Expiry
 // (status="expired") is not moved here yet: a check must find a
 // verification past its lifetime; TestLifecycleSeries (metrics) moves it.
@@ -141,7 +142,9 @@ var metricsPhones = []struct {
 // deploy/ query is one the gateway serves.
 func TestMetricsMoveEndToEnd(t *testing.T) {
 	recv := callbacktest.NewReceiver(t, callbackSecret)
-	// A receiver whose endpoint fails: each attempt is a failure (http_5xx).
+	// A receiver whose endpoint fails until the series have moved: each
+	// attempt is a failure (http_5xx), and its notice waits in the queue
+	// (the depth is sampled every 5 s) between retries.
 	failing := callbacktest.NewReceiver(t, callbackSecret)
 	failing.Reply(func(*http.Request) (int, http.Header) { return http.StatusInternalServerError, nil })
 	cfg := config.Default()
@@ -150,7 +153,10 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 	cfg.SMS.Provider = "console"
 	cfg.Redis.URL = redistest.URL(t)
 	allow := true
-	cfg.Callbacks = callback.Config{Secret: callbackSecret, AllowPrivateNetworks: &allow, Backoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond}
+	// Retries of the failing receiver's notice go on for over a minute,
+	// at most 2 s apart.
+	cfg.Callbacks = callback.Config{Secret: callbackSecret, AllowPrivateNetworks: &allow, Backoff: 50 * time.Millisecond, MaxBackoff: 2 * time.Second,
+		MaxAttempts: 40, PollInterval: 50 * time.Millisecond}
 	// The RADIUS front end of deploy/examples, on a free port, so that its
 	// series are served too.
 	example, err := config.Load(filepath.Join("..", "..", "deploy", "examples", "radius.yaml"), func(string) (string, bool) { return "", false })
@@ -255,6 +261,7 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 		{"verigate_redis_command_duration_seconds_count", nil},
 		{"verigate_callback_deliveries_total", []string{`result="delivered"`}},
 		{"verigate_callback_failures_total", []string{`reason="http_5xx"`}},
+		{"verigate_callback_queue_depth", []string{`queue="redis"`}},
 		{"verigate_twilio_webhook_signature_failures_total", []string{`reason="invalid"`}},
 		{"verigate_http_requests_total", nil},
 		{"verigate_verifications_started_total", []string{`channel="call"`, `outcome="created"`}},
@@ -279,6 +286,10 @@ func TestMetricsMoveEndToEnd(t *testing.T) {
 	if len(missing) > 0 {
 		t.Fatalf("series that did not move: %v", missing)
 	}
+	// The failing receiver takes its notice now, so that none is left in
+	// the queue other tests on this Redis share.
+	failing.Reply(nil)
+	failing.WaitDistinct(1, 30*time.Second)
 	for _, name := range []string{"verigate_sip_active_calls", "verigate_callback_queue_depth"} {
 		if _, ok := sum(samples, name); !ok {
 			t.Errorf("gauge %s not served", name)
