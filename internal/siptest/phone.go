@@ -175,6 +175,9 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 		mode = media.DTMFRFC4733
 	}
 	cfg.DTMF = mode
+	if cfg.Refuse != 0 && (cfg.Refuse < 300 || cfg.Refuse > 699) {
+		return nil, fmt.Errorf("phone: refuse %d is not a final status of a refusal (300-699)", cfg.Refuse)
+	}
 	for _, k := range cfg.Press {
 		if _, ok := media.DigitEvent(k); !ok {
 			return nil, fmt.Errorf("phone: %q is not a dtmf key", k)
