@@ -38,7 +38,8 @@ type Options struct {
 	Audio AudioSource
 	// Logger gets the timeline of every call, numbers masked.
 	Logger *slog.Logger
-	// RingTimeout CANCELs a call not answered in time; DefaultRingLimit if 0.
+	// RingTimeout CANCELs a call not answered in time; the configuration's
+	// ring_timeout if 0, and DefaultRingLimit if that is 0 too.
 	RingTimeout time.Duration
 	// MaxPrompts and KeyTimeout shape the call script (ivr defaults if 0).
 	MaxPrompts int
@@ -120,6 +121,9 @@ func NewCaller(cfg Config, o Options) (*Caller, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.RingTimeout <= 0 {
+		o.RingTimeout = cfg.RingTimeout
 	}
 	if o.RingTimeout <= 0 {
 		o.RingTimeout = DefaultRingLimit

@@ -40,6 +40,10 @@ type Config struct {
 	// default: SMS still works when a trunk is down, so the gateway stays
 	// ready and the trunk's state goes to the log.
 	RequireTrunk bool `yaml:"require_trunk"`
+	// RingTimeout CANCELs a call not answered in time (no_answer);
+	// DefaultRingLimit if 0. A trunk or PBX that gives up sooner answers
+	// 480 or 408 itself, which is no_answer too.
+	RingTimeout time.Duration `yaml:"ring_timeout"`
 }
 
 // Trunk is one PBX or SIP trunk.
@@ -152,6 +156,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := checkPortRange(c.RTPPorts); err != nil {
 		bad("rtp_ports", "%v", err)
+	}
+	if c.RingTimeout < 0 || c.RingTimeout > 0 && c.RingTimeout < time.Second {
+		bad("ring_timeout", "must be 0 (the default, %s) or at least 1s, not %s", DefaultRingLimit, c.RingTimeout)
 	}
 	names := map[string]bool{}
 	for i, t := range c.Trunks {

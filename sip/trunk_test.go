@@ -3,6 +3,7 @@ package sip_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -76,6 +77,8 @@ func TestConfigValidate(t *testing.T) {
 		{"public address", func(c *sip.Config) { c.PublicAddress = "0.0.0.0" }, "sip.public_address"},
 		{"rtp ports", func(c *sip.Config) { c.RTPPorts = "30000-20000" }, "sip.rtp_ports"},
 		{"rtp ports form", func(c *sip.Config) { c.RTPPorts = "20000" }, "sip.rtp_ports"},
+		{"ring timeout negative", func(c *sip.Config) { c.RingTimeout = -time.Second }, "sip.ring_timeout"},
+		{"ring timeout short", func(c *sip.Config) { c.RingTimeout = 500 * time.Millisecond }, "sip.ring_timeout"},
 		{"default trunk", func(c *sip.Config) { c.DefaultTrunk = "carrier" }, "sip.default_trunk"},
 		{"trunk name", func(c *sip.Config) { c.Trunks[0].Name = "" }, "sip.trunks[0].name"},
 		{"duplicate trunk", func(c *sip.Config) { c.Trunks = append(c.Trunks, c.Trunks[0]) }, "sip.trunks[1].name"},
@@ -132,6 +135,7 @@ listen: 0.0.0.0:5060
 public_address: "203.0.113.7"
 rtp_ports: "20000-20999"
 default_trunk: pbx
+ring_timeout: 20s
 trunks:
   - name: pbx
     address: pbx.example.com:5060
@@ -151,7 +155,7 @@ trunks:
 	want := sip.Trunk{Name: "pbx", Address: "pbx.example.com:5060", Transport: "udp", Username: "alice",
 		Password: "s3cret", FromUser: "1000", CallerID: "Verigate", Dial: "+{e164}"}
 	if c.Listen != "0.0.0.0:5060" || c.PublicAddress != "203.0.113.7" || c.RTPPorts != "20000-20999" ||
-		c.DefaultTrunk != "pbx" || len(c.Trunks) != 1 || c.Trunks[0] != want {
+		c.DefaultTrunk != "pbx" || c.RingTimeout != 20*time.Second || len(c.Trunks) != 1 || c.Trunks[0] != want {
 		t.Fatalf("decoded %+v", c)
 	}
 	if err := c.Validate(); err != nil {

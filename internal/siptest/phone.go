@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -50,6 +52,19 @@ type PhoneConfig struct {
 	// closed: a test orders what it does before the answer without
 	// guessing how long that takes.
 	Hold <-chan struct{}
+	// Refuse, when set, is the final status the phone answers every INVITE
+	// with once it has rung instead of answering it: 486 (busy), 603
+	// (declined), 500 (a broken PBX), ... A phone that is never to answer
+	// sets Ring past the caller's ring timeout instead.
+	Refuse int
+	// Registrar makes the phone also accept REGISTER, as a PBX's registrar
+	// would without authentication: 200 with the Contact and the lifetime
+	// asked for (at most an hour).
+	Registrar bool
+	// LoseEvery, when above 1, drops every LoseEvery-th RTP packet the
+	// phone sends (audio and key events alike), as a lossy network would:
+	// the caller sees the sequence numbers skipped.
+	LoseEvery int
 	// Press are the keys sent once answered, e.g. "#" or "0#".
 	Press string
 	// DTMF is how the keys are sent: DTMFRFC4733 (default, also for
@@ -164,6 +179,9 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 		mode = media.DTMFRFC4733
 	}
 	cfg.DTMF = mode
+	if cfg.Refuse != 0 && (cfg.Refuse < 300 || cfg.Refuse > 699) {
+		return nil, fmt.Errorf("phone: refuse %d is not a final status of a refusal (300-699)", cfg.Refuse)
+	}
 	for _, k := range cfg.Press {
 		if _, ok := media.DigitEvent(k); !ok {
 			return nil, fmt.Errorf("phone: %q is not a dtmf key", k)
@@ -177,7 +195,11 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 		return nil, fmt.Errorf("phone rtp ports: %w", err)
 	}
 	log := cfg.Logger.With("component", "phone")
-	ep, err := vsip.NewEndpoint(vsip.EndpointConfig{Listen: cfg.Listen, TLSListen: cfg.TLSListen, TLSConfig: cfg.TLSConfig, Allow: phoneAllowMethods}, log)
+	allow := phoneAllowMethods
+	if cfg.Registrar {
+		allow += ", REGISTER"
+	}
+	ep, err := vsip.NewEndpoint(vsip.EndpointConfig{Listen: cfg.Listen, TLSListen: cfg.TLSListen, TLSConfig: cfg.TLSConfig, Allow: allow}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -202,6 +224,9 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	ep.Server().OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		p.ep.Respond(req, tx, 200, "OK")
 	})
+	if cfg.Registrar {
+		ep.Server().OnRegister(p.onRegister)
+	}
 	ep.Serve()
 	log.Info("phone listening", "addr", ep.Addr().String(), "press", cfg.Press, "dtmf", cfg.DTMF, "after", cfg.After)
 	return p, nil
@@ -304,8 +329,10 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 		return fmt.Errorf("ringing: %w", err)
 	}
 	if p.cfg.Ring > 0 {
+		ring := time.NewTimer(p.cfg.Ring)
+		defer ring.Stop()
 		select {
-		case <-time.After(p.cfg.Ring):
+		case <-ring.C:
 		case <-dialog.Context().Done():
 			pc.HungUpBy = "caller"
 			log.Info("phone call canceled while ringing")
@@ -326,6 +353,14 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 			_ = dialog.Respond(480, "Temporarily Unavailable", nil)
 			return errors.New("phone closed")
 		}
+	}
+	if p.cfg.Refuse != 0 {
+		log.Info("phone refusing call", "status", p.cfg.Refuse)
+		if err := dialog.Respond(p.cfg.Refuse, refuseReason(p.cfg.Refuse), nil); err != nil {
+			return fmt.Errorf("refuse: %w", err)
+		}
+		pc.HungUpBy = "phone"
+		return nil
 	}
 	conn, err := p.ports.Listen(p.ep.Addr().Addr())
 	if err != nil {
@@ -354,7 +389,11 @@ func (p *Phone) answer(req *sip.Request, tx sip.ServerTransaction, log *slog.Log
 	unwatch := context.AfterFunc(dialog.Context(), stop)
 	defer unwatch()
 
-	mc := media.Config{Conn: conn, Remote: neg.Addr, Codec: neg.Codec, DTMFPayloadType: neg.DTMFPayloadType, Logger: log}
+	var rtpConn media.UDPConn = conn
+	if p.cfg.LoseEvery > 1 {
+		rtpConn = &lossyConn{UDPConn: conn, every: p.cfg.LoseEvery}
+	}
+	mc := media.Config{Conn: rtpConn, Remote: neg.Addr, Codec: neg.Codec, DTMFPayloadType: neg.DTMFPayloadType, Logger: log}
 	var wav *audio.WAVWriter
 	var wavFile *os.File
 	if p.cfg.Record != "" {
@@ -495,6 +534,86 @@ func (p *Phone) press(ctx context.Context, dialog *sipgo.DialogServerSession, ms
 		return ms.SendInbandDTMF(ctx, k, keyDuration)
 	}
 	return ms.SendDTMF(ctx, k, keyDuration)
+}
+
+// refuseReason is the reason phrase of a final status PhoneConfig.Refuse names.
+func refuseReason(code int) string {
+	switch code {
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 408:
+		return "Request Timeout"
+	case 480:
+		return "Temporarily Unavailable"
+	case 486:
+		return "Busy Here"
+	case 500:
+		return "Server Internal Error"
+	case 503:
+		return "Service Unavailable"
+	case 600:
+		return "Busy Everywhere"
+	case 603:
+		return "Decline"
+	}
+	return "Refused"
+}
+
+// lossyConn drops every every-th packet written, as a lossy network
+// between the phone and the caller would.
+type lossyConn struct {
+	media.UDPConn
+	every int
+	n     atomic.Int64
+}
+
+// SetReadDeadline passes to the socket, so the session's discarding of
+// what arrived before it started works as without the loss.
+func (c *lossyConn) SetReadDeadline(t time.Time) error {
+	if d, ok := c.UDPConn.(interface{ SetReadDeadline(time.Time) error }); ok {
+		return d.SetReadDeadline(t)
+	}
+	return errors.ErrUnsupported
+}
+
+func (c *lossyConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	if c.n.Add(1)%int64(c.every) == 0 {
+		return len(b), nil // lost on the way
+	}
+	return c.UDPConn.WriteToUDPAddrPort(b, addr)
+}
+
+// onRegister is the registrar of PhoneConfig.Registrar: every REGISTER is
+// granted, for the lifetime it asks (at most an hour); Expires 0 removes.
+func (p *Phone) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	contact := req.Contact()
+	if contact == nil {
+		p.ep.Respond(req, tx, 400, "Bad Request")
+		return
+	}
+	expires := 3600
+	if h := req.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n >= 0 && n < expires {
+			expires = n
+		}
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	if expires > 0 {
+		granted := contact.Clone()
+		if granted.Params == nil {
+			granted.Params = sip.NewParams()
+		}
+		granted.Params.Add("expires", strconv.Itoa(expires))
+		res.AppendHeader(granted)
+	}
+	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
+	if err := tx.Respond(res); err != nil {
+		p.log.Warn("phone register answer not sent", "error", err)
+		return
+	}
+	p.log.Info("phone registered a contact", "expires", expires)
 }
 
 // maskUser masks a caller's user part when it looks like a phone number.

@@ -755,3 +755,29 @@ func TestSessionHonoursTheAnsweredDirection(t *testing.T) {
 		t.Error("an unknown direction was taken")
 	}
 }
+
+// refusingConn is a socket whose every send fails, as a send to a port
+// that answered ICMP unreachable does.
+type refusingConn struct{ *net.UDPConn }
+
+func (refusingConn) WriteToUDPAddrPort([]byte, netip.AddrPort) (int, error) {
+	return 0, errors.New("connection refused")
+}
+
+// TestSessionCountsSendErrors: a send the socket refuses is counted in
+// SendErrors (verigate_rtp_packets_total{kind="send_error"}) and the
+// session goes on, RTP being best effort.
+func TestSessionCountsSendErrors(t *testing.T) {
+	s, err := NewSession(t.Context(), Config{Conn: refusingConn{listenLoopback(t)}, Remote: netip.AddrPortFrom(loopback, 9), Codec: audio.PCMU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const frames = 5
+	if err := s.Play(t.Context(), make([]byte, frames*FrameSamples)); err != nil {
+		t.Fatalf("play: %v", err)
+	}
+	if st := s.Stats(); st.SendErrors != frames || st.PacketsSent != frames {
+		t.Fatalf("send errors %d, sent %d: want %d each", st.SendErrors, st.PacketsSent, frames)
+	}
+}
