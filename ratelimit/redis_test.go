@@ -74,9 +74,6 @@ func TestRedisServerClock(t *testing.T) {
 	}
 }
 
-// TestRedisClusterContract runs the contract on a real (one-node) Redis
-// Cluster through go-redis's ClusterClient: policy by policy, each script
-// within one slot.
 // TestRedisClusterThreeNodesContract runs the limiter contract on a Redis
 // Cluster of three masters: one send's buckets live on different nodes, so
 // the per-policy consume and its refunds cross nodes as in production.
@@ -96,6 +93,9 @@ func TestRedisClusterThreeNodesContract(t *testing.T) {
 	})
 }
 
+// TestRedisClusterContract runs the contract on a real (one-node) Redis
+// Cluster through go-redis's ClusterClient: policy by policy, each script
+// within one slot.
 func TestRedisClusterContract(t *testing.T) {
 	srv := redistest.StartCluster(t)
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr()}})
