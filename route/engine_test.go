@@ -304,11 +304,11 @@ func TestMemoryHistory(t *testing.T) { testHistory(t, route.NewMemoryHistory(10)
 
 // TestRedisHistory: the history gateways on one Redis share behaves as
 // the in-process one, keeps the later of two undelivered reports that
-// arrive out of order, and its keys expire after the window.
+// arrive out of order, and its keys expire after the window. On a
+// private redis-server: its keys are the number's, with no test prefix.
 func TestRedisHistory(t *testing.T) {
-	rdb := redistest.Client(t)
+	rdb := redistest.StartServer(t).Client(t)
 	ctx := context.Background()
-	rdb.Del(ctx, route.HistoryKey(deMobile))
 	h := route.NewRedisHistory(rdb, time.Hour, nil)
 	testHistory(t, h)
 
@@ -322,7 +322,6 @@ func TestRedisHistory(t *testing.T) {
 	if ttl, err := rdb.PTTL(ctx, route.HistoryKey(deMobile)).Result(); err != nil || ttl <= 0 || ttl > time.Hour {
 		t.Errorf("key %s: ttl %v %v", route.HistoryKey(deMobile), ttl, err)
 	}
-	rdb.Del(ctx, route.HistoryKey(deMobile))
 }
 
 func testHistory(t *testing.T, h interface {

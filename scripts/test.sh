@@ -44,8 +44,14 @@ if [ -z "${VERIGATE_TEST_REDIS_URL:-}" ]; then
   dir=$(mktemp -d)
   redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
-  trap 'kill "$(cat "$dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir"' EXIT
   for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis_pid=$(cat "$dir/redis.pid" 2>/dev/null || true)
+  # Stop the server and wait for it before removing its directory (it
+  # writes its last log line there on the way out); under set -e a failed
+  # cleanup would fail a run whose tests passed, so it never fails.
+  trap 'kill "$redis_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$redis_pid" 2>/dev/null || break; sleep 0.1; done
+        rm -rf "$dir" || true' EXIT
   export VERIGATE_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
   echo "test: private redis-server at $VERIGATE_TEST_REDIS_URL"
 fi

@@ -181,11 +181,14 @@ func sinkCertificate(file, ip string) (tls.Certificate, error) {
 		Subject:      pkix.Name{CommonName: "verigate bench sink"},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.AddDate(1, 0, 0),
-		// Its own root: a CA certificate that also names the sink's IP.
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP(ip)},
+		// Trusted as itself (a self-signed leaf among the roots), not as
+		// a CA: its key sits in the same file, and a CA's key would let
+		// whoever reads it issue certificates the gateway trusts for any
+		// host.
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:           []net.IP{net.ParseIP(ip)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

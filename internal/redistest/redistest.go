@@ -112,16 +112,43 @@ func startNode(t testing.TB, cluster, member bool) *Server {
 	if err != nil {
 		t.Fatalf("redistest: redis-server not found (%v): install it (apt-get install redis-server) or run make test", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("redistest: find a free port: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := freePort(t, cluster)
 	s := &Server{t: t, bin: bin, port: port, dir: t.TempDir(), cluster: cluster, member: member}
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// freePort finds a free loopback port. A cluster node also listens on its
+// port + 10000 (the cluster bus), which redis-server refuses above 55535
+// and which must be free too: the kernel's ephemeral range reaches 60999,
+// so a cluster node's port is picked again until both fit.
+func freePort(t testing.TB, cluster bool) int {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("redistest: find a free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if !cluster {
+			l.Close()
+			return port
+		}
+		if port > 55535 {
+			l.Close()
+			continue
+		}
+		bus, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		bus.Close()
+		return port
+	}
+	t.Fatal("redistest: no free port pair for a cluster node (port and port + 10000)")
+	return 0
 }
 
 // Pid is the redis-server process's id (0 while stopped), for tests that
