@@ -75,7 +75,7 @@ func TestRedisSweepOnce(t *testing.T) {
 			for _, g := range gws {
 				wg.Go(func() {
 					for range 3 {
-						if _, err := g.svc.ExpireDue(ctx); err != nil {
+						if _, _, err := g.svc.ExpireDue(ctx); err != nil {
 							t.Errorf("sweep: %v", err)
 						}
 					}
