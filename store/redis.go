@@ -29,6 +29,7 @@ import (
 //	vg:{<tag>}:fc      sorted set: failed checks of the number (score: time in µs)
 //	vg:id:<id>         string: <tag>, to find a verification by id
 //	vg:exp             sorted set: ids of pending verifications (score: expiry in µs)
+//	vg:exp:r:<token>   string: one sweep call's reply, 60 s (Cluster: {vg:exp}:r:<token>)
 //
 // The braces are a Cluster hash tag: every key of one tenant and number
 // lives in one slot, so each state change is one Lua script over keys of
