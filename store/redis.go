@@ -846,14 +846,14 @@ local function expire(P, tag, id, now, tok)
 end
 `
 
-// luaOnce wraps a sweep script's body so that it runs once per token:
-// KEYS[2] is the reply's cache key (expReplyKey); a run that finds it
-// returns the reply cached there, else it computes the reply (the body
-// returns it, in the local "out"), keeps it for a minute and returns it.
-// go-redis sends a script again when its reply is lost (max_retries, the
-// auto-pipeliner replaying unanswered commands), and Redis may run both
-// copies, in either order: without this, the ids the first run took off
-// the index would reach the sweeper only if its reply did.
+// luaOnce wraps a sweep script's body (luaClaim's) so that it runs once
+// per token: KEYS[2] is the reply's cache key (expReplyKey); a run that
+// finds it returns the reply cached there, else it runs the body, keeps
+// what it returns for a minute and returns it. go-redis sends a script
+// again when its reply is lost (max_retries, the auto-pipeliner replaying
+// unanswered commands), and Redis may run both copies, in either order:
+// without this, the ids the first run took off the index would reach the
+// sweeper only if its reply did.
 func luaOnce(body string) string {
 	return `
 local cached = redis.call('GET', KEYS[2])
@@ -867,25 +867,39 @@ return out
 }
 
 // luaExpire (one server): KEYS[1] the sweep's index, KEYS[2] the reply's
-// cache key; ARGV[1] key prefix, ARGV[2] now µs, ARGV[3] the most to take.
-// It takes the due ids off the index and expires those still pending, all
-// in one script, so no two sweeps take one id; it follows each id key
-// itself, as luaCommon does. Reply: how many ids were due (taken), then
-// the views of those expired; the same reply for a re-sent run (luaOnce).
-var luaExpire = redis.NewScript(luaExpireFn + luaOnce(`
+// cache key (expReplyKey); ARGV[1] key prefix, ARGV[2] now µs, ARGV[3] the
+// most to take. It takes the due ids off the index and expires those still
+// pending, all in one script, so no two sweeps take one id; it follows
+// each id key itself, as luaCommon does. Reply: how many ids were due
+// (taken), then the views of those expired. It runs once per token, as
+// luaOnce does, but keeps only the count and the tags and ids it expired
+// (about 60 bytes each, not a view's 490: a backlog swept at full speed
+// keeps a minute of them), and a re-sent run reads their views again.
+var luaExpire = redis.NewScript(luaExpireFn + `
 local xk, P, now = KEYS[1], ARGV[1], ARGV[2]
+local cached = redis.call('GET', KEYS[2])
+if cached then
+  local c = cmsgpack.unpack(cached)
+  local out = {c[1]}
+  for i = 2, #c, 2 do out[#out + 1] = view(P .. '{' .. c[i] .. '}:v:' .. c[i + 1]) end
+  return out
+end
 local due = redis.call('ZRANGEBYSCORE', xk, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {#due}
+local out, done = {#due}, {#due}
 for _, id in ipairs(due) do
   redis.call('ZREM', xk, id)
   local tag = redis.call('GET', P .. 'id:' .. id)
   if tag then
     local v = expire(P, tag, id, now, '')
-    if v then out[#out + 1] = v end
+    if v then
+      out[#out + 1] = v
+      done[#done + 1], done[#done + 2] = tag, id
+    end
   end
 end
+redis.call('SET', KEYS[2], cmsgpack.pack(done), 'PX', 60000)
 return out
-`))
+`)
 
 // luaClaim (Cluster): KEYS[1] the sweep's index, KEYS[2] the reply's
 // cache key (in the index's slot); ARGV[1] now µs, ARGV[2] the end of the
