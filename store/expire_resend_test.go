@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/verigate/verigate/internal/redistest"
 	"github.com/verigate/verigate/internal/storetest"
 	"github.com/verigate/verigate/verify"
@@ -16,13 +18,31 @@ import (
 // unanswered commands): the second run must answer as the first did, or
 // the batch the first took reaches no callback. On the Cluster path the
 // expire script alone is run twice too, and another sweep's run finds
-// nothing to report.
+// nothing to report. On a real (one-node) Cluster too, whose client
+// refuses a script whose reply key is in another slot than the index.
 func TestRedisExpireResent(t *testing.T) {
-	for _, cluster := range []bool{false, true} {
-		t.Run(map[bool]string{false: "one server", true: "cluster path"}[cluster], func(t *testing.T) {
+	shared := func(t *testing.T) redis.UniversalClient { return redistest.Client(t) }
+	for _, tc := range []struct {
+		name    string
+		client  func(t *testing.T) redis.UniversalClient
+		cluster bool
+	}{
+		{"one server", shared, false},
+		{"cluster path", shared, true},
+		{"cluster", func(t *testing.T) redis.UniversalClient {
+			c, err := OpenRedis(redistest.StartCluster(t).URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cluster := tc.cluster
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			r := NewRedis(redistest.Client(t), RedisOptions{Prefix: redistest.Prefix(t), Cluster: cluster})
+			r := NewRedis(tc.client(t), RedisOptions{Prefix: redistest.Prefix(t), Cluster: cluster})
 			r.token = func() string { return "resent" }
 			var due time.Time
 			for range 3 {
