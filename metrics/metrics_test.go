@@ -110,12 +110,12 @@ func TestExpirySweepCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := `verigate_verifications_ended_total{channel="sms",country="DE",provider="` + verifytest.Provider + `",status="expired"}`
-	if n, err := s.ExpireDue(ctx); err != nil || n != 0 {
+	if n, _, err := s.ExpireDue(ctx); err != nil || n != 0 {
 		t.Fatalf("sweep within the lifetime: %d expired, %v", n, err)
 	}
 	s.Clock.Add(verify.DefaultLifetime)
 	for range 2 {
-		if _, err := s.ExpireDue(ctx); err != nil {
+		if _, _, err := s.ExpireDue(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 //	vg:{<tag>}:fc      sorted set: failed checks of the number (score: time in µs)
 //	vg:id:<id>         string: <tag>, to find a verification by id
 //	vg:exp             sorted set: ids of pending verifications (score: expiry in µs)
+//	vg:exp:r:<token>   string: one sweep call's reply, 60 s (Cluster: {vg:exp}:r:<token>)
 //
 // The braces are a Cluster hash tag: every key of one tenant and number
 // lives in one slot, so each state change is one Lua script over keys of
@@ -73,7 +75,8 @@ type Redis struct {
 	prefix    string
 	retention time.Duration
 	cluster   bool
-	limits    Limits // nil: Start consumes nothing
+	limits    Limits        // nil: Start consumes nothing
+	token     func() string // a sweep's token (sweepToken); tests fix it
 }
 
 // Limits is the limiter whose send limits the store's Start consumes
@@ -138,6 +141,17 @@ func (r *Redis) idKey(id string) string { return r.prefix + "id:" + id }
 
 // expKey is the sweep's index of pending verifications by expiry.
 func (r *Redis) expKey() string { return r.prefix + "exp" }
+
+// expReplyKey is where a sweep script keeps its reply for token (luaOnce).
+// In Cluster it must share the index's slot: the index's whole name is
+// its hash tag then (a key without braces hashes whole), unless the
+// prefix brings a tag of its own.
+func (r *Redis) expReplyKey(token string) string {
+	if r.cluster && !strings.Contains(r.expKey(), "{") {
+		return "{" + r.expKey() + "}:r:" + token
+	}
+	return r.expKey() + ":r:" + token
+}
 
 // micros encodes a time as the microseconds since 1970 that the scripts
 // compare (exact in Lua's doubles); the zero time is "".
@@ -806,62 +820,105 @@ func (r *Redis) AddEvent(ctx context.Context, id string, ev verify.Event) (bool,
 	return err == nil, err
 }
 
-// luaExpireFn defines expire(P, tag, id, now): it marks the verification
-// expired as a check past its lifetime does, if it is still pending and
-// past its lifetime at now, and returns its view, else nil.
+// luaExpireFn defines expire(P, tag, id, now, tok): it marks the
+// verification expired as a check past its lifetime does, if it is still
+// pending and past its lifetime at now, and returns its view, else nil.
+// A tok not empty is kept in the hash (field "sw"), and a verification
+// already expired under the same tok is returned again: that is this
+// call's own earlier run, re-sent by go-redis after its reply was lost,
+// whose expiry would otherwise reach no callback.
 var luaExpireFn = luaView + `
-local function expire(P, tag, id, now)
+local function expire(P, tag, id, now, tok)
   local base = P .. '{' .. tag .. '}:'
   local vk = base .. 'v:' .. id
   local v = view(vk)
+  if tok ~= '' and v[F.status] == 'expired' and redis.call('HGET', vk, 'sw') == tok then return v end
   if v[F.status] ~= 'pending' or v[F.kind] == 'message' or not v[F.expires]
     or tonumber(now) < tonumber(v[F.expires]) then return nil end
   local e = '{"t":"expired","at":' .. v[F.expires] .. '}'
   if v[F.ev] and v[F.ev] ~= '' then e = v[F.ev] .. '\n' .. e end
   v[F.status], v[F.updated], v[F.ev] = 'expired', now, e
   redis.call('HSET', vk, 'status', 'expired', 'updated', now, 'ev', e)
+  if tok ~= '' then redis.call('HSET', vk, 'sw', tok) end
   if redis.call('GET', base .. 'p') == id then redis.call('DEL', base .. 'p') end
   redis.call('PUBLISH', P .. 'changes', id)
   return v
 end
 `
 
-// luaExpire (one server): KEYS[1] the sweep's index; ARGV[1] key prefix,
-// ARGV[2] now µs, ARGV[3] the most to take. It takes the due ids off the
-// index and expires those still pending, all in one script, so no two
-// sweeps take one id; it follows each id key itself, as luaCommon does.
-// Reply: how many ids were due (taken), then the views of those expired.
+// luaOnce wraps a sweep script's body (luaClaim's) so that it runs once
+// per token: KEYS[2] is the reply's cache key (expReplyKey); a run that
+// finds it returns the reply cached there, else it runs the body, keeps
+// what it returns for a minute and returns it. go-redis sends a script
+// again when its reply is lost (max_retries, the auto-pipeliner replaying
+// unanswered commands), and Redis may run both copies, in either order:
+// without this, the ids the first run took off the index would reach the
+// sweeper only if its reply did.
+func luaOnce(body string) string {
+	return `
+local cached = redis.call('GET', KEYS[2])
+if cached then return cmsgpack.unpack(cached) end
+local out = (function()
+` + body + `
+end)()
+redis.call('SET', KEYS[2], cmsgpack.pack(out), 'PX', 60000)
+return out
+`
+}
+
+// luaExpire (one server): KEYS[1] the sweep's index, KEYS[2] the reply's
+// cache key (expReplyKey); ARGV[1] key prefix, ARGV[2] now µs, ARGV[3] the
+// most to take. It takes the due ids off the index and expires those still
+// pending, all in one script, so no two sweeps take one id; it follows
+// each id key itself, as luaCommon does. Reply: how many ids were due
+// (taken), then the views of those expired. It runs once per token, as
+// luaOnce does, but keeps only the count and the tags and ids it expired
+// (about 60 bytes each, not a view's 490: a backlog swept at full speed
+// keeps a minute of them), and a re-sent run reads their views again.
 var luaExpire = redis.NewScript(luaExpireFn + `
 local xk, P, now = KEYS[1], ARGV[1], ARGV[2]
+local cached = redis.call('GET', KEYS[2])
+if cached then
+  local c = cmsgpack.unpack(cached)
+  local out = {c[1]}
+  for i = 2, #c, 2 do out[#out + 1] = view(P .. '{' .. c[i] .. '}:v:' .. c[i + 1]) end
+  return out
+end
 local due = redis.call('ZRANGEBYSCORE', xk, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {#due}
+local out, done = {#due}, {#due}
 for _, id in ipairs(due) do
   redis.call('ZREM', xk, id)
   local tag = redis.call('GET', P .. 'id:' .. id)
   if tag then
-    local v = expire(P, tag, id, now)
-    if v then out[#out + 1] = v end
+    local v = expire(P, tag, id, now, '')
+    if v then
+      out[#out + 1] = v
+      done[#done + 1], done[#done + 2] = tag, id
+    end
   end
 end
+redis.call('SET', KEYS[2], cmsgpack.pack(done), 'PX', 60000)
 return out
 `)
 
-// luaClaim (Cluster): KEYS[1] the sweep's index; ARGV[1] now µs, ARGV[2]
-// the end of the lease µs, ARGV[3] the most to take. It leases the due
-// ids to this sweep by moving their score to the lease's end: no other
-// sweep takes them meanwhile, and if this one dies before it removes them,
-// another takes them when the lease ends.
-var luaClaim = redis.NewScript(`
+// luaClaim (Cluster): KEYS[1] the sweep's index, KEYS[2] the reply's
+// cache key (in the index's slot); ARGV[1] now µs, ARGV[2] the end of the
+// lease µs, ARGV[3] the most to take. It leases the due ids to this sweep
+// by moving their score to the lease's end: no other sweep takes them
+// meanwhile, and if this one dies before it removes them, another takes
+// them when the lease ends. A re-sent run returns the same ids (luaOnce).
+var luaClaim = redis.NewScript(luaOnce(`
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
 return due
-`)
+`))
 
 // luaExpireOne (Cluster): KEYS[1] the verification; ARGV[1] key prefix,
-// ARGV[2] its tag, ARGV[3] its id, ARGV[4] now µs. Reply: its view when
-// it expired it, else nothing.
+// ARGV[2] its tag, ARGV[3] its id, ARGV[4] now µs, ARGV[5] the sweep's
+// token. Reply: its view when it expired it (or, a re-sent run, when
+// this sweep's earlier run did), else nothing.
 var luaExpireOne = redis.NewScript(luaExpireFn + `
-local v = expire(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+local v = expire(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 if v then return {v} end
 return {}
 `)
@@ -875,17 +932,21 @@ var _ verify.Expirer = (*Redis)(nil)
 // Expire implements verify.Expirer. On one server or Sentinel it is one
 // script (luaExpire). In Cluster the index lives in its own slot: a
 // script leases the due ids (luaClaim), each is expired by a script in its
-// own slot (its id key read first: two round trips per due id), and the
-// ids done leave the index; an id whose verification has ended meanwhile
-// (Cluster's index keeps them) is dropped. The expire script marks only a
-// verification still pending, so a sweep whose lease ran out while it
-// worked and the sweep that took the id over cannot both mark it.
+// own slot (the batch's id keys read in one pipeline, its scripts run in
+// another: four round trips a batch), and the ids done leave the index;
+// an id whose verification has ended meanwhile (Cluster's index keeps
+// them) is dropped. The expire script marks only a verification still
+// pending, so a sweep whose lease ran out while it worked and the sweep
+// that took the id over cannot both mark it. Each call has a random token
+// its scripts are given, so that a script go-redis sends twice (a lost
+// reply) answers both times as its first run did.
 func (r *Redis) Expire(ctx context.Context, now time.Time, limit int) ([]*verify.Verification, bool, error) {
 	if limit <= 0 {
 		return nil, false, nil
 	}
+	token := r.sweepToken()
 	if !r.cluster {
-		res, err := luaExpire.Run(ctx, r.c, []string{r.expKey()}, r.prefix, micros(now), limit).Slice()
+		res, err := luaExpire.Run(ctx, r.c, []string{r.expKey(), r.expReplyKey(token)}, r.prefix, micros(now), limit).Slice()
 		if err != nil {
 			return nil, false, fmt.Errorf("redis store: expire: %w", err)
 		}
@@ -903,48 +964,94 @@ func (r *Redis) Expire(ctx context.Context, now time.Time, limit int) ([]*verify
 		}
 		return out, due == int64(limit), nil
 	}
-	ids, err := luaClaim.Run(ctx, r.c, []string{r.expKey()}, micros(now), micros(now.Add(claimLease)), limit).StringSlice()
+	ids, err := luaClaim.Run(ctx, r.c, []string{r.expKey(), r.expReplyKey(token)}, micros(now), micros(now.Add(claimLease)), limit).StringSlice()
 	if err != nil {
 		return nil, false, fmt.Errorf("redis store: expire: claim: %w", err)
 	}
-	var out []*verify.Verification
-	done := make([]any, 0, len(ids))
-	var errs []error
-	for _, id := range ids {
-		v, err := r.expireOne(ctx, id, now)
-		if err != nil {
-			errs = append(errs, err) // leased: taken again when the lease ends
-			continue
-		}
-		done = append(done, id)
-		if v != nil {
-			out = append(out, v)
-		}
-	}
+	out, done, err := r.expireClaimed(ctx, ids, now, token)
 	if len(done) > 0 {
-		if err := r.c.ZRem(ctx, r.expKey(), done...).Err(); err != nil {
-			errs = append(errs, err)
+		if zerr := r.c.ZRem(ctx, r.expKey(), done...).Err(); zerr != nil {
+			err = errors.Join(err, zerr)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return out, true, fmt.Errorf("redis store: expire: %w", err)
 	}
 	return out, len(ids) == limit, nil
 }
 
-// expireOne expires id in Cluster if it is still pending and due: nil,
-// nil when it is not (ended, or never stored: a resend's id).
-func (r *Redis) expireOne(ctx context.Context, id string, now time.Time) (*verify.Verification, error) {
-	tag, err := r.c.Get(ctx, r.idKey(id)).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
+// expireClaimed expires, in Cluster, the claimed ids still pending and
+// due: their id keys are read in one pipeline, then the expire scripts run
+// in another (go-redis sends each node its share), so a batch costs a few
+// round trips, not two per id. It returns the views expired and the ids
+// done (to drop from the index: expired, ended, or never stored, a
+// resend's id); an id that failed stays leased, taken again when the
+// lease ends.
+func (r *Redis) expireClaimed(ctx context.Context, ids []string, now time.Time, token string) ([]*verify.Verification, []any, error) {
+	if len(ids) == 0 {
+		return nil, nil, nil
 	}
-	if err != nil {
-		return nil, err
+	gets := make([]*redis.StringCmd, len(ids))
+	_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			gets[i] = p.Get(ctx, r.idKey(id))
+		}
+		return nil
+	}) // each command's own error is read below
+	var errs []error
+	done := make([]any, 0, len(ids))
+	runs := make([]*redis.Cmd, len(ids))
+	args := func(i int) ([]string, []any) {
+		tag := gets[i].Val()
+		return []string{r.base(tag) + "v:" + ids[i]}, []any{r.prefix, tag, ids[i], micros(now), token}
 	}
-	res, err := luaExpireOne.Run(ctx, r.c, []string{r.base(tag) + "v:" + id}, r.prefix, tag, id, micros(now)).Slice()
-	if err != nil || len(res) == 0 {
-		return nil, err
+	_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range ids {
+			if gets[i].Err() == nil {
+				keys, a := args(i)
+				runs[i] = luaExpireOne.EvalSha(ctx, p, keys, a...)
+			}
+		}
+		return nil
+	})
+	var out []*verify.Verification
+	for i, id := range ids {
+		switch err := gets[i].Err(); {
+		case errors.Is(err, redis.Nil):
+			done = append(done, id)
+			continue
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		}
+		res, err := runs[i].Slice()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			keys, a := args(i)
+			res, err = luaExpireOne.Run(ctx, r.c, keys, a...).Slice()
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, id)
+		if len(res) == 0 {
+			continue
+		}
+		v, err := decode(res[0])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, v)
 	}
-	return decode(res[0])
+	return out, done, errors.Join(errs...)
+}
+
+// sweepToken names one Expire call, for its scripts to recognise their
+// own re-sent runs (luaOnce, luaExpireFn).
+func (r *Redis) sweepToken() string {
+	if r.token != nil {
+		return r.token()
+	}
+	return rand.Text()
 }

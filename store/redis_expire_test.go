@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verigate/verigate/internal/redistest"
+	"github.com/verigate/verigate/internal/storetest"
 	"github.com/verigate/verigate/internal/verifytest"
 	"github.com/verigate/verigate/metrics"
 	"github.com/verigate/verigate/ratelimit"
@@ -75,7 +76,7 @@ func TestRedisSweepOnce(t *testing.T) {
 			for _, g := range gws {
 				wg.Go(func() {
 					for range 3 {
-						if _, err := g.svc.ExpireDue(ctx); err != nil {
+						if _, _, err := g.svc.ExpireDue(ctx); err != nil {
 							t.Errorf("sweep: %v", err)
 						}
 					}
@@ -139,4 +140,43 @@ func expiredCount(t *testing.T, m *metrics.Verifications) float64 {
 		}
 	}
 	return sum
+}
+
+// TestRedisExpireBacklog: more verifications due than one sweep may end
+// (ExpiryBatchesSweep batches of ExpiryBatch) are all ended by consecutive
+// ExpireDue calls, the first of which reports that more are due, so that
+// RunExpiry works a backlog off at once rather than a sweep a tick.
+func TestRedisExpireBacklog(t *testing.T) {
+	for _, cluster := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one server", true: "cluster path"}[cluster], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			c := redistest.Client(t)
+			st := store.NewRedis(c, store.RedisOptions{Prefix: redistest.Prefix(t), Cluster: cluster})
+			svc := verifytest.NewService(t, verifytest.WithConfig(func(cfg *verify.Config) { cfg.Store = st }))
+			clock, notifier := svc.Clock, svc.Notifier
+			n := verify.ExpiryBatch*verify.ExpiryBatchesSweep + verify.ExpiryBatch*5
+			for i := range n {
+				v := storetest.NewVerification(t, "t", fmt.Sprintf("+491512%07d", i), clock.Now())
+				if _, _, err := st.Start(ctx, storetest.Subject(v), v, "h", clock.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clock.Add(verify.DefaultLifetime + time.Hour)
+			got, more, err := svc.ExpireDue(ctx)
+			if err != nil || got != verify.ExpiryBatch*verify.ExpiryBatchesSweep || !more {
+				t.Fatalf("first sweep = %d, more %v, %v; want %d and more", got, more, err, verify.ExpiryBatch*verify.ExpiryBatchesSweep)
+			}
+			for more {
+				var k int
+				if k, more, err = svc.ExpireDue(ctx); err != nil {
+					t.Fatal(err)
+				}
+				got += k
+			}
+			if got != n || len(notifier.Notices()) != n {
+				t.Errorf("%d expired, %d notices, want %d", got, len(notifier.Notices()), n)
+			}
+		})
+	}
 }

@@ -35,15 +35,21 @@ const (
 // store finds pending past their lifetime, at most ExpiryBatchesSweep
 // batches of ExpiryBatch, and tells the client's callback and the
 // lifecycle observer of each, as a check that finds one expired does. It
-// returns how many it ended. A Store that is not an Expirer ends none.
-func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+// returns how many it ended, and more when its last batch was full (more
+// may be due: RunExpiry sweeps again at once). It claims no batch once
+// the Service drains or ctx ends, so that no expiry is claimed by a
+// gateway about to stop. A Store that is not an Expirer ends none.
+func (s *Service) ExpireDue(ctx context.Context) (n int, more bool, err error) {
 	x, ok := s.cfg.Store.(Expirer)
 	if !ok {
-		return 0, nil
+		return 0, false, nil
 	}
-	n := 0
 	for range ExpiryBatchesSweep {
-		expired, more, err := x.Expire(ctx, s.cfg.Now(), ExpiryBatch)
+		if s.Draining() || ctx.Err() != nil {
+			return n, false, nil
+		}
+		var expired []*Verification
+		expired, more, err = x.Expire(ctx, s.cfg.Now(), ExpiryBatch)
 		for _, v := range expired {
 			n++
 			if s.log.Enabled(ctx, slog.LevelInfo) {
@@ -53,20 +59,23 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 			s.ended(v, lastEvent(v))
 		}
 		if err != nil {
-			return n, unavailableUnless(err)
+			return n, false, unavailableUnless(err)
 		}
 		if !more {
-			break
+			return n, false, nil
 		}
 	}
-	return n, nil
+	return n, true, nil
 }
 
-// RunExpiry sweeps every ExpirySweepEvery until ctx ends or the Service
-// drains: a draining gateway is on its way out and leaves the sweep to
-// the gateways that share its store (or to itself restarted), so that no
-// expiry is claimed by a process about to stop before its callback is
-// queued. A failing store is logged once until it recovers.
+// RunExpiry sweeps every ExpirySweepEvery, and again at once while a
+// sweep leaves more due (a backlog is worked off as fast as the store
+// allows, not ExpiryBatchesSweep batches a tick), until ctx ends or the
+// Service drains: a draining gateway is on its way out and leaves the
+// sweep to the gateways that share its store (or to itself restarted), so
+// that no expiry is claimed by a process about to stop before its
+// callback is queued. A failing store is logged once until it recovers,
+// and retried at the next tick.
 func (s *Service) RunExpiry(ctx context.Context) {
 	if _, ok := s.cfg.Store.(Expirer); !ok {
 		return
@@ -80,18 +89,21 @@ func (s *Service) RunExpiry(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if s.Draining() {
-			return
+		for more := true; more; {
+			if s.Draining() {
+				return
+			}
+			var err error
+			_, more, err = s.ExpireDue(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil && !failing:
+				s.log.Warn("expiry sweep failed", "err", err)
+			case err == nil && failing:
+				s.log.Info("expiry sweep recovered")
+			}
+			failing = err != nil
 		}
-		_, err := s.ExpireDue(ctx)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return
-		case err != nil && !failing:
-			s.log.Warn("expiry sweep failed", "err", err)
-		case err == nil && failing:
-			s.log.Info("expiry sweep recovered")
-		}
-		failing = err != nil
 	}
 }
