@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -290,9 +289,7 @@ func runBenchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	rep.Seconds = wall.Seconds()
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(stdout, rep)
 	}
 	printSIPReport(stdout, rep)
 	return nil

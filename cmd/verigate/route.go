@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -76,9 +75,7 @@ func runRoute(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ex := engine.Explain(ctx, verify.RouteRequest{Tenant: *tenant, Number: num, Channel: ch, Roaming: hint, ClientIP: *clientIP})
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ex)
+		return printJSON(stdout, ex)
 	}
 	return printExplanation(stdout, ex)
 }
